@@ -18,6 +18,8 @@ SUBCOMMANDS = (
     "reasonrank.cli.rerank",
     "reasonrank.cli.eval",
     "reasonrank.cli.bench",
+    "reasonrank.cli.rerank_dataset",
+    "reasonrank.cli.serve",
     "reasonrank.cli.presets",
     "reasonrank.training.cli",
 )
