@@ -47,10 +47,27 @@ def _drop_overlong(records: list[dict[str, Any]], tokenizer: Any, limit: int) ->
     return kept
 
 
+# What a GRPO curve keeps of each logged step (TRL's log names).
+CURVE_KEYS = (
+    "reward", "reward_std", "frac_reward_zero_std", "rewards/listwise_rewards/mean",
+    "rewards/format_rewards/mean", "completions/mean_length", "completions/clipped_ratio", "kl",
+)
+
+
+def grpo_curve(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per logged step: ``step`` and the :data:`CURVE_KEYS` TRL logged (rewards, their spread,
+    completion lengths), in step order."""
+    return [
+        {"step": h.get("step")} | {k: float(h[k]) for k in CURVE_KEYS if k in h}
+        for h in log_history if "reward" in h
+    ]
+
+
 def run_grpo(settings: GRPOSettings, callbacks: list[Any] | None = None) -> dict[str, Any]:
     """Train with GRPO; save the model, tokenizer and a reranker preset to ``output_dir``.
 
-    Returns the logged rewards per step (``rewards``), the steps and the paths.
+    Returns the logged mean reward and its spread per step (``rewards``, ``reward_std``, and
+    ``curve`` with more of TRL's per-step log), the steps and the paths.
     """
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
@@ -87,9 +104,11 @@ def run_grpo(settings: GRPOSettings, callbacks: list[Any] | None = None) -> dict
     trainer.save_model(settings.output_dir)
     tokenizer.save_pretrained(settings.output_dir)
     preset = write_preset(settings.output_dir, method=settings.task, description="GRPO checkpoint")
-    rewards = [h["reward"] for h in trainer.state.log_history if "reward" in h]
+    curve = grpo_curve(trainer.state.log_history)
     return {
-        "rewards": rewards,
+        "rewards": [c["reward"] for c in curve],
+        "reward_std": [c.get("reward_std") for c in curve],
+        "curve": curve,
         "steps": trainer.state.global_step,
         "output_dir": settings.output_dir,
         "preset": str(preset),
