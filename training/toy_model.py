@@ -46,7 +46,11 @@ def qwen_chat_template(tokenizer_source: str | Path | None = None) -> str:
 
     if tokenizer_source is not None:
         return AutoTokenizer.from_pretrained(str(tokenizer_source)).chat_template
-    from reasonrank.engines.embedded_model import EMBEDDED_GGUF_SHA256, cache_dir, embedded_gguf_path
+    from reasonrank.engines.embedded_model import (
+        EMBEDDED_GGUF_SHA256,
+        cache_dir,
+        embedded_gguf_path,
+    )
 
     # Same folder tests/tiny_model.py fills, so a machine extracts the GGUF tokenizer once.
     target = cache_dir() / "test-models" / f"qwen-tokenizer-{EMBEDDED_GGUF_SHA256[:12]}"

@@ -42,9 +42,10 @@ from typing import Any
 from reasonrank.engines.base import ChatRequest
 
 FILLER_WORDS = (
-    "the river stone light small green house old road tree water field cloud north warm quiet "
-    "bright city long early paper story table window garden market winter summer morning bridge"
-).split()
+    "the", "river", "stone", "light", "small", "green", "house", "old", "road", "tree", "water",
+    "field", "cloud", "north", "warm", "quiet", "bright", "city", "long", "early", "paper",
+    "story", "table", "window", "garden", "market", "winter", "summer", "morning", "bridge",
+)
 
 
 def key_words(count: int = 48) -> list[str]:

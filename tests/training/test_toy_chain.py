@@ -12,12 +12,13 @@ import pytest
 
 pytest.importorskip("trl")
 
-from reasonrank.training.toy_chain import ToyChainSettings, run_toy_chain  # noqa: E402
+from reasonrank.training.toy_chain import ToyChainSettings, run_toy_chain
 
 
 @pytest.mark.slow
 def test_sft_teaches_the_format_and_grpo_raises_the_reward(tmp_path: Path) -> None:
-    settings = ToyChainSettings(seed=0, train_queries=240, heldout_queries=24)
+    settings = ToyChainSettings(seed=0, train_queries=240, heldout_queries=30)
+    settings.sft.update(num_train_epochs=10.0)
     settings.grpo.update(max_steps=16)
     settings.rl_examples = 64
     report = run_toy_chain(tmp_path, settings)
