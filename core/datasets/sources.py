@@ -42,9 +42,17 @@ def _unavailable(what: str, how: str) -> Iterator[None]:
     except ReasonRankError:
         raise
     except Exception as exc:  # requests/hub/OS errors differ by library and version
-        raise DataUnavailableError(
-            f"{what} is not available: {type(exc).__name__}: {str(exc)[:300]}. {how}"
-        ) from exc
+        raise DataUnavailableError(f"{what} is not cached and could not be fetched ({_cause(exc)}). {how}") from exc
+
+
+def _cause(exc: Exception) -> str:
+    """One short line for a download failure (ir_datasets lists every mirror it tried)."""
+    if len(exc.args) == 2 and isinstance(exc.args[1], list) and exc.args[1]:
+        mirror, err = exc.args[1][0]  # ir_datasets: ('All download sources failed', [(mirror, error)])
+        where = getattr(mirror, "url", None) or getattr(mirror, "_path", None) or mirror
+        return f"{where}: {type(err).__name__}"
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first[:200]}" if first else type(exc).__name__
 
 
 # -- ir_datasets -----------------------------------------------------------------------------
@@ -58,7 +66,7 @@ def irds_collection(dataset_id: str) -> Collection:
     ir_datasets = _require("ir_datasets")
     home = os.environ.get("IR_DATASETS_HOME") or str(Path.home() / ".ir_datasets")
     how = (
-        f"ir_datasets keeps its downloads in IR_DATASETS_HOME ({home}). Run once with network access "
+        f"To provide it: ir_datasets keeps its downloads in IR_DATASETS_HOME ({home}); run once with network access "
         f"(e.g. `python -m ir_datasets export {dataset_id} queries`), copy that folder from a machine "
         f"that has it and point IR_DATASETS_HOME at it, {_FOLDER_HINT}"
     )
@@ -101,7 +109,11 @@ def _bright_split(task: str, config: str, data_dir: str | os.PathLike[str] | Non
                 f"{Path(data_dir, config)} has no {task}-*.parquet; the folder must be a copy of the "
                 f"{BRIGHT_REPO} dataset repo (`hf download {BRIGHT_REPO} --repo-type dataset --local-dir DIR`)"
             )
-        return datasets.load_dataset("parquet", data_files=[str(f) for f in files], split="train")
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        # Read in memory: a local copy needs no second copy in the HF cache.
+        return datasets.Dataset(pa.concat_tables([pq.read_table(f) for f in files]))
     return datasets.load_dataset(BRIGHT_REPO, config, split=task)
 
 
@@ -111,7 +123,7 @@ def bright_collection(task: str, data_dir: str | os.PathLike[str] | None = None)
     BRIGHT's "none") are removed from every run, as BRIGHT's ``run.py`` requires."""
     where = f"{data_dir}" if data_dir is not None else f"the HF hub dataset {BRIGHT_REPO} (HF_HOME cache)"
     how = (
-        "Run once with network access so HF datasets caches it (HF_HOME, default ~/.cache/huggingface), "
+        "To provide it: run once with network access so HF datasets caches it (HF_HOME, default ~/.cache/huggingface), "
         f"download the repo elsewhere (`hf download {BRIGHT_REPO} --repo-type dataset --local-dir DIR`) "
         f"and pass it with --data-dir DIR (data_dir=), {_FOLDER_HINT}"
     )
