@@ -48,7 +48,7 @@ def load_dataset(
     depth: int = 100,
     cache_dir: PathLike | None = None,
     data_dir: PathLike | None = None,
-    bm25: Bm25Settings = Bm25Settings(),
+    bm25: Bm25Settings | None = None,
     show_progress: bool = True,
 ) -> Dataset:
     """A dataset folder or a named benchmark with its first-stage run.
@@ -73,7 +73,7 @@ def load_dataset(
         first = collection.drop_excluded(read_trec_run(run_path))
         info = {"source": "file", "path": str(run_path)}
     else:
-        first, run_path, info = bm25_run(collection, depth, settings=bm25, cache_dir=cache_dir,
+        first, run_path, info = bm25_run(collection, depth, settings=bm25 or Bm25Settings(), cache_dir=cache_dir,
                                          show_progress=show_progress)
     return _assemble(collection, first, run_path, info)
 

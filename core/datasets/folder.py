@@ -4,7 +4,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from reasonrank.data import iter_corpus_jsonl, read_corpus_jsonl, read_folder_qrels, read_folder_queries
+from reasonrank.data import (
+    iter_corpus_jsonl,
+    read_corpus_jsonl,
+    read_folder_qrels,
+    read_folder_queries,
+)
 from reasonrank.datasets.collection import Collection
 from reasonrank.errors import InvalidInputError
 

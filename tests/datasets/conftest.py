@@ -107,7 +107,7 @@ def offline_env(tmp: Path, **extra: str) -> dict[str, str]:
 def run_cli(args: list[str], env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess:
     """``python -m reasonrank ARGS`` in a subprocess."""
     return subprocess.run([sys.executable, "-m", "reasonrank", *args], env=env, capture_output=True,
-                          text=True, timeout=timeout, cwd=str(ROOT))
+                          text=True, timeout=timeout, cwd=str(ROOT), check=False)
 
 
 # The cheapest real reranker path: the scripted engine answers nothing, so listwise keeps the

@@ -130,3 +130,19 @@ def test_evaluate_takes_a_name_and_records_the_first_stage(tmp_path, monkeypatch
     assert doc["first_stage"]["index"].startswith(str(tmp_path / "cache"))
     saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert saved["first_stage"] == doc["first_stage"] and saved["num_queries"] == 4
+
+
+def test_a_bm25s_evaluation_resumes(tmp_path, monkeypatch):
+    from reasonrank.evaluate import evaluate
+    from reasonrank.factory import build_reranker
+
+    monkeypatch.setenv("REASONRANK_CACHE", str(tmp_path / "cache"))
+    folder = str(_folder(tmp_path, with_run=False))
+    fresh = build_reranker(method="listwise", engine="scripted", on_error="keep_order")
+    first = evaluate(fresh, folder, tmp_path / "out", top_k=5, limit_queries=2, show_progress=False)
+    assert len(fresh.engine.calls) >= 1
+    reranker = build_reranker(method="listwise", engine="scripted", on_error="keep_order")
+    again = evaluate(reranker, folder, tmp_path / "out", top_k=5, limit_queries=2, show_progress=False)
+    assert reranker.engine.calls == []  # both queries came from results.jsonl
+    assert again["first_stage"]["cached"] == "run" and first["first_stage"]["cached"] == "none"
+    assert again["first_stage_run"] == first["first_stage_run"] and again["mean"] == first["mean"]
