@@ -24,7 +24,7 @@ from typing import Any
 from reasonrank.data import Run
 from reasonrank.datasets.collection import Collection
 from reasonrank.engines.embedded_model import cache_dir as default_cache_dir
-from reasonrank.errors import EngineUnavailableError, InvalidInputError
+from reasonrank.errors import DataUnavailableError, InvalidInputError
 
 INDEX_VERSION = 1  # bump when the index layout or tokenization changes
 
@@ -44,7 +44,7 @@ def _require_bm25s():
     try:
         import bm25s
     except ImportError:
-        raise EngineUnavailableError(
+        raise DataUnavailableError(
             "the bm25s first stage needs bm25s: pip install 'reasonrank[datasets]'"
         ) from None
     return bm25s
@@ -56,7 +56,7 @@ def _stemmer(settings: Bm25Settings):
     try:
         import Stemmer
     except ImportError:
-        raise EngineUnavailableError("bm25s stemming needs PyStemmer: pip install 'reasonrank[datasets]'") from None
+        raise DataUnavailableError("bm25s stemming needs PyStemmer: pip install 'reasonrank[datasets]'") from None
     return Stemmer.Stemmer(settings.stemmer)
 
 
@@ -165,13 +165,16 @@ def bm25_run(collection: Collection, depth: int = 100, *, settings: Bm25Settings
         "corpus": collection.corpus_key, "run_file": str(run_file),
     }
     if run_file.is_file():
-        info["cached"] = "run"
-        return {q: [(d, s) for d, s in docs] for q, docs in json.loads(run_file.read_text()).items()}, run_file, info
+        run = {q: [(d, s) for d, s in docs] for q, docs in json.loads(run_file.read_text()).items()}
+        return run, run_file, {**info, "cached": "run", "queries_without_results": sorted(set(queries) - set(run))}
     index = load_or_build(collection, settings, cache_dir, show_progress)
     info["cached"] = "none" if index.built else "index"
     run = index.search(queries, depth, collection.excluded, show_progress=show_progress)
+    # A query none of whose terms is in the corpus retrieves nothing: it has no candidates to
+    # rerank, so it leaves the run (and, as with trec_eval, is not scored); say which.
+    run = {q: docs for q, docs in run.items() if docs}
     run_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = run_file.with_name(run_file.name + ".tmp")
     tmp.write_text(json.dumps(run))
     os.replace(tmp, run_file)
-    return run, run_file, info
+    return run, run_file, {**info, "queries_without_results": sorted(set(queries) - set(run))}

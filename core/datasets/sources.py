@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from reasonrank.datasets.collection import Collection
-from reasonrank.errors import DataUnavailableError, EngineUnavailableError, ReasonRankError
+from reasonrank.errors import DataUnavailableError, ReasonRankError
 from reasonrank.types import Candidate
 
 BRIGHT_REPO = "xlangai/BRIGHT"
@@ -29,7 +29,7 @@ def _require(module: str):
     try:
         return __import__(module)
     except ImportError:
-        raise EngineUnavailableError(
+        raise DataUnavailableError(
             f"named datasets need the {module} package: pip install 'reasonrank[datasets]'"
         ) from None
 

@@ -146,3 +146,13 @@ def test_a_bm25s_evaluation_resumes(tmp_path, monkeypatch):
     assert reranker.engine.calls == []  # both queries came from results.jsonl
     assert again["first_stage"]["cached"] == "run" and first["first_stage"]["cached"] == "none"
     assert again["first_stage_run"] == first["first_stage_run"] and again["mean"] == first["mean"]
+
+
+def test_a_query_matching_no_word_of_the_corpus_leaves_the_run(example, tmp_path):
+    example.queries["nothing"] = "zzyzx qwxv"
+    example.qrels["nothing"] = {"5611210": 1}
+    run, _, info = bm25_run(example, depth=5, cache_dir=tmp_path, show_progress=False)
+    assert "nothing" not in run and info["queries_without_results"] == ["nothing"]
+    assert len(run) == 4
+    _, _, again = bm25_run(example, depth=5, cache_dir=tmp_path, show_progress=False)
+    assert again["cached"] == "run" and again["queries_without_results"] == ["nothing"]
