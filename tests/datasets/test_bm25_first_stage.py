@@ -156,3 +156,18 @@ def test_a_query_matching_no_word_of_the_corpus_leaves_the_run(example, tmp_path
     assert len(run) == 4
     _, _, again = bm25_run(example, depth=5, cache_dir=tmp_path, show_progress=False)
     assert again["cached"] == "run" and again["queries_without_results"] == ["nothing"]
+
+
+def test_bench_command_builds_the_first_stage(tmp_path, capsys):
+    from reasonrank.cli import main
+
+    folder = _folder(tmp_path, with_run=False)
+    out = tmp_path / "bench"
+    rc = main(["bench", str(folder), "--output", str(out), "--top-k", "5", "--limit-queries", "2",
+               "--warmup", "0", "--cache-dir", str(tmp_path / "c"), "--first-stage-depth", "8",
+               "--engine", "scripted", "--method", "listwise", "--on-error", "keep_order", "--no-progress"])
+    assert rc == 0, capsys.readouterr().err
+    report = json.loads((out / "bench.json").read_text())
+    assert report["first_stage"]["source"] == "bm25s" and report["first_stage"]["depth"] == 8
+    assert report["first_stage"]["index"].startswith(str(tmp_path / "c"))
+    assert report["num_queries"] == 2 and all(p["passages"] == 5 for p in report["per_query"])

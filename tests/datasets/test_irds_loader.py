@@ -28,13 +28,12 @@ def test_beir_scifact_from_the_ir_datasets_cache(tmp_path):
     results = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert {r["query_id"] for r in results} == {"1", "2"}
 
-    # The same name in `bench` reuses the cached run (no index build, no download).
-    bench = tmp_path / "bench"
-    proc = run_cli(["bench", "beir/scifact", "--output", str(bench), "--top-k", "3", "--warmup", "0",
+    # The same command again reuses the cached bm25s run (no index build, no download).
+    proc = run_cli(["eval", "beir/scifact", "--output", str(tmp_path / "again"), "--top-k", "3",
                     *IDENTITY_RERANKER], env)
     assert proc.returncode == 0, proc.stderr
-    report = json.loads((bench / "bench.json").read_text())
-    assert report["first_stage"]["cached"] == "run" and report["num_queries"] == 2
+    again = json.loads((tmp_path / "again" / "metrics.json").read_text())
+    assert again["first_stage"]["cached"] == "run" and again["num_queries"] == 2
 
 
 def test_dl19_not_cached_offline_is_one_clear_error(tmp_path):
