@@ -1,0 +1,90 @@
+"""The error policy per request, in process (FastAPI's TestClient runs the app's lifespan):
+unusable model output keeps the input order with a warning; an engine failure is a 503 (or
+keeps the order when the reranker was built with on_error="keep_order"); a request past its
+timeout gets 504 and its queued windows are dropped; no stack trace ever leaves the server."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from reasonrank.engines.scripted import ScriptedEngine  # noqa: E402
+from reasonrank.factory import build_reranker  # noqa: E402
+from reasonrank.serve import ServeSettings, create_app  # noqa: E402
+from scripted_engines import reverse_window  # noqa: E402
+
+DOCS = [f"doc {i}" for i in range(5)]
+
+
+def client(engine, on_error="raise", **settings) -> TestClient:
+    reranker = build_reranker(method="listwise", engine=engine, on_error=on_error, reasoning_budget=32, depth=100)
+    return TestClient(create_app(reranker, ServeSettings(**settings)), raise_server_exceptions=False)
+
+
+def test_unusable_output_keeps_order_with_warning():
+    with client(ScriptedEngine(lambda r: "I cannot rank these.", max_concurrency=1)) as c:
+        r = c.post("/v2/rerank", json={"query": "q", "documents": DOCS})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [x["index"] for x in body["results"]] == list(range(5))
+    assert body["meta"]["warnings"] and body["reasonrank"]["kept_input_order"] is True
+
+
+class Broken(ScriptedEngine):
+    def generate(self, requests, params):
+        raise ConnectionError("backend at 10.0.0.7:8000 refused the connection")
+
+
+def test_engine_failure_is_503_without_traceback():
+    with client(Broken(max_concurrency=1)) as c:
+        r = c.post("/v2/rerank", json={"query": "q", "documents": DOCS})
+        metrics = c.get("/metrics").text
+    assert r.status_code == 503
+    assert r.headers["retry-after"] == "1"
+    assert r.json()["message"].startswith("engine failure: ConnectionError")
+    assert "Traceback" not in r.text and 'File "' not in r.text
+    assert 'reasonrank_requests_total{status="503"} 1.0' in metrics
+
+
+def test_engine_failure_keeps_order_when_started_with_keep_order():
+    with client(Broken(max_concurrency=1), on_error="keep_order") as c:
+        r = c.post("/v2/rerank", json={"query": "q", "documents": DOCS, "top_n": 3})
+    assert r.status_code == 200
+    body = r.json()
+    assert [x["index"] for x in body["results"]] == [0, 1, 2]
+    assert any("engine error" in w for w in body["meta"]["warnings"])
+
+
+def test_timeout_is_504_and_queued_windows_are_dropped():
+    release = threading.Event()
+    engine = ScriptedEngine(reverse_window, max_concurrency=1, max_batch_size=1,
+                            delay_fn=lambda r: 0 if release.wait(5) else 0)
+    docs = [f"doc {i}" for i in range(30)]  # two windows: the second is dropped
+    with client(engine, request_timeout=0.3) as c:
+        r = c.post("/v2/rerank", json={"query": "q", "documents": docs})
+        release.set()
+        assert r.status_code == 504 and "timed out after 0.3 s" in r.json()["message"]
+        ok = c.post("/v2/rerank", json={"query": "q", "documents": DOCS})
+        assert ok.status_code == 200
+        stats = c.get("/v1/stats").json()
+    assert stats["admission"]["in_flight"] == 0
+    # the timed-out request's second window never reached the engine
+    assert stats["engine"]["requests"] == 2
+
+
+def test_internal_error_is_500_without_traceback(monkeypatch):
+    with client(ScriptedEngine(reverse_window, max_concurrency=1)) as c:
+        monkeypatch.setattr("reasonrank.serve.app.to_response", lambda *a: 1 / 0)
+        r = c.post("/v2/rerank", json={"query": "q", "documents": DOCS})
+    assert r.status_code == 500
+    assert r.json()["message"] == "internal error; see the server log"
+    assert "ZeroDivisionError" not in r.text
+
+
+def test_health_before_start_is_503():
+    app = create_app(build_reranker(method="listwise", engine=ScriptedEngine(max_concurrency=1)))
+    r = TestClient(app).get("/health")  # no lifespan without the context manager
+    assert r.status_code == 503 and r.json()["status"] == "starting"
