@@ -15,8 +15,8 @@ class ServeSettings:
 
     ``max_in_flight`` reranks run at once (their windows share the engine); up to
     ``queue_limit`` more wait for a slot; beyond that a request gets 429 with ``Retry-After``.
-    ``request_timeout`` bounds one request (queueing included): 504 after it, and its windows
-    still queued are dropped. ``api_key`` (or the ``REASONRANK_API_KEY`` env var) turns on
+    ``request_timeout`` bounds one request's reranking once admitted: 504 after it, and its
+    windows still queued for the engine are dropped. ``api_key`` (or the ``REASONRANK_API_KEY`` env var) turns on
     bearer-token auth.
     """
 

@@ -19,8 +19,8 @@ def reverse_window(request: ChatRequest) -> str:
 
 
 def batching() -> ScriptedEngine:
-    """A sync batch engine (like transformers/vLLM offline) whose calls take 50 ms."""
-    return ScriptedEngine(reverse_window, max_batch_size=16, max_concurrency=1, delay_fn=lambda r: 0.05)
+    """A sync batch engine (like transformers/vLLM offline) whose calls take 100 ms."""
+    return ScriptedEngine(reverse_window, max_batch_size=16, max_concurrency=1, delay_fn=lambda r: 0.1)
 
 
 def instant() -> ScriptedEngine:

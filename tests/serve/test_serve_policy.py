@@ -88,3 +88,20 @@ def test_health_before_start_is_503():
     app = create_app(build_reranker(method="listwise", engine=ScriptedEngine(max_concurrency=1)))
     r = TestClient(app).get("/health")  # no lifespan without the context manager
     assert r.status_code == 503 and r.json()["status"] == "starting"
+
+
+def test_async_engine_requests_share_one_gate():
+    """An async engine (OpenAI-compatible server) with max_concurrency 2: six concurrent requests
+    never have more than two prompts at the engine, and prompts of different requests overlap."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    engine = ScriptedEngine(reverse_window, max_concurrency=2, delay_fn=lambda r: 0.05)
+    docs = [f"doc {i}" for i in range(30)]
+    with client(engine) as c, ThreadPoolExecutor(6) as pool:
+        responses = list(pool.map(lambda i: c.post("/v2/rerank", json={"query": f"q{i}", "documents": docs}),
+                                  range(6)))
+        stats = c.get("/v1/stats").json()["engine"]
+    assert [r.status_code for r in responses] == [200] * 6
+    assert all(sorted(x["index"] for x in r.json()["results"]) == list(range(30)) for r in responses)
+    assert engine.max_in_flight_seen == 2
+    assert stats["max_tickets_in_flight"] == 2 and stats["requests"] == 12

@@ -1,4 +1,4 @@
-"""``reasonrank serve`` as a subprocess over a scripted sync batch engine (50 ms per call),
+"""``reasonrank serve`` as a subprocess over a scripted sync batch engine (100 ms per call),
 called with the official ``cohere`` SDK and plain httpx: API shape, auth, limits, concurrency,
 cross-request batching, 429 under a flood, metrics. One server for the whole module."""
 from __future__ import annotations
