@@ -110,7 +110,10 @@ def run(args: argparse.Namespace) -> int:
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
                             timeout_graceful_shutdown=args.shutdown_timeout, access_log=False)
     server = uvicorn.Server(config)
-    server.run()  # SIGINT/SIGTERM: stop accepting, finish in-flight requests, close the engine
+    try:
+        server.run()  # SIGINT/SIGTERM: stop accepting, finish in-flight requests, close the engine
+    finally:
+        reranker.engine.close()  # idempotent; closes the engine if the app never started
     return 0 if server.started else 1
 
 

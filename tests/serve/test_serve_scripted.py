@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from conftest import serve
+from server_process import serve
 
 KEY = "test-key-16"
 MAX_IN_FLIGHT, QUEUE_LIMIT = 4, 8
