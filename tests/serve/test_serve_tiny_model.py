@@ -36,7 +36,7 @@ def test_cohere_sdk_against_tiny_model(server):
     scores = [r.relevance_score for r in resp.results]
     assert scores == sorted(scores, reverse=True)
     # a random model writes no usable ranking: kept order, with a warning (nothing lost)
-    assert resp.meta.warnings and resp.meta.tokens.input_tokens > 0
+    assert resp.meta.warnings
 
 
 def test_concurrent_clients_batch_windows_of_different_requests(server):
