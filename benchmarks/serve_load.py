@@ -30,6 +30,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -165,7 +166,7 @@ def main() -> None:
     parser.add_argument("--engines", nargs="+", default=["instant", "tiny"], choices=["instant", "tiny"])
     parser.add_argument("--clients", nargs="+", type=int, default=[1, 8, 32])
     parser.add_argument("--requests", type=int, default=None,
-                        help="requests per level (default: 200 for instant, 64 for tiny)")
+                        help="requests per level (default: 200 for instant; for tiny, max(8, clients))")
     parser.add_argument("--docs", type=int, default=20, help="passages per request (BM25 top-k)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "serve_load.json"))
     args = parser.parse_args()
@@ -178,15 +179,17 @@ def main() -> None:
         "command": "benchmarks/serve_load.py " + " ".join(sys.argv[1:]), "engines": {},
     }
     for name in args.engines:
-        total = args.requests or (200 if name == "instant" else 64)
-        log_path = Path(args.out).with_suffix(f".{name}.log")
+        def total_for(clients: int) -> int:
+            return args.requests or (200 if name == "instant" else max(8, clients))
+
+        log_path = Path(tempfile.gettempdir()) / f"serve_load.{name}.log"  # the server's own log
         proc, url = start_server([*engine_args(name), "--max-in-flight", str(max(args.clients)),
                                   "--queue-limit", "256", "--log-level", "warning"], log_path)
         try:
-            asyncio.run(run_level(url, queries, 1, min(8, total)))  # warm-up
+            asyncio.run(run_level(url, queries, 1, 4))  # warm-up
             levels = []
             for clients in args.clients:
-                level = asyncio.run(run_level(url, queries, clients, total))
+                level = asyncio.run(run_level(url, queries, clients, total_for(clients)))
                 levels.append(level)
                 print(f"{name:8s} clients={clients:3d}  {level['requests_per_s']:8.2f} req/s  "
                       f"p50 {level['p50_ms']} ms  p99 {level['p99_ms']} ms  "
@@ -198,7 +201,7 @@ def main() -> None:
         one = levels[0]["requests_per_s"]
         entry["speedup_vs_1_client"] = {str(lv["clients"]): round(lv["requests_per_s"] / one, 2) for lv in levels}
         if name == "instant":
-            base = in_process_baseline(queries, total)
+            base = in_process_baseline(queries, total_for(1))
             entry["in_process_1_client"] = base
             entry["service_overhead_ms_per_request_1_client"] = round(levels[0]["p50_ms"] - base["p50_ms"], 1)
             print(f"in-process 1 client: {base['requests_per_s']} req/s, p50 {base['p50_ms']} ms "
