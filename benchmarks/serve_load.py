@@ -175,11 +175,11 @@ def main() -> None:
     out: dict[str, Any] = {
         "benchmark": "serve_load", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared with other work)",
-        "data": "DL19 BM25 top-%d" % args.docs if (DL19 / "queries.tsv").is_file() else "synthetic",
+        "data": f"DL19 BM25 top-{args.docs}" if (DL19 / "queries.tsv").is_file() else "synthetic",
         "command": "benchmarks/serve_load.py " + " ".join(sys.argv[1:]), "engines": {},
     }
     for name in args.engines:
-        def total_for(clients: int) -> int:
+        def total_for(clients: int, name: str = name) -> int:
             return args.requests or (200 if name == "instant" else max(8, clients))
 
         log_path = Path(tempfile.gettempdir()) / f"serve_load.{name}.log"  # the server's own log

@@ -83,7 +83,6 @@ def build_settings(args: argparse.Namespace, model_name: str) -> Any:
 def run(args: argparse.Namespace) -> int:
     try:
         import uvicorn
-
         from reasonrank.serve.app import create_app
     except ModuleNotFoundError as exc:
         raise InvalidInputError(f"reasonrank serve needs the serve extra: pip install 'reasonrank[serve]' "

@@ -20,8 +20,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
 from reasonrank.errors import EngineError, InvalidInputError, ParseError, PromptTooLongError
 from reasonrank.methods.base import Reranker
 from reasonrank.methods.shared_scheduler import SharedEngine, Ticket, current_ticket
@@ -37,6 +35,7 @@ from reasonrank.serve.models import (
 )
 from reasonrank.serve.settings import ServeSettings
 from reasonrank.types import Candidate, Query, RerankResult
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("reasonrank.serve")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")

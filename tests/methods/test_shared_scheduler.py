@@ -8,12 +8,16 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
 from reasonrank.engines.base import ChatRequest, SamplingParams
 from reasonrank.engines.scripted import ScriptedEngine
 from reasonrank.errors import EngineError
 from reasonrank.factory import build_reranker
-from reasonrank.methods.shared_scheduler import RequestCancelled, SharedEngine, Ticket, current_ticket
+from reasonrank.methods.shared_scheduler import (
+    RequestCancelled,
+    SharedEngine,
+    Ticket,
+    current_ticket,
+)
 
 P = SamplingParams(max_tokens=8)
 
@@ -82,7 +86,7 @@ def test_engine_failure_reaches_every_caller_of_the_call():
 def test_cancelled_ticket_drops_queued_requests():
     gate = threading.Event()
     engine = ScriptedEngine(lambda r: "ok", max_batch_size=1, max_concurrency=1,
-                            delay_fn=lambda r: 0 if gate.wait(5) else 0)
+                            delay_fn=lambda r: gate.wait(5) and 0)
     shared = SharedEngine(engine)
     slow, doomed = Ticket("slow"), Ticket("doomed")
     with ThreadPoolExecutor(2) as pool:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-
 from reasonrank.cli import EXIT_BAD_INPUT, main
 
 

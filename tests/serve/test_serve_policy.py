@@ -9,12 +9,11 @@ import threading
 import pytest
 
 pytest.importorskip("fastapi")
-from fastapi.testclient import TestClient  # noqa: E402
-
-from reasonrank.engines.scripted import ScriptedEngine  # noqa: E402
-from reasonrank.factory import build_reranker  # noqa: E402
-from reasonrank.serve import ServeSettings, create_app  # noqa: E402
-from scripted_engines import reverse_window  # noqa: E402
+from fastapi.testclient import TestClient
+from reasonrank.engines.scripted import ScriptedEngine
+from reasonrank.factory import build_reranker
+from reasonrank.serve import ServeSettings, create_app
+from scripted_engines import reverse_window
 
 DOCS = [f"doc {i}" for i in range(5)]
 
@@ -61,7 +60,7 @@ def test_engine_failure_keeps_order_when_started_with_keep_order():
 def test_timeout_is_504_and_queued_windows_are_dropped():
     release = threading.Event()
     engine = ScriptedEngine(reverse_window, max_concurrency=1, max_batch_size=1,
-                            delay_fn=lambda r: 0 if release.wait(5) else 0)
+                            delay_fn=lambda r: release.wait(5) and 0)
     docs = [f"doc {i}" for i in range(30)]  # two windows: the second is dropped
     with client(engine, request_timeout=0.3) as c:
         r = c.post("/v2/rerank", json={"query": "q", "documents": docs})

@@ -3,6 +3,7 @@ called with the official ``cohere`` SDK and plain httpx: API shape, auth, limits
 cross-request batching, 429 under a flood, metrics. One server for the whole module."""
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import time
@@ -10,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-
 from server_process import serve
 
 KEY = "test-key-16"
@@ -73,7 +73,7 @@ def test_plain_http_every_index_once(server):
     indices = [x["index"] for x in body["results"]]
     assert indices == EXPECTED and sorted(indices) == list(range(30))
     scores = [x["relevance_score"] for x in body["results"]]
-    assert all(a > b for a, b in zip(scores, scores[1:]))
+    assert all(a > b for a, b in itertools.pairwise(scores))
     assert all(x["document"] == {"text": DOCS[x["index"]]} for x in body["results"])
     assert body["meta"]["warnings"] == [] and body["reasonrank"]["engine_calls"] == 2
 
