@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Requests share one engine: their windows are batched together.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     add_reranker_arguments(parser)
     parser.add_argument("--engine-factory", default=None, metavar="MODULE:CALLABLE",
                         help="build the engine by calling a Python factory (a custom Engine) "
@@ -87,8 +87,8 @@ def run(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as exc:
         raise InvalidInputError(f"reasonrank serve needs the serve extra: pip install 'reasonrank[serve]' "
                                 f"({exc.name} is missing)") from None
-    if not 0 <= args.port <= 65535:
-        raise InvalidInputError(f"--port must be 0-65535, got {args.port}")
+    if not 1 <= args.port <= 65535:
+        raise InvalidInputError(f"--port must be 1-65535, got {args.port}")
     overrides: dict[str, Any] = {}
     if args.top_k is not None:
         if args.top_k < 1:
