@@ -34,6 +34,13 @@ def as_ticket(name: str, fn, *args):
         current_ticket.reset(token)
 
 
+def wait_until(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
+
+
 def test_sync_callers_share_engine_calls():
     engine = ScriptedEngine(lambda r: r.messages[0]["content"].upper(), max_batch_size=8, max_concurrency=1,
                             delay_fn=lambda r: 0.05)
@@ -91,9 +98,9 @@ def test_cancelled_ticket_drops_queued_requests():
     slow, doomed = Ticket("slow"), Ticket("doomed")
     with ThreadPoolExecutor(2) as pool:
         first = pool.submit(lambda: (current_ticket.set(slow), shared.generate([req("1")], P))[1])
-        time.sleep(0.1)  # the first call is at the engine; the next one waits in the queue
+        wait_until(lambda: len(engine.calls) == 1)  # the first call is at the engine
         second = pool.submit(lambda: (current_ticket.set(doomed), shared.generate([req("2")], P))[1])
-        time.sleep(0.1)
+        wait_until(lambda: shared.stats.queued == 1)  # the next one waits in the queue
         doomed.cancel()
         gate.set()
         assert first.result()[0].text == "ok"

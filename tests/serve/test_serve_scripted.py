@@ -173,13 +173,20 @@ def test_graceful_shutdown_finishes_in_flight_requests():
     args = ["--engine-factory", "scripted_engines:slow", "--method", "listwise", "--shutdown-timeout", "20"]
     with ThreadPoolExecutor(1) as pool, serve(args) as url:
         pending = pool.submit(httpx.post, url + "/v2/rerank", json={"query": "q", "documents": DOCS[:5]},
-                              timeout=30)
-        time.sleep(0.4)  # the request is inside its one-second engine call
-        serve.proc.send_signal(signal.SIGTERM)
+                              headers={"X-Request-ID": "drain-me"}, timeout=30)
+        deadline = time.monotonic() + 30
+        while httpx.get(url + "/v1/stats", timeout=10).json()["engine"]["in_flight"] == 0:
+            assert time.monotonic() < deadline, "the request never reached the engine"
+            time.sleep(0.05)
+        serve.proc.send_signal(signal.SIGTERM)  # the request is inside its one-second engine call
         answer = pending.result()
     assert answer.status_code == 200 and len(answer.json()["results"]) == 5
     # uvicorn re-raises the signal after a clean shutdown, so the exit status is -SIGTERM or 0
     assert serve.last_returncode in (0, -signal.SIGTERM)
     log = serve.last_log
     assert log.index('"event": "reranked"') < log.index('"event": "stop"')
+    # structured logs: one JSON line per event, with the request id
+    events = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    assert {"event": "rerank", "request_id": "drain-me", "status": 200}.items() <= next(
+        e for e in events if e["event"] == "rerank").items()
     assert "Application shutdown complete" in log
