@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -18,15 +19,14 @@ HERE = Path(__file__).parent
 
 
 @contextmanager
-def serve(args: Sequence[str], *, env: dict[str, str] | None = None, startup: float = 120.0) -> Iterator[str]:
+def serve(args: Sequence[str], *, env: dict[str, str] | None = None, startup: float = 300.0) -> Iterator[str]:
     """Start ``reasonrank serve ARGS``; yield its base URL; stop it with SIGTERM (graceful)."""
     pytest.importorskip("fastapi")
     port = free_port()
     full_env = {**os.environ, **(env or {})}
     full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), full_env.get("PYTHONPATH")]))
-    log = (HERE.parent.parent / ".pytest_cache")
-    log.mkdir(exist_ok=True)
-    log_file = open(log / f"serve-{port}.log", "w+")  # noqa: SIM115 - closed below
+    # a file, not a pipe: a full pipe buffer would stall the server
+    log_file = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [sys.executable, "-m", "reasonrank", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
         env=full_env, stdout=log_file, stderr=subprocess.STDOUT,

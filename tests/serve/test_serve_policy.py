@@ -45,7 +45,8 @@ def test_engine_failure_is_503_without_traceback():
         metrics = c.get("/metrics").text
     assert r.status_code == 503
     assert r.headers["retry-after"] == "1"
-    assert r.json()["message"].startswith("engine failure: ConnectionError")
+    message = r.json()["message"]
+    assert message.startswith("engine failure: ") and "ConnectionError: backend" in message
     assert "Traceback" not in r.text and 'File "' not in r.text
     assert 'reasonrank_requests_total{status="503"} 1.0' in metrics
 

@@ -22,7 +22,7 @@ def server(tiny_model_path):
         "--method-options", json.dumps({"depth": 100, "reasoning_budget": 8, "answer_tokens": 4}),
         "--max-in-flight", "4",
     ]
-    with serve(args) as url:
+    with serve(args, startup=600) as url:  # torch + model load: slow on a busy 2-core box
         yield url
 
 
