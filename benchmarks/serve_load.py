@@ -25,12 +25,8 @@ import asyncio
 import json
 import os
 import platform
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -41,6 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DL19 = ROOT.parent / "shared" / "data" / "trec-dl19"
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "serve"))  # scripted_engines: the engines the tests use
+
+from server_process import serve
 
 
 def load_queries(n: int, depth: int) -> list[tuple[str, list[str]]]:
@@ -58,41 +56,6 @@ def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
     return ordered[k]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(args: list[str], log_path: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "serve"), os.environ.get("PYTHONPATH", "")])}
-    log = open(log_path, "w")  # noqa: SIM115 - lives as long as the server
-    proc = subprocess.Popen([sys.executable, "-m", "reasonrank", "serve", "--port", str(port), *args],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited ({proc.returncode}); see {log_path}")
-        try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("server did not start")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 async def run_level(url: str, queries: list[tuple[str, list[str]]], clients: int, total: int) -> dict[str, Any]:
@@ -182,10 +145,9 @@ def main() -> None:
         def total_for(clients: int, name: str = name) -> int:
             return args.requests or (200 if name == "instant" else max(8, clients))
 
-        log_path = Path(tempfile.gettempdir()) / f"serve_load.{name}.log"  # the server's own log
-        proc, url = start_server([*engine_args(name), "--max-in-flight", str(max(args.clients)),
-                                  "--queue-limit", "256", "--log-level", "warning"], log_path)
-        try:
+        server_args = [*engine_args(name), "--max-in-flight", str(max(args.clients)), "--queue-limit", "256",
+                       "--log-level", "warning"]
+        with serve(server_args, startup=600) as url:  # the tests' launcher: subprocess, SIGTERM after
             asyncio.run(run_level(url, queries, 1, 4))  # warm-up
             levels = []
             for clients in args.clients:
@@ -195,8 +157,6 @@ def main() -> None:
                       f"p50 {level['p50_ms']} ms  p99 {level['p99_ms']} ms  "
                       f"windows/call {level['mean_windows_per_call']}  mixed calls {level['mixed_calls']}",
                       flush=True)
-        finally:
-            stop_server(proc)
         entry: dict[str, Any] = {"server_args": engine_args(name), "levels": levels}
         one = levels[0]["requests_per_s"]
         entry["speedup_vs_1_client"] = {str(lv["clients"]): round(lv["requests_per_s"] / one, 2) for lv in levels}
