@@ -1,0 +1,131 @@
+"""The Ray Data actor: one reranker per replica, built once, fed batches of query rows.
+
+Ray Data constructs :class:`RerankActor` once per replica (``map_batches(RerankActor,
+concurrency=N, ...)``); the engine — an in-process vLLM on the replica's GPUs, the embedded
+model, or a client of a served fleet — is built in ``__init__`` and reused for every batch.
+Inside a batch, queries go through :meth:`Reranker.rerank_batch`, which pipelines their windows
+through the engine. No ranking logic lives here.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+from reasonrank.distributed.rows import parse_row
+from reasonrank.errors import ReasonRankError
+from reasonrank.methods.base import Reranker
+from reasonrank.types import RerankResult
+
+
+@dataclass(frozen=True)
+class RerankerSpec:
+    """How to build the reranker on each replica: the CLI's reranker options as data.
+
+    Calling it builds the reranker with :func:`reasonrank.factory.build_reranker`. Any other
+    zero-argument callable returning a :class:`Reranker` works as well (it must pickle).
+    """
+
+    method: str | None = None
+    preset: str | None = None
+    engine: str | None = None
+    model: str | None = None
+    base_url: str | None = None
+    engine_options: dict[str, Any] = field(default_factory=dict)
+    method_options: dict[str, Any] = field(default_factory=dict)
+    on_error: str = "raise"
+
+    def __call__(self) -> Reranker:
+        from reasonrank.factory import build_reranker
+
+        return build_reranker(
+            method=self.method, preset=self.preset, engine=self.engine, model=self.model,
+            base_url=self.base_url, engine_options=dict(self.engine_options),
+            on_error=self.on_error, **self.method_options,
+        )
+
+
+def result_record(result: RerankResult, query_id: str) -> dict[str, Any]:
+    """One ``results.jsonl`` record, exactly as ``reasonrank eval`` writes it."""
+    record = result.to_dict()
+    record["query_id"] = query_id
+    return record
+
+
+def _table(qids: list, records: list, errors: list | None = None) -> Any:
+    import pyarrow as pa
+
+    return pa.table({
+        "query_id": pa.array(qids, pa.string()),
+        "record": pa.array(records, pa.string()),
+        "error": pa.array(errors or [None] * len(qids), pa.string()),
+    })
+
+
+def raise_replica_error(payload: str) -> None:
+    """Raise, on the driver, the library error a replica sent back (see :class:`RerankActor`)."""
+    from reasonrank import errors
+
+    info = json.loads(payload)
+    cls = getattr(errors, info.get("type", ""), None)
+    if not (isinstance(cls, type) and issubclass(cls, errors.ReasonRankError)):
+        cls = errors.ReasonRankError
+    raise cls(f"on a replica: {info.get('message', '')}")
+
+
+class RerankActor:
+    """Ray Data callable class: query rows in, ``{query_id, record}`` rows out.
+
+    ``todo`` is the set of query ids this run must rerank; rows outside it (already written by
+    an earlier run, or beyond ``--limit-queries``) are skipped, so resuming costs no model call.
+    A row is a JSON string in the ``text`` column (JSONL lines) or a row of ``query_id``,
+    ``query`` and ``candidates`` columns (Parquet).
+    """
+
+    def __init__(
+        self,
+        factory: Callable[[], Reranker],
+        todo: Collection[str] | None = None,
+        top_k: int | None = None,
+    ) -> None:
+        self.todo = frozenset(todo) if todo is not None else None
+        self.top_k = top_k
+        self.error: ReasonRankError | None = None
+        try:
+            self.reranker = factory()
+        except ReasonRankError as exc:  # e.g. the model is missing: report it, do not restart
+            self.error = exc
+
+    def __call__(self, batch: Any) -> Any:
+        items = []
+        for n, row in enumerate(batch.to_pylist()):
+            obj = json.loads(row["text"]) if "text" in row else row
+            query, candidates = parse_row(obj, f"row {n} of a batch")
+            if self.todo is not None and query.id not in self.todo:
+                continue
+            items.append((query, candidates[: self.top_k] if self.top_k else candidates))
+        if not items:
+            return _table([], [])
+        try:
+            if self.error is not None:
+                raise self.error
+            results = self.reranker.rerank_batch(items)
+        except ReasonRankError as exc:
+            # Ray would wrap the exception and lose its type on the way back: send it as data,
+            # so the driver raises the same error class (the CLI's exit code 2 or 3).
+            return _table([None], [None], [json.dumps({"type": type(exc).__name__, "message": str(exc)})])
+        qids = [q.id for q, _ in items]
+        records = [json.dumps(result_record(r, q), ensure_ascii=False) for r, q in zip(results, qids)]
+        return _table(qids, records)
+
+    def __del__(self) -> None:
+        engine = getattr(getattr(self, "reranker", None), "engine", None)
+        if engine is not None:
+            try:
+                engine.close()
+            except Exception:  # closing at interpreter exit must not raise
+                pass
+
+
+__all__ = ["RerankActor", "RerankerSpec", "raise_replica_error", "result_record"]

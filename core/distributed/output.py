@@ -1,0 +1,162 @@
+"""The output folder of a distributed rerank: result shards, the TREC run and the summary.
+
+``OUT/shards/results-NNNNN.jsonl`` hold one ``results.jsonl`` record per query (the schema of
+``reasonrank eval``), appended and synced as results stream in; a new run (a resume) opens new
+shards and never rewrites old ones. A query id is written at most once: the writer skips ids
+already present, and readers keep the first record of an id (a retried task after a replica
+died can deliver a query twice). ``OUT/run.reranked.trec`` and ``OUT/summary.json`` are written
+at the end from all shards.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from reasonrank.data import write_trec_run
+from reasonrank.errors import InvalidInputError
+from reasonrank.evaluate import load_results
+from reasonrank.metrics import ranked_run
+
+SHARDS_DIR = "shards"
+RUN_FILE = "run.reranked.trec"
+SUMMARY_FILE = "summary.json"
+JOB_FILE = "job.json"
+# Settings that must match for a run to resume into an existing output folder.
+RESUME_KEYS = ("input", "top_k", "method", "model")
+_SHARD = re.compile(r"results-(\d{5,})\.jsonl$")
+
+
+def shard_paths(out: Path) -> list[Path]:
+    """The result shards of ``out`` in write order."""
+    folder = Path(out) / SHARDS_DIR
+    if not folder.is_dir():
+        return []
+    return sorted((p for p in folder.iterdir() if _SHARD.match(p.name)), key=lambda p: int(_SHARD.match(p.name).group(1)))  # type: ignore[union-attr]
+
+
+def iter_records(out: Path) -> Iterator[dict[str, Any]]:
+    """Every query's record once (the first written), shard by shard.
+
+    An unfinished last line (the writer was killed mid-write) is dropped, as ``reasonrank
+    eval`` does on resume.
+    """
+    seen: set[str] = set()
+    for path in shard_paths(out):
+        for qid, record in load_results(path).items():
+            if qid not in seen:
+                seen.add(qid)
+                yield record
+
+
+def done_ids(out: Path) -> set[str]:
+    """Query ids that already have a result in ``out``."""
+    return {r["query_id"] for r in iter_records(out)}
+
+
+def check_job(out: Path, job: dict[str, Any], resuming: bool) -> None:
+    """Refuse to resume into a folder made with other settings; record this run's settings."""
+    path = out / JOB_FILE
+    if resuming and path.is_file():
+        old = json.loads(path.read_text())
+        diff = {k: (old.get(k), job.get(k)) for k in RESUME_KEYS if old.get(k) != job.get(k)}
+        if diff:
+            raise InvalidInputError(
+                f"{out} holds results made with other settings {diff} (old, new); "
+                "use another --output folder or delete it"
+            )
+    path.write_text(json.dumps(job, indent=2) + "\n")
+
+
+class ShardWriter:
+    """Appends records to ``results-NNNNN.jsonl`` shards, ``shard_size`` records each.
+
+    :meth:`write` skips query ids already written (by this or an earlier run) and returns
+    whether it wrote; :meth:`sync` makes written records durable (called once per batch).
+    """
+
+    def __init__(self, out: Path, written: set[str], shard_size: int = 10_000) -> None:
+        self.folder = Path(out) / SHARDS_DIR
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.written = written
+        self.shard_size = shard_size
+        existing = shard_paths(out)
+        self._next = int(_SHARD.match(existing[-1].name).group(1)) + 1 if existing else 0  # type: ignore[union-attr]
+        self._fh = None
+        self._count = 0
+        self.paths: list[Path] = []
+
+    def write(self, query_id: str, line: str) -> bool:
+        if query_id in self.written:
+            return False
+        if self._fh is None or self._count >= self.shard_size:
+            self._open_next()
+        self._fh.write(line.rstrip("\n") + "\n")  # type: ignore[union-attr]
+        self._count += 1
+        self.written.add(query_id)
+        return True
+
+    def _open_next(self) -> None:
+        self.close()
+        path = self.folder / f"results-{self._next:05d}.jsonl"
+        self._next += 1
+        self._fh = path.open("a", encoding="utf-8")
+        self._count = 0
+        self.paths.append(path)
+
+    def sync(self) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self.sync()
+            self._fh.close()
+            self._fh = None
+
+
+def fallbacks(record: dict[str, Any]) -> int:
+    """Windows/queries that kept their input order: the usage counter where the record has
+    one, else the "kept input order" warnings."""
+    counted = record.get("usage", {}).get("fallbacks")
+    if isinstance(counted, int):
+        return counted
+    return sum(1 for w in record.get("warnings", []) if str(w).startswith("kept input order"))
+
+
+def totals(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Queries, windows (engine calls), tokens, fallbacks and warnings of some records."""
+    usage = [r.get("usage", {}) for r in records]
+    return {
+        "queries": len(records),
+        "windows": sum(int(u.get("engine_calls", 0)) for u in usage),
+        "prompt_tokens": sum(int(u.get("prompt_tokens", 0)) for u in usage),
+        "completion_tokens": sum(int(u.get("completion_tokens", 0)) for u in usage),
+        "fallbacks": sum(fallbacks(r) for r in records),
+        "queries_with_warnings": sum(1 for r in records if r.get("warnings")),
+    }
+
+
+def write_run(out: Path, query_ids: list[str], tag: str) -> int:
+    """``OUT/run.reranked.trec`` for ``query_ids`` (input order) from the shards; returns how
+    many queries it holds. Scores are strictly decreasing in the reranked order."""
+    ranking = {r["query_id"]: [x["id"] for x in r["results"]] for r in iter_records(out)}
+    ordered = {q: ranking[q] for q in query_ids if q in ranking}
+    write_trec_run(Path(out) / RUN_FILE, ranked_run(ordered), tag=tag)
+    return len(ordered)
+
+
+def write_summary(out: Path, summary: dict[str, Any]) -> None:
+    tmp = Path(out) / (SUMMARY_FILE + ".tmp")
+    tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    os.replace(tmp, Path(out) / SUMMARY_FILE)
+
+
+__all__ = [
+    "JOB_FILE", "RUN_FILE", "SHARDS_DIR", "SUMMARY_FILE", "ShardWriter", "check_job", "done_ids",
+    "fallbacks", "iter_records", "shard_paths", "totals", "write_run", "write_summary",
+]

@@ -1,0 +1,229 @@
+"""Run a rerank job on Ray: stream query rows through an actor pool, write results as they come.
+
+The driver validates the input, starts (or joins) a Ray cluster, builds a Ray Data pipeline
+``source -> map_batches(RerankActor, concurrency=replicas, num_gpus=...)``, and appends every
+result to the output shards as it streams back; it skips queries already in the output, so
+rerunning the same command resumes. Replicas are restartable actors and their tasks are retried
+(``max_restarts`` / ``max_task_retries``), so a replica that dies has its batch redone by the
+restarted actor; duplicates a retry could deliver are dropped by query id on write.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reasonrank.distributed.actor import RerankActor, RerankerSpec, raise_replica_error
+from reasonrank.distributed.output import (
+    ShardWriter,
+    check_job,
+    done_ids,
+    fallbacks,
+    iter_records,
+    write_run,
+    write_summary,
+)
+from reasonrank.distributed.rows import InputSource, rows_as_json_lines, scan_input
+from reasonrank.errors import InvalidInputError, ReasonRankError
+from reasonrank.methods.base import Reranker, check_positive
+
+
+@dataclass
+class Totals:
+    """Running sums over result records: queries, windows (engine calls), tokens, fallbacks."""
+
+    queries: int = 0
+    windows: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    fallbacks: int = 0
+    queries_with_warnings: int = 0
+    engine_seconds: float = 0.0
+
+    def add(self, record: dict[str, Any]) -> None:
+        usage = record.get("usage", {})
+        self.queries += 1
+        self.windows += int(usage.get("engine_calls", 0))
+        self.prompt_tokens += int(usage.get("prompt_tokens", 0))
+        self.completion_tokens += int(usage.get("completion_tokens", 0))
+        self.engine_seconds += float(usage.get("engine_seconds", 0.0))
+        self.fallbacks += fallbacks(record)
+        self.queries_with_warnings += bool(record.get("warnings"))
+
+
+@dataclass
+class RayOptions:
+    """Where and how wide to run: cluster address, replicas and what each one reserves."""
+
+    address: str | None = None
+    replicas: int = 1
+    gpus_per_replica: float = 0.0
+    cpus_per_replica: float = 1.0
+    batch_size: int = 8
+    max_restarts: int = 3
+    runtime_env: dict[str, Any] = field(default_factory=dict)
+
+
+def describe_factory(factory: Callable[[], Reranker]) -> dict[str, Any]:
+    """What the job file records about the reranker (compared on resume)."""
+    if isinstance(factory, RerankerSpec):
+        return {k: v for k, v in asdict(factory).items() if v not in (None, {}, "raise")}
+    return {"factory": getattr(factory, "__qualname__", type(factory).__qualname__)}
+
+
+def connect(options: RayOptions) -> bool:
+    """Join the cluster at ``options.address`` or start a local one; True if we started it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    logging.getLogger("ray").setLevel(logging.WARNING)
+    kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING}
+    if options.runtime_env:
+        kwargs["runtime_env"] = options.runtime_env
+    if options.address:
+        ray.init(address=options.address, **kwargs)
+    else:
+        ray.init(**kwargs)
+    return True
+
+
+def _dataset(source: InputSource) -> Any:
+    import ray
+
+    if source.kind == "dataset":
+        return ray.data.from_items(rows_as_json_lines(source.rows or []))
+    if source.kind == "parquet":
+        return ray.data.read_parquet(str(source.path), columns=["query_id", "query", "candidates"])
+    return ray.data.read_text(str(source.path), encoding="utf-8", drop_empty_lines=True)
+
+
+def rerank_dataset(
+    source: str | Path,
+    output: str | Path,
+    factory: Callable[[], Reranker] | None = None,
+    *,
+    ray_options: RayOptions | None = None,
+    run: str | Path | None = None,
+    top_k: int | None = None,
+    limit_queries: int | None = None,
+    shard_size: int = 10_000,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Rerank every query of ``source`` on Ray and write the results to ``output``.
+
+    ``source``: a dataset folder (as ``reasonrank eval`` reads; each query's first-stage
+    top-``top_k``, default 100), or a JSONL/Parquet file of ``{query_id, query, candidates}``
+    rows (``top_k`` cuts each row's candidates; default all). ``factory`` builds the reranker
+    on each replica, once (default: ``RerankerSpec()``, the embedded listwise default).
+    Queries already in ``output`` are skipped. Returns the summary written to
+    ``output/summary.json``.
+    """
+    opts = ray_options or RayOptions()
+    factory = factory or RerankerSpec()
+    for name in ("replicas", "batch_size", "shard_size", "top_k", "limit_queries"):
+        check_positive(name, {"replicas": opts.replicas, "batch_size": opts.batch_size,
+                              "shard_size": shard_size, "top_k": top_k, "limit_queries": limit_queries}[name])
+    if opts.gpus_per_replica < 0 or opts.cpus_per_replica < 0:
+        raise InvalidInputError("gpus/cpus per replica must be >= 0")
+    src = scan_input(source, run=run, top_k=top_k or (100 if Path(source).is_dir() else None),
+                     limit_queries=limit_queries)
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    written = done_ids(out)
+    job = {"input": str(src.path.resolve()), "top_k": top_k, **describe_factory(factory)}
+    job.update({"method": job.get("method"), "model": job.get("model")})
+    check_job(out, job, resuming=bool(written))
+    todo = [q for q in src.query_ids if q not in written]
+    skipped = len(src.query_ids) - len(todo)
+    start = time.perf_counter()
+    new = Totals()
+    if todo:
+        _stream(src, out, factory, opts, todo, written, new, top_k, shard_size, show_progress)
+    wall = time.perf_counter() - start
+    everything = Totals()
+    wanted = set(src.query_ids)
+    for record in iter_records(out):
+        if record["query_id"] in wanted:
+            everything.add(record)
+    missing = [q for q in src.query_ids if q not in written]
+    tag = f"reasonrank-{getattr(factory, 'method', None) or 'rerank'}"
+    write_run(out, src.query_ids, tag=tag)
+    summary = {
+        "input": str(src.path),
+        "output": str(out),
+        "replicas": opts.replicas,
+        "gpus_per_replica": opts.gpus_per_replica,
+        "batch_size": opts.batch_size,
+        "queries_total": len(src.query_ids),
+        "queries_skipped": skipped,
+        "this_run": asdict(new),
+        "all": asdict(everything),
+        "missing": missing,
+        "wall_seconds": wall,
+        "queries_per_second": new.queries / wall if wall > 0 else 0.0,
+    }
+    write_summary(out, summary)
+    if missing:  # cannot happen unless results were removed mid-run: say so loudly
+        raise ReasonRankError(f"{len(missing)} queries have no result, e.g. {missing[:3]}")
+    return summary
+
+
+def _stream(
+    src: InputSource, out: Path, factory: Callable[[], Reranker], opts: RayOptions,
+    todo: list[str], written: set[str], new: Totals, top_k: int | None, shard_size: int,
+    show_progress: bool,
+) -> None:
+    import json
+
+    import ray
+    from tqdm.auto import tqdm
+
+    started = connect(opts)
+    try:
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = False  # ours counts queries; Ray's count blocks
+        ctx.print_on_execution_start = False
+        cut = top_k if src.kind != "dataset" else None  # a dataset folder's rows are cut already
+        # Blocks of one batch each, so batches spread over the replicas as they free up
+        # (a small file is otherwise one block, handed whole to one replica).
+        rows = _dataset(src).repartition(target_num_rows_per_block=opts.batch_size)
+        with warnings.catch_warnings():  # max_restarts has no named parameter in Ray 2.60
+            warnings.simplefilter("ignore", DeprecationWarning)
+            results = rows.map_batches(
+                RerankActor,
+                fn_constructor_kwargs={"factory": factory, "todo": todo, "top_k": cut},
+                batch_size=opts.batch_size,
+                batch_format="pyarrow",
+                compute=ray.data.ActorPoolStrategy(size=opts.replicas, max_tasks_in_flight_per_actor=2),
+                num_gpus=opts.gpus_per_replica or None,
+                num_cpus=opts.cpus_per_replica,
+                max_restarts=opts.max_restarts,  # a dead replica is rebuilt, its batch retried
+                max_task_retries=-1,
+            )
+        writer = ShardWriter(out, written, shard_size)
+        bar = tqdm(total=len(todo), disable=not show_progress, desc="rerank", unit="query",
+                   dynamic_ncols=True)
+        try:
+            for batch in results.iter_batches(batch_size=None, batch_format="pyarrow"):
+                columns = (batch.column(c).to_pylist() for c in ("query_id", "record", "error"))
+                for qid, line, error in zip(*columns):
+                    if error is not None:
+                        raise_replica_error(error)
+                    if writer.write(qid, line):
+                        new.add(json.loads(line))
+                        bar.update(1)
+                writer.sync()
+        finally:
+            writer.close()
+            bar.close()
+    finally:
+        if started:
+            ray.shutdown()
+
+
+__all__ = ["RayOptions", "Totals", "connect", "rerank_dataset"]
