@@ -9,6 +9,9 @@ through the engine. No ranking logic lives here.
 from __future__ import annotations
 
 import json
+import os
+import socket
+import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,13 +56,20 @@ def result_record(result: RerankResult, query_id: str) -> dict[str, Any]:
     return record
 
 
-def _table(qids: list, records: list, errors: list | None = None) -> Any:
+def _table(qids: list, records: list, errors: list | None = None, *, busy: float = 0.0,
+           init: float = 0.0, replica: str = "") -> Any:
+    """The output rows of one batch; the batch's seconds are spread over its rows, the
+    replica's start-up seconds ride on its first row (the driver sums both)."""
     import pyarrow as pa
 
+    n = len(qids)
     return pa.table({
         "query_id": pa.array(qids, pa.string()),
         "record": pa.array(records, pa.string()),
-        "error": pa.array(errors or [None] * len(qids), pa.string()),
+        "error": pa.array(errors or [None] * n, pa.string()),
+        "busy_seconds": pa.array([busy / n if n else 0.0] * n, pa.float64()),
+        "init_seconds": pa.array([init if i == 0 else 0.0 for i in range(n)], pa.float64()),
+        "replica": pa.array([replica] * n, pa.string()),
     })
 
 
@@ -89,15 +99,19 @@ class RerankActor:
         todo: Collection[str] | None = None,
         top_k: int | None = None,
     ) -> None:
+        start = time.perf_counter()
         self.todo = frozenset(todo) if todo is not None else None
         self.top_k = top_k
         self.error: ReasonRankError | None = None
+        self.replica = f"{socket.gethostname()}:{os.getpid()}"
         try:
             self.reranker = factory()
         except ReasonRankError as exc:  # e.g. the model is missing: report it, do not restart
             self.error = exc
+        self.init_seconds = time.perf_counter() - start  # reported once, with the first batch
 
     def __call__(self, batch: Any) -> Any:
+        start = time.perf_counter()
         items = []
         for n, row in enumerate(batch.to_pylist()):
             obj = json.loads(row["text"]) if "text" in row else row
@@ -117,7 +131,8 @@ class RerankActor:
             return _table([None], [None], [json.dumps({"type": type(exc).__name__, "message": str(exc)})])
         qids = [q.id for q, _ in items]
         records = [json.dumps(result_record(r, q), ensure_ascii=False) for r, q in zip(results, qids)]
-        return _table(qids, records)
+        init, self.init_seconds = self.init_seconds, 0.0
+        return _table(qids, records, busy=time.perf_counter() - start, init=init, replica=self.replica)
 
     def __del__(self) -> None:
         engine = getattr(getattr(self, "reranker", None), "engine", None)

@@ -5,7 +5,8 @@
 shards and never rewrites old ones. A query id is written at most once: the writer skips ids
 already present, and readers keep the first record of an id (a retried task after a replica
 died can deliver a query twice). ``OUT/run.reranked.trec`` and ``OUT/summary.json`` are written
-at the end from all shards.
+at the end from all shards. The settings of the run are in ``OUT/eval_config.json``, checked on
+resume as ``reasonrank eval`` checks its own.
 """
 from __future__ import annotations
 
@@ -17,16 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from reasonrank.data import write_trec_run
-from reasonrank.errors import InvalidInputError
 from reasonrank.evaluate import load_results
 from reasonrank.metrics import ranked_run
 
 SHARDS_DIR = "shards"
 RUN_FILE = "run.reranked.trec"
 SUMMARY_FILE = "summary.json"
-JOB_FILE = "job.json"
-# Settings that must match for a run to resume into an existing output folder.
-RESUME_KEYS = ("input", "top_k", "method", "model")
 _SHARD = re.compile(r"results-(\d{5,})\.jsonl$")
 
 
@@ -55,20 +52,6 @@ def iter_records(out: Path) -> Iterator[dict[str, Any]]:
 def done_ids(out: Path) -> set[str]:
     """Query ids that already have a result in ``out``."""
     return {r["query_id"] for r in iter_records(out)}
-
-
-def check_job(out: Path, job: dict[str, Any], resuming: bool) -> None:
-    """Refuse to resume into a folder made with other settings; record this run's settings."""
-    path = out / JOB_FILE
-    if resuming and path.is_file():
-        old = json.loads(path.read_text())
-        diff = {k: (old.get(k), job.get(k)) for k in RESUME_KEYS if old.get(k) != job.get(k)}
-        if diff:
-            raise InvalidInputError(
-                f"{out} holds results made with other settings {diff} (old, new); "
-                "use another --output folder or delete it"
-            )
-    path.write_text(json.dumps(job, indent=2) + "\n")
 
 
 class ShardWriter:
@@ -157,6 +140,6 @@ def write_summary(out: Path, summary: dict[str, Any]) -> None:
 
 
 __all__ = [
-    "JOB_FILE", "RUN_FILE", "SHARDS_DIR", "SUMMARY_FILE", "ShardWriter", "check_job", "done_ids",
+    "RUN_FILE", "SHARDS_DIR", "SUMMARY_FILE", "ShardWriter", "done_ids",
     "fallbacks", "iter_records", "shard_paths", "totals", "write_run", "write_summary",
 ]

@@ -10,6 +10,8 @@ restarted actor; duplicates a retry could deliver are dropped by query id on wri
 from __future__ import annotations
 
 import logging
+import math
+import os
 import time
 import warnings
 from collections.abc import Callable
@@ -20,7 +22,6 @@ from typing import Any
 from reasonrank.distributed.actor import RerankActor, RerankerSpec, raise_replica_error
 from reasonrank.distributed.output import (
     ShardWriter,
-    check_job,
     done_ids,
     fallbacks,
     iter_records,
@@ -29,6 +30,7 @@ from reasonrank.distributed.output import (
 )
 from reasonrank.distributed.rows import InputSource, rows_as_json_lines, scan_input
 from reasonrank.errors import InvalidInputError, ReasonRankError
+from reasonrank.evaluate import _check_config
 from reasonrank.methods.base import Reranker, check_positive
 
 
@@ -56,6 +58,31 @@ class Totals:
 
 
 @dataclass
+class ReplicaLoad:
+    """Where the replicas' time went: building engines, and reranking batches."""
+
+    replicas_seen: int = 0
+    start_seconds_max: float = 0.0
+    busy_seconds: float = 0.0
+    first_result_seconds: float | None = None  # from submitting the job to the first result
+    _seen: set[str] = field(default_factory=set, repr=False)
+    _t0: float = field(default_factory=time.perf_counter, repr=False)
+
+    def add(self, busy: float, init: float, replica: str) -> None:
+        if self.first_result_seconds is None:
+            self.first_result_seconds = time.perf_counter() - self._t0
+        self.busy_seconds += busy
+        self.start_seconds_max = max(self.start_seconds_max, init)
+        if replica not in self._seen:
+            self._seen.add(replica)
+            self.replicas_seen += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"replicas_seen": self.replicas_seen, "start_seconds_max": self.start_seconds_max,
+                "busy_seconds": self.busy_seconds, "first_result_seconds": self.first_result_seconds}
+
+
+@dataclass
 class RayOptions:
     """Where and how wide to run: cluster address, replicas and what each one reserves."""
 
@@ -69,10 +96,16 @@ class RayOptions:
 
 
 def describe_factory(factory: Callable[[], Reranker]) -> dict[str, Any]:
-    """What the job file records about the reranker (compared on resume)."""
+    """The reranker settings recorded with the output (``method`` and ``model`` must match on
+    resume, as in ``reasonrank eval``)."""
     if isinstance(factory, RerankerSpec):
-        return {k: v for k, v in asdict(factory).items() if v not in (None, {}, "raise")}
-    return {"factory": getattr(factory, "__qualname__", type(factory).__qualname__)}
+        from reasonrank.factory import resolve_preset
+
+        preset = resolve_preset(factory.method, factory.preset)
+        settings = {k: v for k, v in asdict(factory).items() if v not in (None, {})}
+        return {**settings, "method": preset.method, "model": factory.model or preset.model}
+    name = getattr(factory, "__qualname__", type(factory).__qualname__)
+    return {"method": getattr(factory, "method", None), "model": name}
 
 
 def connect(options: RayOptions) -> bool:
@@ -82,14 +115,37 @@ def connect(options: RayOptions) -> bool:
     if ray.is_initialized():
         return False
     logging.getLogger("ray").setLevel(logging.WARNING)
-    kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING}
+    # Worker logs stay in Ray's session folder (/tmp/ray/session_latest/logs): forwarded, they
+    # would land on our stdout, in the middle of --json output.
+    kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING,
+                              "log_to_driver": False}
     if options.runtime_env:
         kwargs["runtime_env"] = options.runtime_env
     if options.address:
         ray.init(address=options.address, **kwargs)
     else:
-        ray.init(**kwargs)
+        # Headroom of one CPU beyond the replicas: Ray Data's read tasks need a CPU, and with
+        # every CPU held by a replica the job would wait forever.
+        ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(options.replicas * options.cpus_per_replica) + 1), **kwargs)
     return True
+
+
+def check_capacity(options: RayOptions) -> None:
+    """Fail early when the cluster cannot hold the replicas plus a CPU for reading input (the
+    job would wait forever); on a joined cluster, which may autoscale, only warn."""
+    import ray
+
+    total = ray.cluster_resources()
+    need_cpu = options.replicas * options.cpus_per_replica + 1
+    need_gpu = options.replicas * options.gpus_per_replica
+    if total.get("CPU", 0) < need_cpu or total.get("GPU", 0) < need_gpu:
+        message = (f"{options.replicas} replicas need {need_cpu:g} CPUs (one for reading input) and "
+                   f"{need_gpu:g} GPUs; the cluster has {total.get('CPU', 0):g} CPUs and "
+                   f"{total.get('GPU', 0):g} GPUs")
+        if options.address:  # a joined cluster may autoscale: say it, and wait for it
+            warnings.warn(message + " (waiting for the cluster to grow)", stacklevel=3)
+        else:
+            raise InvalidInputError(message)
 
 
 def _dataset(source: InputSource) -> Any:
@@ -98,7 +154,7 @@ def _dataset(source: InputSource) -> Any:
     if source.kind == "dataset":
         return ray.data.from_items(rows_as_json_lines(source.rows or []))
     if source.kind == "parquet":
-        return ray.data.read_parquet(str(source.path), columns=["query_id", "query", "candidates"])
+        return ray.data.read_parquet(str(source.path)).select_columns(["query_id", "query", "candidates"])
     return ray.data.read_text(str(source.path), encoding="utf-8", drop_empty_lines=True)
 
 
@@ -135,15 +191,19 @@ def rerank_dataset(
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     written = done_ids(out)
-    job = {"input": str(src.path.resolve()), "top_k": top_k, **describe_factory(factory)}
-    job.update({"method": job.get("method"), "model": job.get("model")})
-    check_job(out, job, resuming=bool(written))
+    config = {
+        "dataset": str(src.path.resolve()),
+        "first_stage_run": Path(run).name if run else None,
+        "top_k": top_k,
+        **describe_factory(factory),
+    }
+    _check_config(out, config, resuming=bool(written))
     todo = [q for q in src.query_ids if q not in written]
     skipped = len(src.query_ids) - len(todo)
     start = time.perf_counter()
-    new = Totals()
+    new, load = Totals(), ReplicaLoad()
     if todo:
-        _stream(src, out, factory, opts, todo, written, new, top_k, shard_size, show_progress)
+        _stream(src, out, factory, opts, todo, written, new, load, top_k, shard_size, show_progress)
     wall = time.perf_counter() - start
     everything = Totals()
     wanted = set(src.query_ids)
@@ -151,7 +211,7 @@ def rerank_dataset(
         if record["query_id"] in wanted:
             everything.add(record)
     missing = [q for q in src.query_ids if q not in written]
-    tag = f"reasonrank-{getattr(factory, 'method', None) or 'rerank'}"
+    tag = f"reasonrank-{config['method'] or 'rerank'}"
     write_run(out, src.query_ids, tag=tag)
     summary = {
         "input": str(src.path),
@@ -164,6 +224,7 @@ def rerank_dataset(
         "this_run": asdict(new),
         "all": asdict(everything),
         "missing": missing,
+        "replicas_load": load.as_dict(),
         "wall_seconds": wall,
         "queries_per_second": new.queries / wall if wall > 0 else 0.0,
     }
@@ -175,7 +236,7 @@ def rerank_dataset(
 
 def _stream(
     src: InputSource, out: Path, factory: Callable[[], Reranker], opts: RayOptions,
-    todo: list[str], written: set[str], new: Totals, top_k: int | None, shard_size: int,
+    todo: list[str], written: set[str], new: Totals, load: ReplicaLoad, top_k: int | None, shard_size: int,
     show_progress: bool,
 ) -> None:
     import json
@@ -185,6 +246,7 @@ def _stream(
 
     started = connect(opts)
     try:
+        check_capacity(opts)
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False  # ours counts queries; Ray's count blocks
         ctx.print_on_execution_start = False
@@ -209,11 +271,12 @@ def _stream(
         bar = tqdm(total=len(todo), disable=not show_progress, desc="rerank", unit="query",
                    dynamic_ncols=True)
         try:
+            names = ("query_id", "record", "error", "busy_seconds", "init_seconds", "replica")
             for batch in results.iter_batches(batch_size=None, batch_format="pyarrow"):
-                columns = (batch.column(c).to_pylist() for c in ("query_id", "record", "error"))
-                for qid, line, error in zip(*columns):
+                for qid, line, error, busy, init, replica in zip(*(batch.column(c).to_pylist() for c in names)):
                     if error is not None:
                         raise_replica_error(error)
+                    load.add(busy, init, replica)
                     if writer.write(qid, line):
                         new.add(json.loads(line))
                         bar.update(1)

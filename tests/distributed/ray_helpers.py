@@ -9,7 +9,6 @@ marker file) to kill the replica mid-run.
 """
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import time
@@ -55,32 +54,35 @@ class FaultyEngine(ScriptedEngine):
 
     def generate(self, requests, params):
         self._before_call()
-        if self.sleep:
-            time.sleep(self.sleep)
+        time.sleep(self.sleep)
         return super().generate(requests, params)
 
     async def agenerate(self, requests, params):
         self._before_call()
-        if self.sleep:
-            await asyncio.sleep(self.sleep)
+        # A blocking sleep: the engine serves one call at a time, like one busy model (a GPU
+        # or a llama.cpp context), so only more replicas add throughput.
+        time.sleep(self.sleep)
         return await super().agenerate(requests, params)
 
 
 @dataclass(frozen=True)
 class ScriptedFactory:
-    """Builds a listwise reranker over :class:`FaultyEngine` (window 4, stride 2)."""
+    """Builds a listwise reranker over :class:`FaultyEngine` (window 4, stride 2 by default)."""
 
     sleep: float = 0.0
     fail_after: int | None = None
     exit_marker: str | None = None
     exit_after: int = 0
     on_error: str = "raise"
+    window_size: int = 4
+    stride: int = 2
     method = "listwise"
 
     def __call__(self) -> ListwiseReranker:
         engine = FaultyEngine(sleep=self.sleep, fail_after=self.fail_after,
                               exit_marker=self.exit_marker, exit_after=self.exit_after)
-        return ListwiseReranker(engine, window_size=4, stride=2, on_error=self.on_error)
+        return ListwiseReranker(engine, window_size=self.window_size, stride=self.stride,
+                                on_error=self.on_error)
 
 
 def rows(n_queries: int, n_docs: int = 6, prefix: str = "q") -> list[dict]:
