@@ -1,7 +1,7 @@
 """``reasonrank rerank-dataset INPUT --output OUT``: rerank many queries on a Ray cluster.
 
-INPUT is a dataset folder as ``reasonrank eval`` reads (each query's first-stage top-K), or a
-JSONL/Parquet file of ``{query_id, query, candidates: [{id, text, title?, score?}]}`` rows.
+INPUT is a dataset folder or benchmark name as ``reasonrank eval`` reads (each query's
+first-stage top-K), or a JSONL/Parquet file of ``{query_id, query, candidates: [{id, text, title?, score?}]}`` rows.
 Each replica (a Ray actor) builds one reranker from the usual --method/--preset/--engine/--model/
 --base-url options and reranks batches of queries streamed to it by Ray Data. Results are
 appended to ``OUT/shards/results-NNNNN.jsonl`` (the ``results.jsonl`` schema of ``reasonrank
@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("input", metavar="INPUT",
-                        help="dataset folder, or a .jsonl / .parquet file of {query_id, query, candidates} rows")
+                        help="dataset folder or benchmark name (as `reasonrank eval`), or a .jsonl / "
+                        ".parquet file of {query_id, query, candidates} rows")
     parser.add_argument("--output", "-o", required=True, metavar="OUT_DIR",
                         help="output folder (resumes if it holds results of the same settings)")
     parser.add_argument("--run", default=None, metavar="FILE",

@@ -3,7 +3,8 @@
 Three sources, all giving the same row shape ``{query_id, query, candidates: [{id, text,
 title?, score?}]}``:
 
-* a dataset folder or BEIR folder as ``reasonrank eval`` reads (:class:`reasonrank.data.Dataset`),
+* a dataset folder, BEIR folder or benchmark name (``dl19``, ``beir/scifact``...) as ``reasonrank
+  eval`` reads it (:func:`reasonrank.datasets.load_dataset`),
 * a JSONL file, one row per line,
 * a Parquet file with the columns ``query_id``, ``query`` and ``candidates``.
 
@@ -19,12 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reasonrank.data import Dataset, _json_lines
+from reasonrank.data import _json_lines
 from reasonrank.errors import InvalidInputError
 from reasonrank.methods.base import coerce_candidates
 from reasonrank.types import Candidate, Query
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
+FILE_SUFFIXES = (".jsonl", ".json", ".ndjson", *PARQUET_SUFFIXES)
 
 
 def parse_row(obj: Any, where: str) -> tuple[Query, list[Candidate]]:
@@ -111,24 +113,28 @@ def scan_input(
     top_k: int | None = None,
     limit_queries: int | None = None,
 ) -> InputSource:
-    """Validate every row of ``source`` (folder, ``.jsonl`` or ``.parquet``) on the driver.
+    """Validate every row of ``source`` (folder or benchmark name, ``.jsonl`` or ``.parquet``)
+    on the driver.
 
-    For a dataset folder the rows are every query of the first-stage run (judged or not) with
-    its first-stage top-``top_k``. ``limit_queries`` keeps the first N rows. Raises
+    For a dataset folder (or name) the rows are every query of the first-stage run (judged or
+    not) with its first-stage top-``top_k`` (default 100); a file's rows are kept whole. ``limit_queries`` keeps the first N rows. Raises
     :class:`InvalidInputError` (or ``FileNotFoundError``) naming the bad file and line.
     """
     path = Path(source)
-    if path.is_dir():
-        dataset = Dataset.load(path, run=run)
+    if not path.is_file() and path.suffix.lower() not in FILE_SUFFIXES:
+        # a folder or a benchmark name, exactly as `reasonrank eval` reads it
+        from reasonrank.datasets import load_dataset
+
+        dataset = load_dataset(source, run=run, depth=max(100, top_k or 100), show_progress=False)
         qids = dataset.query_ids(limit_queries, judged_only=False)
         if not qids:
             raise InvalidInputError(f"{path}: the first-stage run has no queries")
         rows = []
         for qid in qids:
-            item = dataset.item(qid, top_k)
+            item = dataset.item(qid, top_k or 100)
             rows.append(row_of(item.query, item.candidates))
         return InputSource("dataset", path, qids, rows)
-    if not path.exists():
+    if not path.is_file():
         raise FileNotFoundError(f"no such file or folder: {path}")
     if run is not None:
         raise InvalidInputError("--run applies to a dataset folder only")

@@ -186,13 +186,12 @@ def rerank_dataset(
                               "shard_size": shard_size, "top_k": top_k, "limit_queries": limit_queries}[name])
     if opts.gpus_per_replica < 0 or opts.cpus_per_replica < 0:
         raise InvalidInputError("gpus/cpus per replica must be >= 0")
-    src = scan_input(source, run=run, top_k=top_k or (100 if Path(source).is_dir() else None),
-                     limit_queries=limit_queries)
+    src = scan_input(source, run=run, top_k=top_k, limit_queries=limit_queries)
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     written = done_ids(out)
     config = {
-        "dataset": str(src.path.resolve()),
+        "dataset": str(src.path.resolve()) if src.path.exists() else str(source),
         "first_stage_run": Path(run).name if run else None,
         "top_k": top_k,
         **describe_factory(factory),
