@@ -12,6 +12,7 @@ queries retried. Without --ray-address a local Ray instance is started on this m
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 
@@ -75,15 +76,16 @@ def spec_from_args(args: argparse.Namespace):
 def format_summary(summary: dict) -> str:
     """The end-of-run lines: queries, windows, tokens, fallbacks, wall time."""
     new, alls = summary["this_run"], summary["all"]
-    return "\n".join([
-        f"queries: {alls['queries']} of {summary['queries_total']} in {summary['output']} "
-        f"({new['queries']} reranked now, {summary['queries_skipped']} already done)",
-        f"this run: {new['windows']} windows, {new['prompt_tokens']} prompt + "
-        f"{new['completion_tokens']} completion tokens, {new['fallbacks']} fallbacks, "
-        f"{new['queries_with_warnings']} queries with warnings",
-        f"wall time: {summary['wall_seconds']:.1f}s on {summary['replicas']} replica(s) "
-        f"({summary['queries_per_second']:.2f} queries/s)",
-    ])
+    lines = [
+        (f"queries: {alls['queries']} of {summary['queries_total']} in {summary['output']} "
+         f"({new['queries']} reranked now, {summary['queries_skipped']} already done)"),
+        (f"this run: {new['windows']} windows, {new['prompt_tokens']} prompt + "
+         f"{new['completion_tokens']} completion tokens, {new['fallbacks']} fallbacks, "
+         f"{new['queries_with_warnings']} queries with warnings"),
+        (f"wall time: {summary['wall_seconds']:.1f}s on {summary['replicas']} replica(s) "
+         f"({summary['queries_per_second']:.2f} queries/s)"),
+    ]
+    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -95,11 +97,14 @@ def run(args: argparse.Namespace) -> int:
         max_restarts=args.max_restarts,
         runtime_env=parse_json_option(args.runtime_env, "--runtime-env"),
     )
-    summary = rerank_dataset(
-        args.input, args.output, spec_from_args(args), ray_options=options, run=args.run,
-        top_k=args.top_k, limit_queries=args.limit_queries, shard_size=args.shard_size,
-        show_progress=not args.no_progress,
-    )
+    # Ray prints cluster errors (a task killed for memory and retried...) to stdout: send them
+    # to stderr, so stdout holds only the summary (--json stays parseable).
+    with contextlib.redirect_stdout(sys.stderr):
+        summary = rerank_dataset(
+            args.input, args.output, spec_from_args(args), ray_options=options, run=args.run,
+            top_k=args.top_k, limit_queries=args.limit_queries, shard_size=args.shard_size,
+            show_progress=not args.no_progress,
+        )
     if args.json:
         print(json.dumps(summary, indent=2))
     else:

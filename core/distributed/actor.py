@@ -8,6 +8,7 @@ through the engine. No ranking logic lives here.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -137,10 +138,8 @@ class RerankActor:
     def __del__(self) -> None:
         engine = getattr(getattr(self, "reranker", None), "engine", None)
         if engine is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing at interpreter exit must not raise
                 engine.close()
-            except Exception:  # closing at interpreter exit must not raise
-                pass
 
 
 __all__ = ["RerankActor", "RerankerSpec", "raise_replica_error", "result_record"]

@@ -92,7 +92,7 @@ def _scan_parquet(path: Path, batch_rows: int = 1024) -> Iterator[tuple[str, str
 
     try:
         file = pq.ParquetFile(path)
-    except Exception as exc:  # pyarrow raises ArrowInvalid and friends
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         raise InvalidInputError(f"{path}: not a Parquet file ({exc})") from None
     missing = {"query_id", "query", "candidates"} - set(file.schema_arrow.names)
     if missing:
@@ -155,4 +155,4 @@ def rows_as_json_lines(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
     return [{"text": json.dumps(r, ensure_ascii=False)} for r in rows]
 
 
-__all__ = ["InputSource", "PARQUET_SUFFIXES", "parse_row", "row_of", "rows_as_json_lines", "scan_input"]
+__all__ = ["PARQUET_SUFFIXES", "InputSource", "parse_row", "row_of", "rows_as_json_lines", "scan_input"]

@@ -22,9 +22,10 @@ def ray_cluster():
     except ModuleNotFoundError:
         pytest.fail("ray is not installed: install reasonrank[ray]")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    path = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
-             runtime_env={"env_vars": {"PYTHONPATH": path}}, logging_level="WARNING",
+    # Workers inherit the environment of the cluster started here (a runtime_env would cost a
+    # setup process per worker).
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", logging_level="WARNING",
              log_to_driver=False)  # as reasonrank.distributed.connect: stdout stays ours
     yield ray
     ray.shutdown()

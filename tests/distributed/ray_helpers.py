@@ -61,7 +61,7 @@ class FaultyEngine(ScriptedEngine):
         self._before_call()
         # A blocking sleep: the engine serves one call at a time, like one busy model (a GPU
         # or a llama.cpp context), so only more replicas add throughput.
-        time.sleep(self.sleep)
+        time.sleep(self.sleep)  # noqa: ASYNC251
         return await super().agenerate(requests, params)
 
 
@@ -100,5 +100,4 @@ def write_jsonl(path, items) -> None:
     import json
 
     with open(path, "w", encoding="utf-8") as fh:
-        for row in items:
-            fh.write(json.dumps(row) + "\n")
+        fh.writelines(json.dumps(row) + "\n" for row in items)

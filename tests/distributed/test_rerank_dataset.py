@@ -1,6 +1,6 @@
 """Distributed reranking on a real local Ray cluster (one per session): results identical to
-``rerank_batch`` in one process, a replica killed mid-run, resume after an interrupted run, the
-tiny transformers model end to end, and the ``rerank-dataset`` command."""
+``rerank_batch`` in one process with a replica killed mid-run, resume after an interrupted run,
+the tiny transformers model end to end, and the ``rerank-dataset`` command."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,13 @@ import pytest
 from ray_helpers import ScriptedFactory, rows, write_jsonl
 from reasonrank.cli import EXIT_BAD_INPUT, main
 from reasonrank.data import read_trec_run
-from reasonrank.distributed import RayOptions, RerankerSpec, iter_records, rerank_dataset, result_record
+from reasonrank.distributed import (
+    RayOptions,
+    RerankerSpec,
+    iter_records,
+    rerank_dataset,
+    result_record,
+)
 from reasonrank.distributed.output import shard_paths
 from reasonrank.errors import EngineError, InvalidInputError
 
@@ -38,19 +44,23 @@ def comparable(record: dict) -> dict:
     }
 
 
-def test_two_replicas_match_rerank_batch_in_one_process(ray_cluster, tmp_path):
+def test_two_replicas_one_killed_match_rerank_batch_in_one_process(ray_cluster, tmp_path):
     items = rows(9, n_docs=7)
     write_jsonl(tmp_path / "in.jsonl", items)
-    summary = rerank_dataset(tmp_path / "in.jsonl", tmp_path / "out", ScriptedFactory(),
-                             ray_options=TWO, show_progress=False)
+    marker = tmp_path / "died"
+    # The first replica to make its 2nd engine call exits its process (os._exit), mid-batch.
+    factory = ScriptedFactory(exit_marker=str(marker), exit_after=1)
+    summary = rerank_dataset(tmp_path / "in.jsonl", tmp_path / "out", factory, ray_options=TWO,
+                             show_progress=False)
+    assert marker.exists()  # a replica really died
+    lines = raw_lines(tmp_path / "out")
+    assert sorted(r["query_id"] for r in lines) == sorted(r["query_id"] for r in items)  # once each
     expected = in_process(ScriptedFactory(), items)
     got = {r["query_id"]: r for r in iter_records(tmp_path / "out")}
-    assert sorted(got) == sorted(expected)
     for qid, record in expected.items():
         assert comparable(got[qid]) == comparable(record)
         assert got[qid]["results"][0]["id"] == f"{qid}-d-6"  # the scripted model's best
     assert set(got["q0"]) == set(expected["q0"])  # the results.jsonl schema of `reasonrank eval`
-    assert len(raw_lines(tmp_path / "out")) == 9
     run = read_trec_run(tmp_path / "out" / "run.reranked.trec")
     assert list(run) == [r["query_id"] for r in items]  # input order
     assert [d for d, _ in run["q3"]] == [x["id"] for x in expected["q3"]["results"]]
@@ -59,22 +69,8 @@ def test_two_replicas_match_rerank_batch_in_one_process(ray_cluster, tmp_path):
     assert summary["this_run"]["queries"] == 9 and summary["this_run"]["windows"] == windows
     assert summary["this_run"]["prompt_tokens"] == sum(r["usage"]["prompt_tokens"] for r in expected.values())
     assert summary["this_run"]["fallbacks"] == 0
+    assert summary["replicas_load"]["busy_seconds"] > 0
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["all"]["queries"] == 9
-
-
-def test_replica_killed_mid_run_loses_and_duplicates_nothing(ray_cluster, tmp_path):
-    items = rows(8, n_docs=6)
-    write_jsonl(tmp_path / "in.jsonl", items)
-    marker = tmp_path / "died"
-    factory = ScriptedFactory(exit_marker=str(marker), exit_after=1)  # os._exit on a 2nd engine call
-    summary = rerank_dataset(tmp_path / "in.jsonl", tmp_path / "out", factory, ray_options=TWO,
-                             show_progress=False)
-    assert marker.exists()  # a replica really died mid-batch
-    lines = raw_lines(tmp_path / "out")
-    assert sorted(r["query_id"] for r in lines) == sorted(r["query_id"] for r in items)  # once each
-    expected = in_process(ScriptedFactory(), items)
-    assert all(r["results"] == expected[r["query_id"]]["results"] for r in lines)
-    assert summary["all"]["queries"] == 8 and summary["missing"] == []
 
 
 def test_resume_after_an_interrupted_run(ray_cluster, tmp_path):
