@@ -74,6 +74,13 @@ def _table(qids: list, records: list, errors: list | None = None, *, busy: float
     })
 
 
+def _error_table(exc: Exception) -> Any:
+    """A replica's error as data: Ray would wrap the exception and lose its type on the way
+    back, so the driver re-raises the same library error class (the CLI's exit code 2 or 3)."""
+    message = str(exc) if isinstance(exc, ReasonRankError) else f"{type(exc).__name__}: {exc}"
+    return _table([None], [None], [json.dumps({"type": type(exc).__name__, "message": message})])
+
+
 def raise_replica_error(payload: str) -> None:
     """Raise, on the driver, the library error a replica sent back (see :class:`RerankActor`)."""
     from reasonrank import errors
@@ -81,7 +88,7 @@ def raise_replica_error(payload: str) -> None:
     info = json.loads(payload)
     cls = getattr(errors, info.get("type", ""), None)
     if not (isinstance(cls, type) and issubclass(cls, errors.ReasonRankError)):
-        cls = errors.ReasonRankError
+        cls = errors.EngineError  # another exception can only come from building the engine
     raise cls(f"on a replica: {info.get('message', '')}")
 
 
@@ -103,11 +110,13 @@ class RerankActor:
         start = time.perf_counter()
         self.todo = frozenset(todo) if todo is not None else None
         self.top_k = top_k
-        self.error: ReasonRankError | None = None
+        self.error: Exception | None = None
         self.replica = f"{socket.gethostname()}:{os.getpid()}"
         try:
             self.reranker = factory()
-        except ReasonRankError as exc:  # e.g. the model is missing: report it, do not restart
+        except Exception as exc:  # noqa: BLE001 - a replica that cannot build its engine
+            # (model missing, vLLM not installed...) would be restarted forever by Ray: keep
+            # the error and report it with the first batch instead.
             self.error = exc
         self.init_seconds = time.perf_counter() - start  # reported once, with the first batch
 
@@ -122,14 +131,12 @@ class RerankActor:
             items.append((query, candidates[: self.top_k] if self.top_k else candidates))
         if not items:
             return _table([], [])
+        if self.error is not None:
+            return _error_table(self.error)
         try:
-            if self.error is not None:
-                raise self.error
             results = self.reranker.rerank_batch(items)
         except ReasonRankError as exc:
-            # Ray would wrap the exception and lose its type on the way back: send it as data,
-            # so the driver raises the same error class (the CLI's exit code 2 or 3).
-            return _table([None], [None], [json.dumps({"type": type(exc).__name__, "message": str(exc)})])
+            return _error_table(exc)
         qids = [q.id for q, _ in items]
         records = [json.dumps(result_record(r, q), ensure_ascii=False) for r, q in zip(results, qids)]
         init, self.init_seconds = self.init_seconds, 0.0

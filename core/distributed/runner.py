@@ -148,11 +148,12 @@ def check_capacity(options: RayOptions) -> None:
             raise InvalidInputError(message)
 
 
-def _dataset(source: InputSource) -> Any:
+def _dataset(source: InputSource, todo: list[str]) -> Any:
     import ray
 
     if source.kind == "dataset":
-        return ray.data.from_items(rows_as_json_lines(source.rows or []))
+        wanted = set(todo)
+        return ray.data.from_items(rows_as_json_lines([r for r in source.rows or [] if r["query_id"] in wanted]))
     if source.kind == "parquet":
         return ray.data.read_parquet(str(source.path)).select_columns(["query_id", "query", "candidates"])
     return ray.data.read_text(str(source.path), encoding="utf-8", drop_empty_lines=True)
@@ -252,7 +253,7 @@ def _stream(
         cut = top_k if src.kind != "dataset" else None  # a dataset folder's rows are cut already
         # Blocks of one batch each, so batches spread over the replicas as they free up
         # (a small file is otherwise one block, handed whole to one replica).
-        rows = _dataset(src).repartition(target_num_rows_per_block=opts.batch_size)
+        rows = _dataset(src, todo).repartition(target_num_rows_per_block=opts.batch_size)
         with warnings.catch_warnings():  # max_restarts has no named parameter in Ray 2.60
             warnings.simplefilter("ignore", DeprecationWarning)
             results = rows.map_batches(

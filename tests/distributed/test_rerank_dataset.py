@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from ray_helpers import ScriptedFactory, rows, write_jsonl
-from reasonrank.cli import EXIT_BAD_INPUT, main
+from reasonrank.cli import EXIT_BAD_INPUT, EXIT_ENGINE, main
 from reasonrank.data import read_trec_run
 from reasonrank.distributed import (
     RayOptions,
@@ -159,6 +159,15 @@ def test_cli_dataset_folder_json_summary(ray_cluster, scripted_cli, tmp_path, ca
         assert sorted(d for d, _ in docs) == sorted(d for d, _ in first_stage[qid][:4])
     assert summary["all"]["queries"] == len(first_stage) and summary["missing"] == []
     assert set(summary["this_run"]) >= {"queries", "windows", "prompt_tokens", "completion_tokens", "fallbacks"}
+
+
+def test_cli_engine_that_cannot_load_exits_3(ray_cluster, tmp_path, capsys):
+    write_jsonl(tmp_path / "in.jsonl", rows(2))
+    rc = main(["rerank-dataset", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "out"), "--no-progress",
+               "--cpus-per-replica", "0.5", "--engine", "transformers", "--model", str(tmp_path / "no-model")])
+    assert rc == EXIT_ENGINE  # reported once by the replica, not restarted forever
+    assert "on a replica" in capsys.readouterr().err
+    assert not shard_paths(tmp_path / "out") or not raw_lines(tmp_path / "out")
 
 
 def test_cli_bad_input_rows_exit_2_before_ray(tmp_path, capsys):
