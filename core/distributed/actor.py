@@ -14,7 +14,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reasonrank.distributed.rows import parse_row
@@ -39,6 +39,16 @@ class RerankerSpec:
     engine_options: dict[str, Any] = field(default_factory=dict)
     method_options: dict[str, Any] = field(default_factory=dict)
     on_error: str = "raise"
+
+    @property
+    def base_urls(self) -> list[str]:
+        """The served fleet: ``base_url`` may list several endpoints, comma-separated."""
+        return [u.strip() for u in (self.base_url or "").split(",") if u.strip()]
+
+    def for_replica(self, index: int) -> RerankerSpec:
+        """This spec with one endpoint of the fleet, round-robin by replica number."""
+        urls = self.base_urls
+        return replace(self, base_url=urls[index % len(urls)]) if len(urls) > 1 else self
 
     def __call__(self) -> Reranker:
         from reasonrank.factory import build_reranker
@@ -92,10 +102,23 @@ def raise_replica_error(payload: str) -> None:
     raise cls(f"on a replica: {info.get('message', '')}")
 
 
+class ReplicaCounter:
+    """Hands out replica numbers (a Ray actor of the driver), so replicas spread over the
+    endpoints of a served fleet; a restarted replica takes the next number."""
+
+    def __init__(self) -> None:
+        self.count = -1
+
+    def next(self) -> int:
+        self.count += 1
+        return self.count
+
+
 class RerankActor:
     """Ray Data callable class: query rows in, ``{query_id, record}`` rows out.
 
-    ``todo`` is the set of query ids this run must rerank; rows outside it (already written by
+    ``counter`` (a :class:`ReplicaCounter` actor) numbers the replicas when the spec lists
+    several endpoints. ``todo`` is the set of query ids this run must rerank; rows outside it (already written by
     an earlier run, or beyond ``--limit-queries``) are skipped, so resuming costs no model call.
     A row is a JSON string in the ``text`` column (JSONL lines) or a row of ``query_id``,
     ``query`` and ``candidates`` columns (Parquet).
@@ -106,8 +129,13 @@ class RerankActor:
         factory: Callable[[], Reranker],
         todo: Collection[str] | None = None,
         top_k: int | None = None,
+        counter: Any = None,
     ) -> None:
         start = time.perf_counter()
+        if counter is not None and isinstance(factory, RerankerSpec):
+            import ray
+
+            factory = factory.for_replica(ray.get(counter.next.remote()))
         self.todo = frozenset(todo) if todo is not None else None
         self.top_k = top_k
         self.error: Exception | None = None
@@ -149,4 +177,4 @@ class RerankActor:
                 engine.close()
 
 
-__all__ = ["RerankActor", "RerankerSpec", "raise_replica_error", "result_record"]
+__all__ = ["ReplicaCounter", "RerankActor", "RerankerSpec", "raise_replica_error", "result_record"]

@@ -19,7 +19,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reasonrank.distributed.actor import RerankActor, RerankerSpec, raise_replica_error
+from reasonrank.distributed.actor import (
+    ReplicaCounter,
+    RerankActor,
+    RerankerSpec,
+    raise_replica_error,
+)
 from reasonrank.distributed.output import (
     ShardWriter,
     done_ids,
@@ -251,6 +256,9 @@ def _stream(
         ctx.enable_progress_bars = False  # ours counts queries; Ray's count blocks
         ctx.print_on_execution_start = False
         cut = top_k if src.kind != "dataset" else None  # a dataset folder's rows are cut already
+        counter = None
+        if isinstance(factory, RerankerSpec) and len(factory.base_urls) > 1:
+            counter = ray.remote(num_cpus=0)(ReplicaCounter).remote()
         # Blocks of one batch each, so batches spread over the replicas as they free up
         # (a small file is otherwise one block, handed whole to one replica).
         rows = _dataset(src, todo).repartition(target_num_rows_per_block=opts.batch_size)
@@ -258,7 +266,7 @@ def _stream(
             warnings.simplefilter("ignore", DeprecationWarning)
             results = rows.map_batches(
                 RerankActor,
-                fn_constructor_kwargs={"factory": factory, "todo": todo, "top_k": cut},
+                fn_constructor_kwargs={"factory": factory, "todo": todo, "top_k": cut, "counter": counter},
                 batch_size=opts.batch_size,
                 batch_format="pyarrow",
                 compute=ray.data.ActorPoolStrategy(size=opts.replicas, max_tasks_in_flight_per_actor=2),
