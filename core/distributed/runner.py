@@ -273,7 +273,7 @@ def _stream(
                 num_gpus=opts.gpus_per_replica or None,
                 num_cpus=opts.cpus_per_replica,
                 max_restarts=opts.max_restarts,  # a dead replica is rebuilt, its batch retried
-                max_task_retries=-1,
+                max_task_retries=-1 if opts.max_restarts != 0 else 0,
             )
         writer = ShardWriter(out, written, shard_size)
         bar = tqdm(total=len(todo), disable=not show_progress, desc="rerank", unit="query",
