@@ -178,8 +178,8 @@ def rerank_dataset(
 ) -> dict[str, Any]:
     """Rerank every query of ``source`` on Ray and write the results to ``output``.
 
-    ``source``: a dataset folder (as ``reasonrank eval`` reads; each query's first-stage
-    top-``top_k``, default 100), or a JSONL/Parquet file of ``{query_id, query, candidates}``
+    ``source``: a dataset folder or benchmark name (as ``reasonrank eval`` reads it; each
+    query's first-stage top-``top_k``, default 100), or a JSONL/Parquet file of ``{query_id, query, candidates}``
     rows (``top_k`` cuts each row's candidates; default all). ``factory`` builds the reranker
     on each replica, once (default: ``RerankerSpec()``, the embedded listwise default).
     Queries already in ``output`` are skipped. Returns the summary written to
@@ -187,9 +187,9 @@ def rerank_dataset(
     """
     opts = ray_options or RayOptions()
     factory = factory or RerankerSpec()
-    for name in ("replicas", "batch_size", "shard_size", "top_k", "limit_queries"):
-        check_positive(name, {"replicas": opts.replicas, "batch_size": opts.batch_size,
-                              "shard_size": shard_size, "top_k": top_k, "limit_queries": limit_queries}[name])
+    for name, value in (("replicas", opts.replicas), ("batch_size", opts.batch_size),
+                        ("shard_size", shard_size), ("top_k", top_k), ("limit_queries", limit_queries)):
+        check_positive(name, value)
     if opts.gpus_per_replica < 0 or opts.cpus_per_replica < 0:
         raise InvalidInputError("gpus/cpus per replica must be >= 0")
     src = scan_input(source, run=run, top_k=top_k, limit_queries=limit_queries)
