@@ -170,6 +170,13 @@ def test_cli_engine_that_cannot_load_exits_3(ray_cluster, tmp_path, capsys):
     assert not shard_paths(tmp_path / "out") or not raw_lines(tmp_path / "out")
 
 
+def test_replicas_that_do_not_fit_are_refused_not_waited_for(ray_cluster, tmp_path):
+    write_jsonl(tmp_path / "in.jsonl", rows(2))
+    with pytest.raises(InvalidInputError, match="need 3 CPUs .* the cluster has 2 CPUs"):
+        rerank_dataset(tmp_path / "in.jsonl", tmp_path / "out", ScriptedFactory(), show_progress=False,
+                       ray_options=RayOptions(replicas=2, cpus_per_replica=1.0))
+
+
 def test_cli_bad_input_rows_exit_2_before_ray(tmp_path, capsys):
     bad = tmp_path / "bad.jsonl"
     good = rows(1)[0]
