@@ -14,7 +14,8 @@ from __future__ import annotations
 from reasonrank.distributed.actor import RerankActor, RerankerSpec, result_record
 from reasonrank.distributed.output import iter_records
 from reasonrank.distributed.rows import parse_row, scan_input
-from reasonrank.distributed.runner import RayOptions, Totals, rerank_dataset
+from reasonrank.distributed.runner import RayOptions, rerank_dataset
+from reasonrank.distributed.summary import Totals
 
 __all__ = [
     "RayOptions",

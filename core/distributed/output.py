@@ -102,28 +102,6 @@ class ShardWriter:
             self._fh = None
 
 
-def fallbacks(record: dict[str, Any]) -> int:
-    """Windows/queries that kept their input order: the usage counter where the record has
-    one, else the "kept input order" warnings."""
-    counted = record.get("usage", {}).get("fallbacks")
-    if isinstance(counted, int):
-        return counted
-    return sum(1 for w in record.get("warnings", []) if str(w).startswith("kept input order"))
-
-
-def totals(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Queries, windows (engine calls), tokens, fallbacks and warnings of some records."""
-    usage = [r.get("usage", {}) for r in records]
-    return {
-        "queries": len(records),
-        "windows": sum(int(u.get("engine_calls", 0)) for u in usage),
-        "prompt_tokens": sum(int(u.get("prompt_tokens", 0)) for u in usage),
-        "completion_tokens": sum(int(u.get("completion_tokens", 0)) for u in usage),
-        "fallbacks": sum(fallbacks(r) for r in records),
-        "queries_with_warnings": sum(1 for r in records if r.get("warnings")),
-    }
-
-
 def write_run(out: Path, query_ids: list[str], tag: str) -> int:
     """``OUT/run.reranked.trec`` for ``query_ids`` (input order) from the shards; returns how
     many queries it holds. Scores are strictly decreasing in the reranked order."""
@@ -140,6 +118,6 @@ def write_summary(out: Path, summary: dict[str, Any]) -> None:
 
 
 __all__ = [
-    "RUN_FILE", "SHARDS_DIR", "SUMMARY_FILE", "ShardWriter", "done_ids",
-    "fallbacks", "iter_records", "shard_paths", "totals", "write_run", "write_summary",
+    "RUN_FILE", "SHARDS_DIR", "SUMMARY_FILE", "ShardWriter", "done_ids", "iter_records",
+    "shard_paths", "write_run", "write_summary",
 ]
