@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable, Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 
 from ftfy import fix_text
 
 from reasonrank.engines.base import Engine
 from reasonrank.engines.remote_tokenizer import LRUCache
+from reasonrank.errors import EngineError
 
 _MEMO: ContextVar[dict[Hashable, str] | None] = ContextVar("reasonrank_passage_memo", default=None)
 
@@ -93,9 +94,11 @@ _ASCII_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f&]")
 _MAX_SEGMENT = 1_000_000  # ftfy's max_decode_length: longer lines are cut differently
 _LABEL = re.compile(r"\[\d+\] ")
 # Non-ASCII lines ftfy left unchanged, keyed without their window label ("[7] "): a passage's
-# line in its next window differs only by that ASCII label, which no ftfy step reads (checked on
-# every DL19 passage and label: tests/methods/test_passages.py).
-_STABLE: LRUCache[tuple[str, bool], bool] = LRUCache(16384)
+# line in its next window differs only by the label's digits, which no ftfy step reads (checked
+# on all 883 non-ASCII DL19 top-100 passages under labels 1-20; tests/engines/test_served_path.py
+# checks labelled and unlabelled lines against ftfy). A labelled line never answers for a bare one:
+# ftfy reads a line's start.
+_STABLE: LRUCache[tuple[str, bool, bool], bool] = LRUCache(16384)
 
 
 def fix_text_fast(text: str) -> str:
@@ -121,7 +124,7 @@ def fix_text_fast(text: str) -> str:
             out.append(segment)
         else:
             label = _LABEL.match(segment)
-            key = (segment[label.end():] if label else segment, unescape)
+            key = (segment[label.end():], unescape, True) if label else (segment, unescape, False)
             if _STABLE.get(key):
                 out.append(segment)
             else:
@@ -131,3 +134,32 @@ def fix_text_fast(text: str) -> str:
                 out.append(fixed)
         pos = brk
     return "".join(out)
+
+
+# -- plain token cuts (pointwise, setwise, REBEL) ---------------------------------------------
+def _cut_key(engine: Engine, text: str, max_tokens: int) -> tuple[Hashable, ...]:
+    return ("cut", text, max_tokens, id(engine))
+
+
+def cut_passage(engine: Engine, text: str, max_tokens: int) -> str:
+    """``engine.truncate_tokens(text, max_tokens)``, once per run for each distinct text."""
+    return memoized(_cut_key(engine, text, max_tokens), lambda: engine.truncate_tokens(text, max_tokens))
+
+
+def prefetch_cuts(engine: Engine, texts: Iterable[str], max_tokens: int, *, swallow: bool = False) -> None:
+    """Cut every text in one batched engine call, ahead of the requests that use them. With
+    ``swallow`` an engine failure is left to the requests (where the ``on_error`` policy is)."""
+    try:
+        prefetch(engine, {_cut_key(engine, t, max_tokens): t for t in texts}, max_tokens)
+    except EngineError:
+        if not swallow:
+            raise
+
+
+async def aprefetch_cuts(engine: Engine, texts: Iterable[str], max_tokens: int, *, swallow: bool = False) -> None:
+    """Async :func:`prefetch_cuts` (a served engine tokenizes them concurrently)."""
+    try:
+        await aprefetch(engine, {_cut_key(engine, t, max_tokens): t for t in texts}, max_tokens)
+    except EngineError:
+        if not swallow:
+            raise
