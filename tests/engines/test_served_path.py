@@ -13,7 +13,6 @@ import time
 import httpx
 import pytest
 from ftfy import fix_text
-
 from reasonrank import load_reranker
 from reasonrank.engines.openai import OpenAIEngine, find_local_tokenizer
 from reasonrank.engines.remote_tokenizer import surely_fits
@@ -89,9 +88,8 @@ def test_surely_fits_is_conservative() -> None:
 
 
 def test_unknown_server_dialect_is_a_clear_error() -> None:
-    from servers.fault_server import fault_server
-
     from reasonrank.errors import EngineError
+    from servers.fault_server import fault_server
 
     with fault_server("500") as (url, _state):
         engine = OpenAIEngine("m", base_url=url, max_retries=0)

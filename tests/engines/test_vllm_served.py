@@ -12,9 +12,9 @@ import pytest
 
 pytest.importorskip("vllm", reason="vllm is not installed here: scripts/ci_vllm.sh runs these tests in their own venv")
 
-from reasonrank import load_reranker  # noqa: E402
-from reasonrank.engines.base import ChatRequest, SamplingParams  # noqa: E402
-from reasonrank.engines.openai import OpenAIEngine  # noqa: E402
+from reasonrank import load_reranker
+from reasonrank.engines.base import ChatRequest, SamplingParams
+from reasonrank.engines.openai import OpenAIEngine
 
 pytestmark = pytest.mark.vllm
 

@@ -23,7 +23,7 @@ def vllm_openai_server(
 ) -> Iterator[str]:
     """Yield the ``/v1`` base URL of a vLLM server for ``model`` (always stopped after)."""
     port = free_port()
-    log = tempfile.TemporaryFile()  # not a pipe: a full pipe buffer would stall the server
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in finally; not a pipe: a full pipe buffer would stall the server
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "2")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
