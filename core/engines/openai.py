@@ -220,12 +220,13 @@ class OpenAIEngine(Engine):
                 except aiohttp.ClientError as exc:
                     last = f"server at {self.base_url} not reachable ({type(exc).__name__})"
                 else:
-                    text = raw.decode("utf-8", errors="replace")
                     if status == 200:
                         try:
-                            return 200, json.loads(text)
+                            return 200, json.loads(raw)
                         except ValueError:
+                            text = raw.decode("utf-8", errors="replace")
                             raise EngineError(f"malformed JSON from {url}: {_first_line(text)!r}") from None
+                    text = raw.decode("utf-8", errors="replace")
                     last = f"HTTP {status} from {url}: {_first_line(text)}"
                     if status not in _RETRY_STATUS:
                         if check:

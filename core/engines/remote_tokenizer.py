@@ -128,9 +128,9 @@ class RemoteTokenizer:
     def _record(self, data: dict[str, Any], ids: list[Any]) -> list[int]:
         if isinstance(data.get("max_model_len"), int):
             self.max_model_len = data["max_model_len"]
-        if not all(isinstance(i, int) for i in ids):  # llama.cpp with_pieces gives dicts
-            ids = [i["id"] if isinstance(i, dict) else i for i in ids]
-        return [int(i) for i in ids]
+        if ids and not isinstance(ids[0], int):  # llama.cpp with_pieces gives dicts
+            ids = [int(i["id"]) if isinstance(i, dict) else int(i) for i in ids]
+        return ids
 
     async def encode(self, post: Post, text: str) -> list[int]:
         """Token ids of ``text`` (no special tokens), from the cache or one round trip."""
