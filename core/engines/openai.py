@@ -260,7 +260,7 @@ class OpenAIEngine(Engine):
         def target() -> None:
             try:
                 result["value"] = asyncio.run(coro)
-            except BaseException as exc:  # re-raised in the caller's thread
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
                 result["error"] = exc
 
         thread = threading.Thread(target=target)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from array import array
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -103,10 +104,11 @@ class RemoteTokenizer:
     All methods are coroutines; callers in sync code run them on their own loop.
     """
 
-    def __init__(self, root_url: str, model: str, *, cache_size: int = 65536) -> None:
+    def __init__(self, root_url: str, model: str, *, cache_size: int = 8192) -> None:
         self.root_url = root_url.rstrip("/")
         self.model = model
-        self.cache: LRUCache[str, list[int]] = LRUCache(cache_size)
+        # ids kept as 4-byte arrays: 8192 passages of 512 tokens hold 16 MB, not 150 MB of lists
+        self.cache: LRUCache[str, Sequence[int]] = LRUCache(cache_size)
         self.cuts: LRUCache[tuple[str, int], str] = LRUCache(cache_size)
         self.dialect: Dialect | None = None
         self.max_model_len: int | None = None  # vLLM reports it with every /tokenize
@@ -132,7 +134,7 @@ class RemoteTokenizer:
             ids = [int(i["id"]) if isinstance(i, dict) else int(i) for i in ids]
         return ids
 
-    async def encode(self, post: Post, text: str) -> list[int]:
+    async def encode(self, post: Post, text: str) -> Sequence[int]:
         """Token ids of ``text`` (no special tokens), from the cache or one round trip."""
         cached = self.cache.get(text)
         if cached is not None:
@@ -145,17 +147,26 @@ class RemoteTokenizer:
             if status != 200 or not isinstance(data, dict) or not isinstance(data.get(d.ids_key), list):
                 raise EngineError(f"HTTP {status} from {self.root_url}{d.tokenize_path}: {str(data)[:200]}")
             ids = self._record(data, data[d.ids_key])
-        self.cache.put(text, ids)
+        self.cache.put(text, array("i", ids))
         return ids
 
-    async def encode_many(self, post: Post, texts: Sequence[str]) -> list[list[int]]:
+    async def encode_many(self, post: Post, texts: Sequence[str]) -> list[Sequence[int]]:
         """Token ids of every text: distinct uncached texts go out concurrently (the caller's
-        ``post`` bounds the requests in flight); the dialect probe goes first, alone."""
-        unique = list(dict.fromkeys(t for t in texts if self.cache.get(t) is None))
-        if unique and self.dialect is None:
-            await self.encode(post, unique.pop(0))
-        await asyncio.gather(*(self.encode(post, t) for t in unique))
-        return [await self.encode(post, t) for t in texts]
+        ``post`` bounds the requests in flight); the dialect probe goes first, alone. Results
+        come from the replies, not the cache, so a run larger than the cache costs no re-asks."""
+        found: dict[str, Sequence[int]] = {}
+        todo: list[str] = []
+        for text in dict.fromkeys(texts):
+            ids = self.cache.get(text)
+            if ids is None:
+                todo.append(text)
+            else:
+                found[text] = ids
+        if todo and self.dialect is None:
+            found[todo[0]] = await self.encode(post, todo[0])
+            todo = todo[1:]
+        found.update(zip(todo, await asyncio.gather(*(self.encode(post, t) for t in todo))))
+        return [found[t] for t in texts]
 
     async def decode(self, post: Post, ids: Sequence[int]) -> str:
         """The text of ``ids`` (the server's own detokenizer)."""
@@ -173,7 +184,9 @@ class RemoteTokenizer:
         else one ``/tokenize`` (cached), and one ``/detokenize`` only when it is too long."""
         if surely_fits(text, max_tokens):
             return text
-        ids = await self.encode(post, text)
+        return await self._cut(post, text, await self.encode(post, text), max_tokens)
+
+    async def _cut(self, post: Post, text: str, ids: Sequence[int], max_tokens: int) -> str:
         if len(ids) <= max_tokens:
             return text
         cut = self.cuts.get((text, max_tokens))
@@ -183,6 +196,9 @@ class RemoteTokenizer:
         return cut
 
     async def truncate_many(self, post: Post, texts: Sequence[str], max_tokens: int) -> list[str]:
-        """:meth:`truncate` for many texts, concurrently."""
-        await self.encode_many(post, [t for t in texts if not surely_fits(t, max_tokens)])
-        return list(await asyncio.gather(*(self.truncate(post, t, max_tokens) for t in texts)))
+        """:meth:`truncate` for many texts, concurrently (each distinct text asked once)."""
+        unique = [t for t in dict.fromkeys(texts) if not surely_fits(t, max_tokens)]
+        ids = await self.encode_many(post, unique)
+        cuts = await asyncio.gather(*(self._cut(post, t, i, max_tokens) for t, i in zip(unique, ids)))
+        done = dict(zip(unique, cuts))
+        return [done.get(t, t) for t in texts]
