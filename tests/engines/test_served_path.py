@@ -82,6 +82,18 @@ def test_truncate_many_is_concurrent_and_skips_texts_that_surely_fit(server) -> 
     assert len(ticks) > 31  # the loop kept running while the server answered: nothing blocked it
 
 
+def test_a_run_larger_than_the_token_cache_asks_once_per_text(server) -> None:
+    from reasonrank.engines.remote_tokenizer import RemoteTokenizer
+
+    engine = OpenAIEngine("no-such-model", base_url=server)
+    engine.remote_tokenizer = RemoteTokenizer(server.removesuffix("/v1"), "no-such-model", cache_size=2)
+    texts = [f"{i} {LONG}" for i in range(6)]
+    before = stats(server)
+    cuts = engine.truncate_many(texts + texts[:2], 8)
+    assert delta(server, before, "/tokenize") == 6 and delta(server, before, "/detokenize") == 6
+    assert cuts[6:] == cuts[:2] and len(engine.remote_tokenizer.cache) == 2
+
+
 def test_surely_fits_is_conservative() -> None:
     assert surely_fits("a" * 10, 12) and not surely_fits("a" * 11, 12)
     assert not surely_fits("é", 100)  # non-ASCII always asks the server
