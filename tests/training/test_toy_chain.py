@@ -40,3 +40,14 @@ def test_sft_teaches_the_format_and_grpo_raises_the_reward(tmp_path: Path) -> No
     trend = report["grpo"]["trend"]
     assert trend["last_quarter"] > trend["first_quarter"], trend
     assert trend["slope_per_step"] > 0, trend
+
+
+def test_reward_trend_uses_quarters_and_a_fitted_slope() -> None:
+    from reasonrank.training.grpo import reward_trend
+
+    curve = [{"reward": r} for r in (0.0, 1.0, 0.0, 1.0, 1.0, 2.0, 1.0, 2.0)]
+    trend = reward_trend(curve)
+    assert trend == pytest.approx({"first_quarter": 0.5, "last_quarter": 1.5,
+                                   "slope_per_step": 5 / 21, "steps": 8})
+    with pytest.raises(ValueError, match="at least 2"):
+        reward_trend([{"reward": 1.0}])
