@@ -8,7 +8,7 @@ with GRPO on the multi-view reward + format reward. After each stage the held-ou
 scored (format rate, nDCG@10, mean multi-view reward under greedy decoding) next to the
 random-order baseline.
 
-    .venv/bin/python benchmarks/training_curve.py                 # CPU run, ~10 min
+    .venv/bin/python benchmarks/training_curve.py                 # CPU run, ~5 min
     .venv/bin/python benchmarks/training_curve.py --grpo-steps 80 --name training_curve_long
 
 Writes ``benchmarks/results/<name>.json`` (report + machine) and ``<name>.png`` (SFT loss, GRPO
