@@ -69,4 +69,13 @@ def build_reranker(
             chosen, engine=engine, model=model, base_url=base_url, engine_options=engine_options
         )
     options = {**chosen.method_options, **method_options}
-    return method_class(chosen.method)(built, **options)
+    # Fusion with the first stage is an option of every method: a wrapper, not a method setting.
+    fusion = {k: options.pop(k) for k in ("fusion", "fusion_weight", "rrf_k") if k in options}
+    reranker = method_class(chosen.method)(built, **options)
+    if fusion.get("fusion") is not None:
+        from reasonrank.methods.fusion import FusedReranker
+
+        return FusedReranker(
+            reranker, fusion=fusion["fusion"], weight=fusion.get("fusion_weight", 0.5), rrf_k=fusion.get("rrf_k", 60.0)
+        )
+    return reranker

@@ -4,7 +4,7 @@ Each preset is a TOML file in this folder (users can read them, and add their ow
 ``REASONRANK_PRESET_PATH``). Keys::
 
     description = "..."
-    method = "listwise"            # listwise | pointwise | rebel | setwise
+    method = "listwise"            # listwise | pointwise | rebel | setwise | icr | first | relevance
     engine = "vllm"                # default engine (the CLI's --engine overrides it)
     model = "liuwenhan/reasonrank-7B"
     source = "where the settings come from"
@@ -39,6 +39,9 @@ DEFAULT_PRESETS: dict[str, str] = {
     "pointwise": "embedded-rank1",
     "rebel": "embedded-rebel",
     "setwise": "embedded-setwise",
+    "icr": "embedded-icr",
+    "first": "embedded-first",
+    "relevance": "embedded-relevance",
 }
 
 
