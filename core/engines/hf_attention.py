@@ -4,7 +4,7 @@ transformers engines, used by in-context reranking, ICR).
 One forward pass over the shared part of the prompt (chat-template head and the segments) fills
 a KV cache; each probe then continues that cache with eager attention and ``output_attentions``,
 so only the probe's rows of the attention matrices are computed and kept (a few MB, not the full
-``layers x heads x n x n``). The cache is cropped back to the shared part between probes. This is
+``layers x heads x n x n``). Each probe continues its own copy of the shared cache. This is
 the KV-cache reuse of the official ICR code (github OSU-NLP-Group/In-Context-Reranking,
 ``src/in_context_reranker.py``, ``get_sorted_docs`` with ``masked_NA_calibration``); the
 aggregation follows its ``score_documents``: attention averaged over the probe's tokens, summed
@@ -12,6 +12,7 @@ over layers and heads.
 """
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -82,9 +83,10 @@ def attention_readout(engine: Any, request: AttentionRequest) -> AttentionReadou
         decoder(input_ids=ids, past_key_values=cache, use_cache=True)
         with _eager(engine.model):
             for probe in probe_ids:
+                # A copy per probe (tens of MB): the cache's crop API differs between versions.
                 out = decoder(
                     input_ids=torch.tensor([probe], dtype=torch.long, device=engine.device),
-                    past_key_values=cache,
+                    past_key_values=copy.deepcopy(cache),
                     use_cache=True,
                     output_attentions=True,
                 )
@@ -93,7 +95,6 @@ def attention_readout(engine: Any, request: AttentionRequest) -> AttentionReadou
                 total = torch.zeros(n, dtype=torch.float64, device=engine.device)
                 for layer in out.attentions:
                     total += layer[0, :, :, :n].double().mean(dim=1).sum(dim=0)
-                cache.crop(n)
                 flat = total.cpu().tolist()
                 per_segment, at = [], len(head_ids)
                 for ids_ in seg_ids:
