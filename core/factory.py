@@ -8,13 +8,15 @@ from reasonrank.engines import create_engine
 from reasonrank.engines.base import Engine
 from reasonrank.methods import method_class
 from reasonrank.methods.base import Reranker
-from reasonrank.presets import DEFAULT_PRESETS, Preset, get_preset
+from reasonrank.presets import DEFAULT_PRESET, DEFAULT_PRESETS, Preset, get_preset
 
 
 def resolve_preset(method: str | None, preset: str | None) -> Preset:
-    """The preset to use: the named one, or the embedded default of ``method`` (listwise)."""
+    """The preset to use: the named one, the embedded default of ``method``, or with neither
+    the library's default (``DEFAULT_PRESET``)."""
     if preset is None:
-        method = method or "listwise"
+        if method is None:
+            return get_preset(DEFAULT_PRESET)
         if method not in DEFAULT_PRESETS:
             raise ValueError(f"unknown method {method!r}; choose one of {sorted(DEFAULT_PRESETS)}")
         preset = DEFAULT_PRESETS[method]

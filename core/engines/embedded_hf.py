@@ -44,13 +44,32 @@ def embedded_hf_dir() -> Path:
     # Write into a private folder, then rename: concurrent first uses never see half a model.
     tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
+    _save_dequantized(model, tmp)
     tok.save_pretrained(tmp)
     try:
         os.replace(tmp, target)
     except OSError:  # another process won the race
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _save_dequantized(model: Any, folder: Path) -> None:
+    """Save a GGUF-loaded (already de-quantized, float32) model as a plain safetensors folder.
+
+    transformers 5 marks models loaded from GGUF as quantized and refuses ``save_pretrained``;
+    their weights are ordinary tensors, so the state dict and a config without the quantization
+    entry are written directly.
+    """
+    from safetensors.torch import save_model
+
+    folder.mkdir(parents=True, exist_ok=True)
+    config = model.config
+    if hasattr(config, "quantization_config"):
+        delattr(config, "quantization_config")
+    config.save_pretrained(folder)
+    if getattr(model, "generation_config", None) is not None:
+        model.generation_config.save_pretrained(folder)
+    save_model(model, str(folder / "model.safetensors"))  # handles the tied embedding/LM head
 
 
 class EmbeddedTransformersEngine(TransformersEngine):

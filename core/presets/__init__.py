@@ -33,6 +33,10 @@ class Preset:
     engine_options: dict[str, Any] = field(default_factory=dict)
 
 
+# What `reasonrank rerank`, `load_reranker()` and the no-argument wrappers run when given neither
+# a method nor a preset: chosen from the TREC DL19 table in benchmarks/README.md (issue 17).
+DEFAULT_PRESET = "embedded-icr-fused"
+
 # The preset used when a method is asked for with no preset and no engine: the embedded CPU model.
 DEFAULT_PRESETS: dict[str, str] = {
     "listwise": "embedded-listwise",
