@@ -13,6 +13,7 @@ over layers and heads.
 from __future__ import annotations
 
 import copy
+import inspect
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -77,16 +78,18 @@ def attention_readout(engine: Any, request: AttentionRequest) -> AttentionReadou
     weights: list[list[list[float]]] = []
     # The decoder without the LM head: no vocabulary-sized logits for every prompt position.
     decoder = engine.model.get_decoder()
+    # transformers renamed `past_key_values` to `cache` (5.x deprecation): use what it takes.
+    cache_arg = "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"
     with engine._lock, torch.inference_mode():
         cache = DynamicCache()
         ids = torch.tensor([prefix], dtype=torch.long, device=engine.device)
-        decoder(input_ids=ids, past_key_values=cache, use_cache=True)
+        decoder(input_ids=ids, use_cache=True, **{cache_arg: cache})
         with _eager(engine.model):
             for probe in probe_ids:
                 # A copy per probe (tens of MB): the cache's crop API differs between versions.
                 out = decoder(
                     input_ids=torch.tensor([probe], dtype=torch.long, device=engine.device),
-                    past_key_values=copy.deepcopy(cache),
+                    **{cache_arg: copy.deepcopy(cache)},
                     use_cache=True,
                     output_attentions=True,
                 )

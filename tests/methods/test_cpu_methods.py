@@ -193,3 +193,16 @@ def test_fusion_is_an_option_of_any_method_through_the_factory() -> None:
     with pytest.raises(InvalidInputError):
         build_reranker("first", engine=reverse, fusion="rrf", fusion_weight=2)
 
+
+
+def test_the_no_argument_default_is_the_preset_chosen_on_dl19(tiny_engine) -> None:
+    from reasonrank.factory import resolve_preset
+    from reasonrank.presets import DEFAULT_PRESET
+
+    preset = resolve_preset(None, None)
+    assert preset.name == DEFAULT_PRESET
+    default = build_reranker(engine=tiny_engine)  # what load_reranker() builds, on the tiny model
+    assert default.method == f"{preset.method}+{preset.method_options['fusion']}"
+    result = default.rerank("cats", DOCS)
+    assert sorted(result.ids) == sorted(IDS)
+    assert all(r.reasoning for r in result.ranked)  # the evidence behind each position
