@@ -1,4 +1,6 @@
-"""Fix the first-stage fusion weight from finished `reasonrank eval` runs (offline, no model).
+"""Fix the first-stage fusion weight from finished `reasonrank eval` runs (offline, no model),
+and summarise each run (method alone vs first stage on the same queries, seconds and prompt
+tokens per query).
 
 For each eval folder (its ``results.jsonl`` holds every query's reranked order and scores), fuse
 the reranker with the first stage (``reasonrank.methods.fusion.fuse``, the rule the ``fusion``
@@ -60,8 +62,14 @@ def main() -> None:
                 run = ranked_run(fused_ranking(dataset, {q: done[q] for q in qids}, config["top_k"], kind, w))
                 grid[kind].append(evaluate_run(dataset.qrels, run, [args.measure]).mean[args.measure])
         best = {k: WEIGHTS[max(range(len(WEIGHTS)), key=lambda i: v[i])] for k, v in grid.items()}
-        report["runs"][folder] = {"num_queries": len(qids), "first_stage": base, "grid": grid, "best_weight": best}
-        print(f"{folder} ({len(qids)} queries): first stage {base:.4f}")
+        seconds = sum(done[q].get("seconds", 0.0) for q in qids) / len(qids)
+        tokens = sum(done[q].get("usage", {}).get("prompt_tokens", 0) for q in qids) / len(qids)
+        report["runs"][folder] = {
+            "num_queries": len(qids), "query_ids": qids, "first_stage": base, "method_alone": grid["rrf"][-1],
+            "grid": grid, "best_weight": best, "seconds_per_query": seconds, "prompt_tokens_per_query": tokens,
+        }
+        print(f"{folder} ({len(qids)} queries): first stage {base:.4f}, method alone {grid['rrf'][-1]:.4f}, "
+              f"{seconds:.0f} s/query, {tokens:.0f} prompt tokens/query")
         for kind, values in grid.items():
             row = "  ".join(f"{w:.1f}:{v:.4f}" for w, v in zip(WEIGHTS, values))
             print(f"  {kind:5s} {row}   best w={best[kind]}")
