@@ -18,7 +18,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from reasonrank.engines.base import AttentionReadout, AttentionRequest, ChatRequest, defang_control_tokens
+from reasonrank.engines.base import (
+    AttentionReadout,
+    AttentionRequest,
+    ChatRequest,
+    defang_control_tokens,
+)
 from reasonrank.errors import PromptTooLongError
 
 _SPLIT = "\u2063reasonrank-attention-split\u2063"

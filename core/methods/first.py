@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import re
 import string
-import time
 
 from reasonrank.engines.base import ChatRequest, ChoiceDistribution, Engine
-from reasonrank.errors import EngineError, InvalidInputError, ReasonRankError
+from reasonrank.errors import EngineError, InvalidInputError
 from reasonrank.methods.base import (
     OnError,
     Prepared,
@@ -116,22 +115,7 @@ class FirstReranker(Reranker):
 
     # -- reranking --------------------------------------------------------------------------
     def _rerank_many(self, items: list[Prepared]) -> list[RerankResult]:
-        results = []
-        for query, cands in items:
-            start = time.perf_counter()
-            try:
-                result = self._rerank_one(query, cands)
-            except InvalidInputError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - policy decides: raise or keep order
-                if self.on_error == "raise":
-                    if isinstance(exc, ReasonRankError):
-                        raise
-                    raise EngineError(f"{type(exc).__name__}: {exc}") from exc
-                result = self.keep_order_result(query, cands, f"{type(exc).__name__}: {exc}")
-            result.seconds = time.perf_counter() - start
-            results.append(result)
-        return results
+        return self.each_query(items, self._rerank_one)
 
     def _rerank_one(self, query: Query, cands: list[Candidate]) -> RerankResult:
         plan = window_plan(len(cands), self.window_size, self.stride)

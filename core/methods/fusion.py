@@ -14,6 +14,7 @@ factory builds it when a preset or caller passes ``fusion=`` (``fusion_weight=``
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Literal
@@ -28,16 +29,16 @@ FUSION_KINDS = ("rrf", "score")
 
 
 def _minmax(values: Sequence[float]) -> list[float]:
-    finite = [v for v in values if v == v and abs(v) != float("inf")]
+    finite = [v for v in values if math.isfinite(v)]
     if not finite:
         return [0.0] * len(values)
     lo, hi = min(finite), max(finite)
     span = hi - lo
     out = []
     for v in values:
-        if v != v or v == float("-inf"):
+        if math.isnan(v) or v == -math.inf:
             out.append(0.0)
-        elif v == float("inf"):
+        elif v == math.inf:
             out.append(1.0)
         else:
             out.append((v - lo) / span if span > 0 else 0.5)

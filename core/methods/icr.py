@@ -29,11 +29,10 @@ Followed from the official code, github OSU-NLP-Group/In-Context-Reranking,
 from __future__ import annotations
 
 import math
-import time
 from typing import Any, Literal
 
 from reasonrank.engines.base import AttentionReadout, AttentionRequest, Engine
-from reasonrank.errors import EngineError, EngineUnavailableError, InvalidInputError, ReasonRankError
+from reasonrank.errors import EngineError, EngineUnavailableError, InvalidInputError
 from reasonrank.methods.base import (
     OnError,
     Prepared,
@@ -166,24 +165,11 @@ class ICRReranker(Reranker):
         return [self.build_request(query, candidates)]
 
     def _rerank_many(self, items: list[Prepared]) -> list[RerankResult]:
-        results = []
-        for query, cands in self._progress(items):
-            start = time.perf_counter()
-            try:
-                request = self.build_request(query, cands)
-                readout = self.engine.attention([request])[0]
-                result = self._assemble(query, cands, readout)
-            except InvalidInputError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - policy decides: raise or keep order
-                if self.on_error == "raise":
-                    if isinstance(exc, ReasonRankError):
-                        raise
-                    raise EngineError(f"{type(exc).__name__}: {exc}") from exc
-                result = self.keep_order_result(query, cands, f"{type(exc).__name__}: {exc}")
-            result.seconds = time.perf_counter() - start
-            results.append(result)
-        return results
+        return self.each_query(self._progress(items), self._rerank_one)
+
+    def _rerank_one(self, query: Query, cands: list[Candidate]) -> RerankResult:
+        readout = self.engine.attention([self.build_request(query, cands)])[0]
+        return self._assemble(query, cands, readout)
 
     def _progress(self, items: list[Prepared]) -> Any:
         if not self.show_progress or len(items) < 2:

@@ -10,11 +10,10 @@ and the shape monoT5-style rerankers use. All pairs of all queries go to the eng
 """
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from reasonrank.engines.base import ChatRequest, ChoiceDistribution, Engine
-from reasonrank.errors import EngineError, InvalidInputError, ReasonRankError
+from reasonrank.errors import EngineError
 from reasonrank.methods.base import (
     OnError,
     Prepared,
@@ -88,15 +87,10 @@ class RelevanceReranker(Reranker):
                     raise EngineError(f"engine returned {len(out)} distributions for {len(chunk)} requests")
                 for (qi, ci, _), dist in zip(chunk, out):
                     dists[(qi, ci)] = dist
-            except InvalidInputError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - policy decides: raise or keep order
-                if self.on_error == "raise":
-                    if isinstance(exc, ReasonRankError):
-                        raise
-                    raise EngineError(f"{type(exc).__name__}: {exc}") from exc
+            except Exception as exc:  # noqa: BLE001 - the policy decides: raise or keep order
+                reason = self.failure_reason(exc)
                 for qi, _, _ in chunk:
-                    failed.setdefault(qi, f"{type(exc).__name__}: {exc}")
+                    failed.setdefault(qi, reason)
             if bar is not None:
                 bar.update(len(chunk))
         if bar is not None:
