@@ -206,3 +206,14 @@ def test_the_no_argument_default_is_the_preset_chosen_on_dl19(tiny_engine) -> No
     result = default.rerank("cats", DOCS)
     assert sorted(result.ids) == sorted(IDS)
     assert all(r.reasoning for r in result.ranked)  # the evidence behind each position
+
+
+def test_evaluation_meter_passes_attention_through(tiny_engine) -> None:
+    from reasonrank.evaluate import EngineMeter
+
+    assert EngineMeter(tiny_engine).supports_attention
+    assert not EngineMeter(ScriptedEngine(lambda r: "")).supports_attention
+    reranker = ICRReranker(EngineMeter(tiny_engine), scoring="uncalibrated")
+    result = reranker.rerank("cats", DOCS[:2])
+    assert sorted(result.ids) == ["a", "b"]
+    assert reranker.engine.calls == 1 and reranker.engine.prompt_tokens > 0
