@@ -12,7 +12,8 @@ and passage texts, in one run:
                 the schedule from the engine build;
   sequential    the default engine, one query at a time;
   rankllm       RankLLM 0.25.7 (``RankListwiseOSLLM.rerank_batch``, its ``sliding_windows_batched``)
-                on the same sync ``vllm.LLM`` object as ``lockstep`` and its ReasonRank prompt
+                on the same engine object as ours (``--rankllm-engine``: the async one by default,
+                behind ``vllm.LLM.generate``'s interface; or the sync ``vllm.LLM``) with its ReasonRank prompt
                 (``reasonrank_template.yaml`` from RankLLM's main branch), if ``rank_llm`` is
                 installed beside vLLM (see benchmarks/README.md; its code is not part of this repo).
 
@@ -45,7 +46,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from listwise_scheduling import load_dl19  # noqa: E402
 
-ARMS = ("pipeline", "lockstep", "lockstep-async", "rankllm", "sequential")
+ARMS = ("pipeline", "lockstep-async", "rankllm", "lockstep", "sequential")
 
 
 def cut_words(items: list[tuple[str, list[dict]]], words: int) -> list[tuple[str, list[dict]]]:
@@ -128,8 +129,29 @@ def import_rank_llm() -> Any:
         return None
 
 
-def run_rankllm(module: Any, llm: Any, model: str, items: list, budget: int, template: Path) -> dict[str, Any]:
-    """RankLLM 0.25.7 on the given ``vllm.LLM`` (its own handler would build a second one)."""
+class LLMFacade:
+    """What RankLLM 0.25.7 uses of ``vllm.LLM`` (``generate(prompts, params)``, ``get_tokenizer()``),
+    on the benchmark's engine, so every arm runs on the same engine object. ``generate`` submits
+    the whole batch and returns when its last request finishes: ``LLM.generate``'s semantics (and
+    its ``FINAL_ONLY`` outputs)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    def get_tokenizer(self) -> Any:
+        return self.engine.tokenizer
+
+    def generate(self, prompts: list[Any], sampling_params: Any, **_: Any) -> list[Any]:
+        if not self.engine.async_engine:
+            return self.engine.llm.generate(prompts, sampling_params, use_tqdm=False)
+        from vllm.sampling_params import RequestOutputKind
+
+        sampling_params.output_kind = RequestOutputKind.FINAL_ONLY
+        return self.engine._run_generate(list(prompts), sampling_params)
+
+
+def run_rankllm(module: Any, engine: Any, model: str, items: list, budget: int, template: Path) -> dict[str, Any]:
+    """RankLLM 0.25.7's ``rerank_batch`` (lockstep ``sliding_windows_batched``) on ``engine``."""
     from rank_llm.data import Candidate, Query, Request
 
     from reasonrank.methods.scheduler import SchedulerStats, _Busy
@@ -137,9 +159,10 @@ def run_rankllm(module: Any, llm: Any, model: str, items: list, budget: int, tem
     stats = SchedulerStats()
     busy = _Busy(stats)
     lengths: list[int] = []
+    llm = LLMFacade(engine)
 
     class SharedHandler(module.VllmHandler):  # type: ignore[name-defined, misc]
-        def __init__(self, **_: Any) -> None:
+        def __init__(self, **_: Any) -> None:  # its own would build a second engine
             self._vllm, self._tokenizer = llm, llm.get_tokenizer()
 
         def generate_output(self, prompts, min_tokens, max_tokens, temperature, logprobs=None, **kw):
@@ -193,6 +216,11 @@ def main() -> None:
     parser.add_argument("--arms", default=",".join(ARMS))
     parser.add_argument("--rankllm-template", default=None,
                         help="RankLLM's reasonrank_template.yaml (default: inside the installed rank_llm)")
+    parser.add_argument("--rankllm-engine", choices=["async", "sync"], default="async",
+                        help="the engine RankLLM runs on: the default async one (same object as ours) or "
+                             "the sync vllm.LLM of the lockstep arm")
+    parser.add_argument("--sequential-queries", type=int, default=None,
+                        help="run the one-query-at-a-time arm on the first N queries only (it is slow)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "vllm_pipeline.json"))
     args = parser.parse_args()
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
@@ -220,9 +248,9 @@ def main() -> None:
 
     started = time.perf_counter()
     engines: dict[str, VLLMEngine] = {}
-    if {"pipeline", "lockstep-async", "sequential"} & set(arms):
+    if {"pipeline", "lockstep-async", "sequential"} & set(arms) or ("rankllm" in arms and args.rankllm_engine == "async"):
         engines["async"] = VLLMEngine(model, **engine_args)  # the default: async_engine=True
-    if {"lockstep", "rankllm"} & set(arms):
+    if "lockstep" in arms or ("rankllm" in arms and args.rankllm_engine == "sync"):
         engines["sync"] = VLLMEngine(model, async_engine=False, **engine_args)
     startup = time.perf_counter() - started
     warm = [ChatRequest.of([{"role": "user", "content": "warm up " * 50}])] * 4
@@ -233,11 +261,12 @@ def main() -> None:
     try:
         for arm in arms:
             if arm == "rankllm":
-                rows[arm] = run_rankllm(rank_llm_module, engines["sync"].llm, model, items,
+                rows[arm] = run_rankllm(rank_llm_module, engines[args.rankllm_engine], model, items,
                                         args.reasoning_budget + args.answer_tokens, template)
             else:
                 engine = engines["sync" if arm == "lockstep" else "async"]
-                rows[arm] = run_ours(arm, engine, items, common)
+                subset = items[: args.sequential_queries] if arm == "sequential" and args.sequential_queries else items
+                rows[arm] = run_ours(arm, engine, subset, common)
     finally:
         for engine in engines.values():
             engine.close()
@@ -246,7 +275,8 @@ def main() -> None:
     for a, b in (("pipeline", "lockstep"), ("pipeline", "lockstep-async"), ("pipeline", "sequential"),
                  ("lockstep", "sequential"), ("pipeline", "rankllm"), ("lockstep", "rankllm")):
         if a in rows and b in rows:
-            ratios[f"{a}/{b} (speed-up)"] = round(rows[b]["seconds"] / rows[a]["seconds"], 2)
+            # queries/s, so an arm run on a subset (--sequential-queries) compares per query
+            ratios[f"{a}/{b} (speed-up)"] = round(rows[a]["queries_per_second"] / rows[b]["queries_per_second"], 2)
     print("ratios:", json.dumps(ratios), flush=True)
     rankllm_version = None
     if "rankllm" in rows:
