@@ -30,6 +30,7 @@ Writes benchmarks/results/vllm_pipeline.json (raw per-arm rows, length distribut
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import platform
@@ -151,7 +152,12 @@ class LLMFacade:
 
 
 def run_rankllm(module: Any, engine: Any, model: str, items: list, budget: int, template: Path) -> dict[str, Any]:
-    """RankLLM 0.25.7's ``rerank_batch`` (lockstep ``sliding_windows_batched``) on ``engine``."""
+    """RankLLM's ``rerank_batch`` on ``engine``: 0.25.7 (lockstep ``sliding_windows_batched``
+    over ``vllm.LLM.generate``) or its main branch (async work queue over ``AsyncLLMEngine``,
+    one ``generate_output_async`` per window)."""
+    import asyncio
+
+    import rank_llm.rerank.vllm_handler as handler_module
     from rank_llm.data import Candidate, Query, Request
 
     from reasonrank.methods.scheduler import SchedulerStats, _Busy
@@ -160,15 +166,18 @@ def run_rankllm(module: Any, engine: Any, model: str, items: list, budget: int, 
     busy = _Busy(stats)
     lengths: list[int] = []
     llm = LLMFacade(engine)
+    base = handler_module.VllmHandler
+    main_branch = hasattr(base, "generate_output_async")
 
-    class SharedHandler(module.VllmHandler):  # type: ignore[name-defined, misc]
+    class SharedHandler(base):  # type: ignore[valid-type, misc]
         def __init__(self, **_: Any) -> None:  # its own would build a second engine
-            self._vllm, self._tokenizer = llm, llm.get_tokenizer()
+            self._vllm, self._engine, self._model = llm, engine.llm, model
+            self._tokenizer = llm.get_tokenizer()
 
+        # min_tokens: RankLLM asks for at least the length of a full ranking (~60 tokens); a
+        # reasoning model always writes more, so it never binds for real models. With the
+        # variable-length model it would lengthen short outputs: 0 keeps lengths the model's.
         def generate_output(self, prompts, min_tokens, max_tokens, temperature, logprobs=None, **kw):
-            # min_tokens: RankLLM asks for at least the length of a full ranking (~60 tokens);
-            # a reasoning model always writes more, so it never binds for real models. With the
-            # variable-length model it would lengthen short outputs: 0 keeps lengths the model's.
             busy.start(list(range(len(prompts))))
             try:
                 outs = super().generate_output(prompts, 0, max_tokens, temperature, logprobs, **kw)
@@ -177,10 +186,31 @@ def run_rankllm(module: Any, engine: Any, model: str, items: list, budget: int, 
             lengths.extend(len(o.outputs[0].token_ids) for o in outs)
             return outs
 
-    module.VllmHandler = SharedHandler
+        async def generate_output_async(self, prompt, min_tokens, max_tokens, logprobs=None, sampling_extra=None):
+            # main's body (vllm_handler.py), with the request run on the engine's own loop:
+            # the shared AsyncLLM lives there, RankLLM's asyncio.run loop is another one.
+            import vllm
+            from vllm.sampling_params import RequestOutputKind
+
+            params = vllm.SamplingParams(**dict(sampling_extra or {}), min_tokens=0, max_tokens=max_tokens,
+                                         logprobs=logprobs, output_kind=RequestOutputKind.FINAL_ONLY)
+            busy.start([0])
+            try:
+                (out,) = await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(
+                    _agen(engine, [prompt], params), engine._loop))
+            finally:
+                busy.end(1)
+            lengths.append(len(out.outputs[0].token_ids))
+            return out.outputs[0].text, len(out.prompt_token_ids), len(out.outputs[0].token_ids)
+
+    handler_module.VllmHandler = SharedHandler
+    if hasattr(module, "VllmHandler"):
+        module.VllmHandler = SharedHandler
     reranker = module.RankListwiseOSLLM(
         model=model, context_size=4096, prompt_template_path=str(template), window_size=20, stride=10,
         is_thinking=True, reasoning_token_budget=budget, device="cpu", batch_size=len(items))
+    if main_branch:  # main caps at budget + its answer estimate; keep the same total cap as ours
+        reranker._reasoning_token_budget = budget - reranker.num_output_tokens(20)
     requests = [Request(Query(q, str(i)), [Candidate(c["id"], float(100 - k), {"text": c["text"]})
                                            for k, c in enumerate(cands)]) for i, (q, cands) in enumerate(items)]
     started = time.perf_counter()
@@ -189,7 +219,17 @@ def run_rankllm(module: Any, engine: Any, model: str, items: list, budget: int, 
     busy.finish()
     assert all(sorted(c.docid for c in r.candidates) == sorted(d["id"] for d in cands)
                for r, (_, cands) in zip(results, items))
-    return row("rankllm", seconds, lengths, len(items), [stats])
+    return row("rankllm-main" if main_branch else "rankllm", seconds, lengths, len(items), [stats])
+
+
+async def _agen(engine: Any, prompts: list[Any], params: Any) -> list[Any]:
+    async def one(prompt: Any) -> Any:
+        final = None
+        async for out in engine.llm.generate(prompt, params, request_id=f"rankllm-{id(prompt)}-{time.perf_counter_ns()}"):
+            final = out
+        return final
+
+    return list(await asyncio.gather(*(one(p) for p in prompts)))
 
 
 def find_template(explicit: str | None) -> Path | None:
@@ -261,8 +301,9 @@ def main() -> None:
     try:
         for arm in arms:
             if arm == "rankllm":
-                rows[arm] = run_rankllm(rank_llm_module, engines[args.rankllm_engine], model, items,
-                                        args.reasoning_budget + args.answer_tokens, template)
+                got = run_rankllm(rank_llm_module, engines[args.rankllm_engine], model, items,
+                                  args.reasoning_budget + args.answer_tokens, template)
+                rows[got["arm"]] = got
             else:
                 engine = engines["sync" if arm == "lockstep" else "async"]
                 subset = items[: args.sequential_queries] if arm == "sequential" and args.sequential_queries else items
@@ -273,13 +314,14 @@ def main() -> None:
 
     ratios = {}
     for a, b in (("pipeline", "lockstep"), ("pipeline", "lockstep-async"), ("pipeline", "sequential"),
-                 ("lockstep", "sequential"), ("pipeline", "rankllm"), ("lockstep", "rankllm")):
+                 ("lockstep", "sequential"), ("pipeline", "rankllm"), ("lockstep", "rankllm"),
+                 ("pipeline", "rankllm-main")):
         if a in rows and b in rows:
             # queries/s, so an arm run on a subset (--sequential-queries) compares per query
             ratios[f"{a}/{b} (speed-up)"] = round(rows[a]["queries_per_second"] / rows[b]["queries_per_second"], 2)
     print("ratios:", json.dumps(ratios), flush=True)
     rankllm_version = None
-    if "rankllm" in rows:
+    if "rankllm" in rows or "rankllm-main" in rows:
         from importlib.metadata import version
 
         rankllm_version = version("rank-llm")
