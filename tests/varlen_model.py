@@ -21,10 +21,9 @@ Built once per machine into ``$REASONRANK_CACHE/test-models`` and reused.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from tiny_model import tiny_model_dir
+from tiny_model import save_model, tiny_model_dir
 
 # The EOS row (hidden size 128): see the module docstring.
 EOS_ROW = [
@@ -63,12 +62,7 @@ def varlen_model_dir(scale: float = DEFAULT_SCALE, seed: int = 0) -> Path:
         head.weight[eos] = scale * torch.tensor(EOS_ROW)
     model.lm_head = head
     model.config.tie_word_embeddings = False
-    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    if not target.exists():
-        os.replace(tmp, target)
-    return target
+    return save_model(model, tok, target)
 
 
 if __name__ == "__main__":  # python tests/varlen_model.py [scale]
