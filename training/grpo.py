@@ -12,7 +12,12 @@ from typing import Any
 
 from reasonrank.training.config import GRPOSettings, as_dict
 from reasonrank.training.examples import grpo_records, read_examples
-from reasonrank.training.modeling import common_trainer_kwargs, load_tokenizer, lora_config, write_preset
+from reasonrank.training.modeling import (
+    common_trainer_kwargs,
+    load_tokenizer,
+    lora_config,
+    write_preset,
+)
 from reasonrank.training.rewards import format_rewards, listwise_rewards, pointwise_rewards
 
 log = logging.getLogger(__name__)
@@ -47,10 +52,53 @@ def _drop_overlong(records: list[dict[str, Any]], tokenizer: Any, limit: int) ->
     return kept
 
 
+def completion_budget_misses(rows: list[dict[str, Any]], tokenizer: Any, max_completion_length: int) -> int:
+    """How many of the examples' own assistant turns (the SFT targets) would not fit in
+    ``max_completion_length`` tokens (plus the end-of-turn token).
+
+    Why: a rollout cut before ``</answer>`` scores -1 whatever it ranks. When the budget is
+    below what the policy learned to write, every rollout is cut, every reward is -1, the reward
+    std is 0 and GRPO has no signal (the recorded smoke runs: 16-32 tokens, clipped ratio 1).
+    """
+    misses = 0
+    for row in rows:
+        text = row["messages"][-1]["content"]
+        if len(tokenizer(text, add_special_tokens=False)["input_ids"]) + 1 > max_completion_length:
+            misses += 1
+    return misses
+
+
+def warn_if_no_signal(curve: list[dict[str, Any]]) -> None:
+    """Say so when no step had any reward spread (no advantage, no gradient: nothing learned)."""
+    if curve and all(not c.get("reward_std") for c in curve):
+        log.warning(
+            "GRPO had no learning signal: the reward std was 0 at every step (mean rewards %s). "
+            "Start from an SFT checkpoint that writes the format and give the rollouts enough "
+            "max_completion_length for a whole answer.", sorted({c["reward"] for c in curve})
+        )
+
+
+# What a GRPO curve keeps of each logged step (TRL's log names).
+CURVE_KEYS = (
+    "reward", "reward_std", "frac_reward_zero_std", "rewards/listwise_rewards/mean",
+    "rewards/format_rewards/mean", "completions/mean_length", "completions/clipped_ratio", "kl",
+)
+
+
+def grpo_curve(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per logged step: ``step`` and the :data:`CURVE_KEYS` TRL logged (rewards, their spread,
+    completion lengths), in step order."""
+    return [
+        {"step": h.get("step")} | {k: float(h[k]) for k in CURVE_KEYS if k in h}
+        for h in log_history if "reward" in h
+    ]
+
+
 def run_grpo(settings: GRPOSettings, callbacks: list[Any] | None = None) -> dict[str, Any]:
     """Train with GRPO; save the model, tokenizer and a reranker preset to ``output_dir``.
 
-    Returns the logged rewards per step (``rewards``), the steps and the paths.
+    Returns the logged mean reward and its spread per step (``rewards``, ``reward_std``, and
+    ``curve`` with more of TRL's per-step log), the steps and the paths.
     """
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
@@ -58,6 +106,12 @@ def run_grpo(settings: GRPOSettings, callbacks: list[Any] | None = None) -> dict
     rows = read_examples(settings.train_file)
     tokenizer = load_tokenizer(settings.model)
     records = _drop_overlong(grpo_records(rows), tokenizer, settings.max_prompt_length)
+    misses = completion_budget_misses(rows, tokenizer, settings.max_completion_length)
+    if misses:
+        log.warning(
+            "%d of %d training answers are longer than max_completion_length=%d tokens: rollouts "
+            "cut there score -1 (format miss)", misses, len(rows), settings.max_completion_length,
+        )
     funcs, weights = reward_functions(settings)
     use_vllm = settings.use_vllm and importlib.util.find_spec("vllm") is not None
     if settings.use_vllm and not use_vllm:
@@ -87,12 +141,16 @@ def run_grpo(settings: GRPOSettings, callbacks: list[Any] | None = None) -> dict
     trainer.save_model(settings.output_dir)
     tokenizer.save_pretrained(settings.output_dir)
     preset = write_preset(settings.output_dir, method=settings.task, description="GRPO checkpoint")
-    rewards = [h["reward"] for h in trainer.state.log_history if "reward" in h]
+    curve = grpo_curve(trainer.state.log_history)
+    warn_if_no_signal(curve)
     return {
-        "rewards": rewards,
+        "rewards": [c["reward"] for c in curve],
+        "reward_std": [c.get("reward_std") for c in curve],
+        "curve": curve,
         "steps": trainer.state.global_step,
         "output_dir": settings.output_dir,
         "preset": str(preset),
         "used_vllm": use_vllm,
+        "answers_over_completion_budget": misses,
         "settings": as_dict(settings),
     }

@@ -31,6 +31,7 @@ from reasonrank.methods.base import (
     check_positive,
     stable_order_by_score,
 )
+from reasonrank.methods.passages import aprefetch_cuts, cut_passage, passage_memo, prefetch_cuts
 from reasonrank.prompts import load_prompt
 from reasonrank.types import Candidate, Query, RerankResult, Trace
 
@@ -228,7 +229,7 @@ class PointwiseReranker(Reranker):
             qtext = self.query_prompt.replace(QUERY_PLACEHOLDER, qtext)
         passage = candidate.content()
         if self.max_passage_tokens:
-            passage = self.engine.truncate_tokens(passage, self.max_passage_tokens)
+            passage = cut_passage(self.engine, passage, self.max_passage_tokens)
         # str.format substitutes values once: braces inside query/passage text stay literal.
         user = self.template.user.format(query=qtext, passage=passage, instruction=self.instruction)
         messages = ([{"role": "system", "content": self.template.system}] if self.template.system else [])
@@ -338,16 +339,25 @@ class PointwiseReranker(Reranker):
             for ci, cand in enumerate(cands)
         ]
 
+    def _passages(self, items: list[Prepared]) -> list[str]:
+        return [c.content() for _, cands in items for c in cands] if self.max_passage_tokens else []
+
     def _rerank_many(self, items: list[Prepared]) -> list[RerankResult]:
         start = time.perf_counter()
-        pairs = self._pairs(items)
+        with passage_memo():  # all passages cut in one batched engine call
+            prefetch_cuts(self.engine, self._passages(items), self.max_passage_tokens or 1,
+                          swallow=self.on_error != "raise")
+            pairs = self._pairs(items)
         for chunk in self._chunks(pairs):
             self._process_chunk(chunk)
         return self._results(items, pairs, time.perf_counter() - start)
 
     async def _arerank_many(self, items: list[Prepared]) -> list[RerankResult]:
         start = time.perf_counter()
-        pairs = self._pairs(items)
+        with passage_memo():  # cut on the server concurrently, not one blocking call per pair
+            await aprefetch_cuts(self.engine, self._passages(items), self.max_passage_tokens or 1,
+                                 swallow=self.on_error != "raise")
+            pairs = self._pairs(items)
         gate = asyncio.Semaphore(max(1, int(self.engine.max_concurrency or 1)))
         await asyncio.gather(*(self._aprocess_chunk(c, gate) for c in self._chunks(pairs)))
         return self._results(items, pairs, time.perf_counter() - start)
