@@ -18,6 +18,8 @@ from typing import Any
 
 from reasonrank.data import Dataset, EvalItem, write_trec_run
 from reasonrank.engines.base import (
+    AttentionReadout,
+    AttentionRequest,
     ChatRequest,
     ChoiceDistribution,
     Engine,
@@ -98,6 +100,16 @@ class EngineMeter(Engine):
         start = time.perf_counter()
         out = await self.inner.achoice_logprobs(requests, choices)
         self._record(start, out)
+        return out
+
+    @property
+    def supports_attention(self) -> bool:  # type: ignore[override]
+        return bool(getattr(self.inner, "supports_attention", False))
+
+    def attention(self, requests: Sequence[AttentionRequest]) -> list[AttentionReadout]:
+        start = time.perf_counter()
+        out = self.inner.attention(requests)
+        self._record(start, out)  # type: ignore[arg-type]
         return out
 
     def count_tokens(self, text: str) -> int:

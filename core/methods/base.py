@@ -7,12 +7,12 @@ import asyncio
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar, Literal
 
 from reasonrank.engines.base import ChatRequest, Engine
-from reasonrank.errors import InvalidInputError
+from reasonrank.errors import EngineError, InvalidInputError, ReasonRankError
 from reasonrank.types import Candidate, Query, RankedCandidate, RerankResult, Trace, Usage
 
 OnError = Literal["raise", "keep_order"]
@@ -230,6 +230,30 @@ class Reranker(ABC):
             query, candidates, list(range(len(candidates))), self.method,
             warnings=[f"kept input order: {reason}"], model=self.engine.model_name,
         )
+
+    def failure_reason(self, exc: Exception) -> str:
+        """Apply the ``on_error`` policy to a failure: raise it (bad input as is, anything else as
+        a :class:`ReasonRankError`), or return the warning text of a ``keep_order`` fallback."""
+        if isinstance(exc, InvalidInputError) or self.on_error == "raise":
+            if isinstance(exc, ReasonRankError):
+                raise exc
+            raise EngineError(f"{type(exc).__name__}: {exc}") from exc
+        return f"{type(exc).__name__}: {exc}"
+
+    def each_query(
+        self, items: Iterable[Prepared], rerank_one: Callable[[Query, list[Candidate]], RerankResult]
+    ) -> list[RerankResult]:
+        """Rerank queries one at a time under the ``on_error`` policy (one-pass methods)."""
+        results = []
+        for query, cands in items:
+            start = time.perf_counter()
+            try:
+                result = rerank_one(query, cands)
+            except Exception as exc:  # noqa: BLE001 - the policy decides: raise or keep order
+                result = self.keep_order_result(query, cands, self.failure_reason(exc))
+            result.seconds = time.perf_counter() - start
+            results.append(result)
+        return results
 
     # -- internals --------------------------------------------------------------------------
     def _prepare(self, items: Sequence[RerankItem]) -> list[Prepared]:
