@@ -293,14 +293,26 @@ class OpenAIEngine(Engine):
     async def _tokenize_remote(self, attempts: list[tuple[str, dict[str, Any], str]]) -> list[int]:
         import httpx
 
+        statuses: list[tuple[str, int]] = []
         async with httpx.AsyncClient(timeout=self.timeout, headers=self._headers()) as client:
             for url, body, key in attempts:
                 try:
                     response = await client.post(url, json=body)
+                except httpx.TimeoutException:
+                    raise EngineError(f"token count request to {url} timed out after {self.timeout:g} s") from None
                 except httpx.HTTPError as exc:
                     raise EngineError(f"server at {self.base_url} not reachable ({type(exc).__name__})") from None
                 if response.status_code == 200:
-                    return list(response.json()[key])
+                    try:
+                        return [int(t) for t in response.json()[key]]
+                    except (ValueError, KeyError, TypeError):
+                        raise EngineError(
+                            f"malformed tokenize reply from {url}: {_first_line(response.text)!r}"
+                        ) from None
+                statuses.append((url, response.status_code))
+        if any(code >= 500 for _, code in statuses):  # the server is failing, not lacking the endpoint
+            seen = "; ".join(f"HTTP {code} from {url}" for url, code in statuses)
+            raise EngineError(f"token counting failed: {seen}")
         raise EngineError(
             f"{self.base_url} has no tokenize endpoint: pass tokenizer=<HF tokenizer path> to count tokens"
         )

@@ -26,7 +26,16 @@ from typing import Any
 
 from reasonrank.engines.base import ChatRequest, Engine, Generation, SamplingParams
 from reasonrank.errors import EngineError, InvalidInputError
-from reasonrank.methods.base import OnError, Prepared, Reranker, assemble_result, check_positive
+from reasonrank.methods.base import (
+    OnError,
+    OnParseError,
+    Prepared,
+    Reranker,
+    assemble_result,
+    check_positive,
+    engine_call,
+    settle,
+)
 from reasonrank.methods.scheduler import run_async, run_batched, run_coroutine
 from reasonrank.parsing import split_sections
 from reasonrank.prompts import load_prompt
@@ -110,9 +119,11 @@ class SetwiseReranker(Reranker):
         max_batch_size: int | None = None,
         max_concurrency: int | None = None,
         on_error: OnError = "raise",
+        on_parse_error: OnParseError = "keep_order",
         show_progress: bool = False,
     ) -> None:
-        super().__init__(engine, on_error=on_error, depth=depth, show_progress=show_progress)
+        super().__init__(engine, on_error=on_error, on_parse_error=on_parse_error, depth=depth,
+                         show_progress=show_progress)
         for name, value in (("set_size", set_size), ("top_k", top_k), ("max_passage_tokens", max_passage_tokens),
                             ("max_query_tokens", max_query_tokens), ("reasoning_budget", reasoning_budget), ("max_batch_size", max_batch_size),
                             ("max_concurrency", max_concurrency)):
@@ -168,7 +179,7 @@ class SetwiseReranker(Reranker):
         try:
             return (yield from self._heapsort(query, cands))
         except _Abort as exc:
-            return self.keep_order_result(query, cands, str(exc))
+            return self.keep_order_result(query, cands, str(exc), engine_fallbacks=1)
 
     def _heapsort(self, query: Query, cands: list[Candidate]) -> Generator[ChatRequest, Generation, RerankResult]:
         n = len(cands)
@@ -205,38 +216,44 @@ class SetwiseReranker(Reranker):
                 warnings: list[str]) -> Generator[ChatRequest, Generation, int]:
         """Ask for the best of ``passages``; 0-based index. Unusable answers keep the parent
         (index 0), i.e. the heap's current order, with a warning."""
+        ids = [p.id for p in passages]
+        where = f"set {ids[0]}..{ids[-1]}"
         try:
-            gen = yield self.set_request(query, passages)
+            # Request building truncates by tokens (an engine call): same policy as generation.
+            gen = yield engine_call(self.set_request, query, passages)
         except EngineError as exc:
             if self.on_error == "raise":
                 raise
-            raise _Abort(f"engine error: {exc}") from exc
+            raise _Abort(f"{where}: engine error: {exc}") from exc
         choice, reasoning, answer, notes = parse_choice(gen.text, len(passages))
         if gen.finish_reason == "length":
             notes.insert(0, f"output hit max_tokens ({self.params.max_tokens})")
+        fell_back = choice is None
         if choice is None:
+            # No usable pick: the parent stays on top, i.e. the heap keeps its current order.
             notes.append(f"no valid label in {answer[-80:]!r}; kept [1] ({passages[0].id})")
+            self.output_fallback(query, where, notes[-1])
             choice = 0
-        ids = [p.id for p in passages]
         traces.append(Trace(kind="set", candidate_ids=ids, reasoning=reasoning, answer=answer,
                             raw_output=gen.text, prompt_tokens=gen.prompt_tokens,
-                            completion_tokens=gen.completion_tokens, seconds=gen.seconds, warnings=notes))
-        warnings.extend(f"set {ids[0]}..{ids[-1]}: {n}" for n in notes)
+                            completion_tokens=gen.completion_tokens, seconds=gen.seconds, warnings=notes,
+                            fallback=fell_back))
+        warnings.extend(f"{where}: {n}" for n in notes)
         return choice
 
     # -- many queries ----------------------------------------------------------------------
     def _rerank_many(self, items: list[Prepared]) -> list[RerankResult]:
         if (self.max_concurrency or self.engine.max_concurrency) > 1 and (self.max_batch_size or self.engine.max_batch_size) <= 1:
             return run_coroutine(self._arerank_many(items))
-        jobs = [self._job(q, c) for q, c in items]
+        jobs = [settle(self._job(q, c), q) for q, c in items]
         return run_batched(jobs, self.engine, self.params, max_batch_size=self.max_batch_size)
 
     async def _arerank_many(self, items: list[Prepared]) -> list[RerankResult]:
         if (self.max_concurrency or self.engine.max_concurrency) <= 1:
             return await asyncio.to_thread(
-                run_batched, [self._job(q, c) for q, c in items], self.engine, self.params,
+                run_batched, [settle(self._job(q, c), q) for q, c in items], self.engine, self.params,
                 max_batch_size=self.max_batch_size)
-        jobs = [self._job(q, c) for q, c in items]
+        jobs = [settle(self._job(q, c), q) for q, c in items]
         return await run_async(jobs, self.engine, self.params, max_concurrency=self.max_concurrency)
 
 
