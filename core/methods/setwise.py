@@ -192,7 +192,9 @@ class SetwiseReranker(Reranker):
         def heapify(size: int, i: int) -> Generator[ChatRequest, Generation, None]:
             while nc * i + 1 < size:  # node i has children: ask for the best of the family
                 family = [i, *range(nc * i + 1, min(nc * i + 1 + nc, size))]
-                best = yield from self._choose(query, [cands[arr[j]] for j in family], traces, warnings)
+                # On an unusable answer the set keeps its input order: the first-stage best wins.
+                first = min(range(len(family)), key=lambda k: arr[family[k]])
+                best = yield from self._choose(query, [cands[arr[j]] for j in family], traces, warnings, first)
                 top = family[best]
                 if top == i:
                     return
@@ -213,9 +215,10 @@ class SetwiseReranker(Reranker):
                                warnings=warnings, model=self.engine.model_name)
 
     def _choose(self, query: Query, passages: list[Candidate], traces: list[Trace],
-                warnings: list[str]) -> Generator[ChatRequest, Generation, int]:
-        """Ask for the best of ``passages``; 0-based index. Unusable answers keep the parent
-        (index 0), i.e. the heap's current order, with a warning."""
+                warnings: list[str], fallback: int = 0) -> Generator[ChatRequest, Generation, int]:
+        """Ask for the best of ``passages``; 0-based index. An unusable answer picks
+        ``fallback`` (the set's first passage in first-stage order), with a warning: a query
+        whose every answer is unusable keeps its input order."""
         ids = [p.id for p in passages]
         where = f"set {ids[0]}..{ids[-1]}"
         try:
@@ -230,10 +233,10 @@ class SetwiseReranker(Reranker):
             notes.insert(0, f"output hit max_tokens ({self.params.max_tokens})")
         fell_back = choice is None
         if choice is None:
-            # No usable pick: the parent stays on top, i.e. the heap keeps its current order.
-            notes.append(f"no valid label in {answer[-80:]!r}; kept [1] ({passages[0].id})")
+            notes.append(f"no valid label in {answer[-80:]!r}; kept the first-stage order "
+                         f"([{fallback + 1}] {passages[fallback].id} first)")
             self.output_fallback(query, where, notes[-1])
-            choice = 0
+            choice = fallback
         traces.append(Trace(kind="set", candidate_ids=ids, reasoning=reasoning, answer=answer,
                             raw_output=gen.text, prompt_tokens=gen.prompt_tokens,
                             completion_tokens=gen.completion_tokens, seconds=gen.seconds, warnings=notes,

@@ -19,7 +19,7 @@ from reasonrank.types import Query
 from servers.fault_server import fault_server
 from servers.llama_server import free_port
 
-DOCS = [{"id": f"d{i}", "text": f"passage number {i} about rivers"} for i in range(4)]
+DOCS = [{"id": f"d{i}", "text": f"passage number {i} about rivers"} for i in range(3)]
 IDS = [d["id"] for d in DOCS]
 METHODS = ["listwise", "pointwise", "rebel", "setwise"]
 # Every method truncates passages by tokens, so request building calls the engine.
