@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any, ClassVar, Literal, TypeVar
 
 from reasonrank.engines.base import ChatRequest, Engine
-from reasonrank.errors import InvalidInputError, ParseError, ReasonRankError
+from reasonrank.errors import EngineError, InvalidInputError, ParseError, ReasonRankError
 from reasonrank.methods.scheduler import as_engine_error
 from reasonrank.types import Candidate, Query, RankedCandidate, RerankResult, Trace, Usage
 
@@ -308,7 +308,7 @@ class Reranker(ABC):
         it as :class:`EngineError`, or log and return the warning for the result."""
         err = as_engine_error(exc)
         if self.on_error == "raise":
-            raise err
+            raise EngineError(f"{where}: {err}") from err
         message = f"{where}: engine error, kept input order: {err}"
         logger.warning("query %s: %s", query_label(query), message)
         return message
