@@ -21,6 +21,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from reasonrank.errors import InvalidInputError
 from reasonrank.types import Candidate, Query
@@ -176,22 +177,23 @@ def read_queries_jsonl(path: PathLike) -> dict[str, str]:
 
 
 # -- corpus ----------------------------------------------------------------------------------
+def iter_corpus_jsonl(path: PathLike) -> Iterator[Candidate]:
+    """Stream a BEIR corpus (``{"_id", "title", "text"}`` per line) as Candidates, in file order."""
+    for n, obj in _json_lines(path):
+        docid = _get_id(path, n, obj)
+        text = obj.get("text")
+        if not isinstance(text, str):
+            raise _bad(path, n, f"document {docid!r} has no 'text'")
+        title = obj.get("title")
+        yield Candidate(id=docid, text=text, title=title if isinstance(title, str) and title else None)
+
+
 def read_corpus_jsonl(path: PathLike, ids: set[str] | None = None) -> dict[str, Candidate]:
     """Read a BEIR corpus (``{"_id", "title", "text"}``) as Candidates, keyed by id.
 
     ``ids`` keeps only those documents (a BRIGHT corpus is large; the run needs few of them).
     """
-    corpus: dict[str, Candidate] = {}
-    for n, obj in _json_lines(path):
-        docid = _get_id(path, n, obj)
-        if ids is not None and docid not in ids:
-            continue
-        text = obj.get("text")
-        if not isinstance(text, str):
-            raise _bad(path, n, f"document {docid!r} has no 'text'")
-        title = obj.get("title")
-        corpus[docid] = Candidate(id=docid, text=text, title=title if isinstance(title, str) and title else None)
-    return corpus
+    return {d.id: d for d in iter_corpus_jsonl(path) if ids is None or d.id in ids}
 
 
 def write_corpus_jsonl(path: PathLike, docs: Sequence[Candidate]) -> None:
@@ -220,6 +222,8 @@ class Dataset:
     run: Run
     corpus: dict[str, Candidate]
     run_path: Path | None = None
+    # Where the run came from ({"source": "file"|"bm25s", ...}); recorded in metrics.json.
+    first_stage: dict[str, Any] | None = None
 
     @classmethod
     def load(cls, folder: PathLike, run: PathLike | None = None) -> Dataset:
@@ -231,18 +235,7 @@ class Dataset:
         root = Path(folder)
         if not root.is_dir():
             raise FileNotFoundError(f"dataset folder not found: {root}")
-        if (root / "queries.tsv").is_file():
-            queries = read_queries_tsv(root / "queries.tsv")
-        elif (root / "queries.jsonl").is_file():
-            queries = read_queries_jsonl(root / "queries.jsonl")
-        else:
-            raise InvalidInputError(f"{root}: no queries.tsv or queries.jsonl")
-        if (root / "qrels.txt").is_file():
-            qrels = read_trec_qrels(root / "qrels.txt")
-        elif (root / "qrels" / "test.tsv").is_file():
-            qrels = read_beir_qrels(root / "qrels" / "test.tsv")
-        else:
-            raise InvalidInputError(f"{root}: no qrels.txt or qrels/test.tsv")
+        queries, qrels = read_folder_queries(root), read_folder_qrels(root)
         run_path = _find_run(root, run)
         first_stage = read_trec_run(run_path)
         corpus_path = root / "corpus.jsonl"
@@ -258,7 +251,8 @@ class Dataset:
         unknown = sorted(set(first_stage) - queries.keys())
         if unknown:
             raise InvalidInputError(f"{run_path}: queries {unknown[:3]} are not in the queries file")
-        return cls(root.name, queries, qrels, first_stage, corpus, run_path)
+        return cls(root.name, queries, qrels, first_stage, corpus, run_path,
+                   {"source": "file", "path": str(run_path)})
 
     def query_ids(self, limit: int | None = None, judged_only: bool = True) -> list[str]:
         """Run query ids in run-file order; only judged ones unless ``judged_only=False``."""
@@ -278,6 +272,24 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.query_ids())
+
+
+def read_folder_queries(root: Path) -> dict[str, str]:
+    """The queries of a dataset folder (``queries.tsv``) or a BEIR folder (``queries.jsonl``)."""
+    if (root / "queries.tsv").is_file():
+        return read_queries_tsv(root / "queries.tsv")
+    if (root / "queries.jsonl").is_file():
+        return read_queries_jsonl(root / "queries.jsonl")
+    raise InvalidInputError(f"{root}: no queries.tsv or queries.jsonl")
+
+
+def read_folder_qrels(root: Path) -> Qrels:
+    """The judgments of a dataset folder (``qrels.txt``) or a BEIR folder (``qrels/test.tsv``)."""
+    if (root / "qrels.txt").is_file():
+        return read_trec_qrels(root / "qrels.txt")
+    if (root / "qrels" / "test.tsv").is_file():
+        return read_beir_qrels(root / "qrels" / "test.tsv")
+    raise InvalidInputError(f"{root}: no qrels.txt or qrels/test.tsv")
 
 
 def _with_score(doc: Candidate, score: float) -> Candidate:
@@ -307,7 +319,10 @@ __all__ = [
     "Qrels",
     "Run",
     "read_beir_qrels",
+    "iter_corpus_jsonl",
     "read_corpus_jsonl",
+    "read_folder_qrels",
+    "read_folder_queries",
     "read_queries_jsonl",
     "read_queries_tsv",
     "read_trec_qrels",

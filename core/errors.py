@@ -24,3 +24,8 @@ class PromptTooLongError(ReasonRankError, ValueError):
 
 class ParseError(ReasonRankError, ValueError):
     """Model output could not be parsed and the caller asked for errors to raise."""
+
+
+class DataUnavailableError(InvalidInputError):
+    """A named dataset is neither cached nor downloadable (offline); the message says how to
+    provide it."""

@@ -201,9 +201,19 @@ def _progress(total: int, initial: int, enabled: bool, desc: str):
 
 
 # -- evaluation ------------------------------------------------------------------------------
+def as_dataset(dataset: Dataset | str | os.PathLike[str], show_progress: bool = True) -> Dataset:
+    """A :class:`Dataset` as is; a folder or benchmark name (``dl19``, ``beir/scifact``,
+    ``bright/biology``) loaded by :func:`reasonrank.datasets.load_dataset` with its defaults."""
+    if isinstance(dataset, Dataset):
+        return dataset
+    from reasonrank.datasets import load_dataset
+
+    return load_dataset(dataset, show_progress=show_progress)
+
+
 def evaluate(
     reranker: Reranker,
-    dataset: Dataset,
+    dataset: Dataset | str | os.PathLike[str],
     output_dir: str | os.PathLike[str],
     *,
     top_k: int = 100,
@@ -228,6 +238,7 @@ def evaluate(
     check_positive("limit_queries", limit_queries)
     check_positive("batch_size", batch_size)
     parse_measures(measures)  # fail before any model call
+    dataset = as_dataset(dataset, show_progress)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     qids = dataset.query_ids(limit_queries)
@@ -240,6 +251,7 @@ def evaluate(
         "method": reranker.method,
         "model": reranker.engine.model_name,
         "engine": reranker.engine.name,
+        "first_stage": dataset.first_stage,
         **(extra_config or {}),
     }
     results_path = out / RESULTS_FILE
@@ -365,7 +377,7 @@ def _percentiles(values: Sequence[float]) -> dict[str, float]:
 
 def benchmark(
     reranker: Reranker,
-    dataset: Dataset,
+    dataset: Dataset | str | os.PathLike[str],
     *,
     top_k: int = 20,
     limit_queries: int | None = None,
@@ -383,6 +395,7 @@ def benchmark(
     check_positive("batch_size", batch_size)
     if warmup < 0:
         raise InvalidInputError(f"warmup must be >= 0, got {warmup}")
+    dataset = as_dataset(dataset, show_progress)
     qids = dataset.query_ids()
     measured = qids[:limit_queries] if limit_queries else qids
     if not measured:
@@ -419,6 +432,7 @@ def benchmark(
     busy = engine.busy_seconds
     return {
         "dataset": dataset.name,
+        "first_stage": dataset.first_stage,
         "method": reranker.method,
         "engine": engine.name,
         "model": engine.model_name,
@@ -479,6 +493,7 @@ def plot_benchmark(report: dict[str, Any], path: str | os.PathLike[str]) -> None
 
 __all__ = [
     "EngineMeter",
+    "as_dataset",
     "benchmark",
     "evaluate",
     "finalize",

@@ -1,4 +1,4 @@
-"""``reasonrank bench DATASET_DIR``: throughput, latency percentiles, generated tokens and the
+"""``reasonrank bench DATASET``: throughput, latency percentiles, generated tokens and the
 engine's share of the wall time, written as ``OUT/bench.json`` and ``OUT/bench.png``."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from reasonrank.cli.common import add_reranker_arguments, reranker_from_args
-from reasonrank.cli.eval import add_dataset_arguments, default_batch_size
+from reasonrank.cli.eval import add_dataset_arguments, dataset_from_args, default_batch_size
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,10 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reasonrank.data import Dataset
     from reasonrank.evaluate import benchmark, plot_benchmark
 
-    dataset = Dataset.load(args.dataset, run=args.run)
+    dataset = dataset_from_args(args)
     reranker = reranker_from_args(args)
     try:
         report = benchmark(

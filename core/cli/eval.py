@@ -1,4 +1,4 @@
-"""``reasonrank eval DATASET_DIR``: rerank a first-stage run and score it against the judgments.
+"""``reasonrank eval DATASET``: rerank a first-stage run and score it against the judgments.
 
 Writes ``OUT/run.reranked.trec``, ``OUT/results.jsonl`` (one rerank result with its reasoning
 per query, appended as queries finish) and ``OUT/metrics.json`` (first stage and reranker side by
@@ -14,12 +14,25 @@ from reasonrank.metrics import DEFAULT_MEASURES
 
 
 def add_dataset_arguments(parser: argparse.ArgumentParser, default_top_k: int) -> None:
-    """DATASET_DIR, --run, --top-k, --limit-queries, --batch-size, --no-progress."""
-    parser.add_argument("dataset", metavar="DATASET_DIR",
-                        help="dataset folder (queries.tsv, qrels.txt, run.*.trec, corpus.jsonl) "
-                        "or BEIR folder (queries.jsonl, qrels/test.tsv, corpus.jsonl + a run)")
+    """DATASET, --run, --first-stage..., --top-k, --limit-queries, --batch-size, --no-progress."""
+    parser.add_argument("dataset", metavar="DATASET",
+                        help="dataset folder (queries.tsv, qrels.txt, run.*.trec, corpus.jsonl), "
+                        "BEIR folder (queries.jsonl, qrels/test.tsv, corpus.jsonl), or a benchmark "
+                        "name: dl19, dl20, beir/<name> (e.g. beir/scifact), bright/<task>, or an "
+                        "ir_datasets id (needs reasonrank[datasets])")
     parser.add_argument("--run", default=None, metavar="FILE",
-                        help="first-stage TREC run (default: run.bm25.trec or the folder's only *.trec)")
+                        help="first-stage TREC run (default: the folder's run.bm25.trec or only "
+                        "*.trec; else BM25 from bm25s over the corpus)")
+    parser.add_argument("--first-stage", choices=["auto", "bm25s"], default="auto",
+                        help="bm25s: BM25 over the whole corpus even when the folder ships a run "
+                        "(default auto: --run, else the folder's run, else bm25s)")
+    parser.add_argument("--first-stage-depth", type=int, default=None, metavar="K",
+                        help="documents bm25s retrieves per query (default max(100, --top-k))")
+    parser.add_argument("--cache-dir", default=None, metavar="DIR",
+                        help="where bm25s indexes and runs are cached "
+                        "(default $REASONRANK_CACHE or ~/.cache/reasonrank)")
+    parser.add_argument("--data-dir", default=None, metavar="DIR",
+                        help="a local copy of the xlangai/BRIGHT dataset repo, for bright/<task> offline")
     parser.add_argument("--top-k", type=int, default=default_top_k,
                         help=f"rerank each query's first-stage top K (default {default_top_k})")
     parser.add_argument("--limit-queries", type=int, default=None, metavar="N",
@@ -34,6 +47,17 @@ def default_batch_size(reranker) -> int:
     """As many queries per call as the engine batches (1 for llama.cpp, many for vLLM), so a
     serial engine saves every query and a batched one stays full."""
     return max(1, min(64, int(getattr(reranker.engine, "max_batch_size", 1) or 1)))
+
+
+def dataset_from_args(args: argparse.Namespace):
+    """The dataset the shared options name (loaded before any model, so bad data fails first)."""
+    from reasonrank.datasets import load_dataset
+
+    return load_dataset(
+        args.dataset, run=args.run, first_stage=args.first_stage,
+        depth=args.first_stage_depth or max(100, args.top_k),
+        cache_dir=args.cache_dir, data_dir=args.data_dir, show_progress=not args.no_progress,
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -53,10 +77,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reasonrank.data import Dataset
     from reasonrank.evaluate import evaluate, format_metrics
 
-    dataset = Dataset.load(args.dataset, run=args.run)  # bad data fails before a model loads
+    dataset = dataset_from_args(args)  # bad data fails before a model loads
     reranker = reranker_from_args(args)
     try:
         doc = evaluate(
