@@ -41,7 +41,8 @@ DL19 = Path("/work/shared/data/trec-dl19")
 async def run_level(url: str, items: list, concurrency: int, args: argparse.Namespace) -> dict:
     engine = OpenAIEngine("embedded", base_url=url, max_concurrency=concurrency, max_retries=0, timeout=900)
     reranker = ListwiseReranker(engine, window_size=20, stride=10, depth=args.top_k,
-                                reasoning_budget=args.reasoning_budget, max_passage_tokens=100)
+                                reasoning_budget=args.reasoning_budget, answer_tokens=args.answer_tokens,
+                                max_passage_tokens=100)
     latencies: list[float] = []
 
     async def one(item) -> dict:
@@ -78,6 +79,7 @@ def main() -> None:
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--reasoning-budget", type=int, default=32,
                         help="listwise reasoning cap (the embedded preset uses 512; small keeps the run short)")
+    parser.add_argument("--answer-tokens", type=int, default=100, help="tokens after the reasoning cap (100)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--n-ctx", type=int, default=4096)
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "served_load.json")
@@ -99,6 +101,7 @@ def main() -> None:
         "benchmark": "served_load",
         "server": "llama_cpp.server (llama-cpp-python), embedded Qwen2.5-Coder-0.5B-Instruct Q4_K_M",
         "method": "listwise", "top_k": args.top_k, "reasoning_budget": args.reasoning_budget,
+        "answer_tokens": args.answer_tokens,
         "dataset": dataset.name, "machine": f"{platform.machine()}, 2 cores shared with other jobs",
         "client_max_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "levels": levels,
