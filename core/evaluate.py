@@ -106,6 +106,12 @@ class EngineMeter(Engine):
     def truncate_tokens(self, text: str, max_tokens: int) -> str:
         return self.inner.truncate_tokens(text, max_tokens)
 
+    def truncate_many(self, texts: Sequence[str], max_tokens: int) -> list[str]:
+        return self.inner.truncate_many(texts, max_tokens)
+
+    async def atruncate_many(self, texts: Sequence[str], max_tokens: int) -> list[str]:
+        return await self.inner.atruncate_many(texts, max_tokens)
+
     def render(self, request: ChatRequest) -> str:
         return self.inner.render(request)
 

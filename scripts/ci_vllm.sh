@@ -19,11 +19,11 @@ fi
 # Built against a CUDA torch, these fail to import next to the CPU torch (shared/notes/models.md).
 "${PIP[@]}" uninstall -q -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
 "${PIP[@]}" install -q --no-deps -e .
-"${PIP[@]}" install -q pytest pytest-asyncio gguf ftfy httpx tqdm pyyaml
+"${PIP[@]}" install -q pytest pytest-asyncio gguf ftfy httpx aiohttp tqdm pyyaml
 export VLLM_CPU_KVCACHE_SPACE="${VLLM_CPU_KVCACHE_SPACE:-2}"
 "$VENV/bin/python" tests/tiny_model.py vllm >/dev/null
 set +e
-"$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/engines/test_vllm_engine.py
+"$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/engines/test_vllm_engine.py tests/engines/test_vllm_served.py
 status=$?
 set -e
 [ "$status" -eq 5 ] && { log "no vLLM test ran: failing"; exit 1; }

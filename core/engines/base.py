@@ -170,6 +170,15 @@ class Engine(ABC):
     def truncate_tokens(self, text: str, max_tokens: int) -> str:
         """``text`` cut to at most ``max_tokens`` tokens of the model's tokenizer."""
 
+    def truncate_many(self, texts: Sequence[str], max_tokens: int) -> list[str]:
+        """:meth:`truncate_tokens` of every text (engines batch it where they can)."""
+        return [self.truncate_tokens(t, max_tokens) for t in texts]
+
+    async def atruncate_many(self, texts: Sequence[str], max_tokens: int) -> list[str]:
+        """Async :meth:`truncate_many`; the default runs it in a worker thread, a served engine
+        tokenizes concurrently on its server."""
+        return await asyncio.to_thread(self.truncate_many, list(texts), max_tokens)
+
     @abstractmethod
     def render(self, request: ChatRequest) -> str:
         """The exact prompt string the model sees (chat template applied, prefix appended)."""

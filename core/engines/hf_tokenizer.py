@@ -5,7 +5,7 @@ OpenAI-compatible client when given a tokenizer), so all of them render the same
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reasonrank.engines.base import ChatRequest, defang_messages
@@ -41,3 +41,14 @@ class HFTokenizerMixin:
         if len(ids) <= max_tokens:
             return text
         return self.tokenizer.decode(ids[:max_tokens], skip_special_tokens=False)
+
+    def truncate_many(self, texts: Sequence[str], max_tokens: int) -> list[str]:
+        """:meth:`truncate_tokens` of every text with one batched encode (fast tokenizers run
+        the batch in Rust)."""
+        if not texts:
+            return []
+        batch = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        return [
+            text if len(ids) <= max_tokens else self.tokenizer.decode(ids[:max_tokens], skip_special_tokens=False)
+            for text, ids in zip(texts, batch)
+        ]

@@ -1,6 +1,6 @@
 """Any OpenAI-compatible server: ``vllm serve``, SGLang, llama.cpp's server, hosted APIs.
 
-Plain httpx, no ``openai`` package. Requests are really concurrent (``agenerate`` gathers them,
+Plain aiohttp, no ``openai`` package. Requests are really concurrent (``agenerate`` gathers them,
 bounded by a semaphore of ``max_concurrency``); transient failures (connection errors, timeouts,
 HTTP 408/429/5xx) are retried with exponential backoff and jitter, honouring ``Retry-After``, at
 most ``max_retries`` times; anything else raises one :class:`EngineError` with a one-line cause.
@@ -9,10 +9,16 @@ Prompts: with a local HF ``tokenizer`` the engine renders the chat template itse
 ``/v1/completions`` (so ``assistant_prefix`` and ``render`` are exact). Without one it uses
 ``/v1/chat/completions``; an ``assistant_prefix`` is then sent as a final assistant message with
 ``continue_final_message: true, add_generation_prompt: false`` (vLLM's extension).
+
+Tokens (passage cuts, counts): the model's own tokenizer when it is on this machine (``tokenizer=``,
+or found offline from the model name: a folder or the HF cache; never a hub download), else the
+server's ``/tokenize`` and ``/detokenize`` (:mod:`reasonrank.engines.remote_tokenizer`), batched and
+concurrent through :meth:`OpenAIEngine.atruncate_many`. One HTTP session per event loop is kept.
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import os
 import random
@@ -30,6 +36,7 @@ from reasonrank.engines.base import (
     SamplingParams,
 )
 from reasonrank.engines.hf_tokenizer import HFTokenizerMixin
+from reasonrank.engines.remote_tokenizer import RemoteTokenizer, surely_fits
 from reasonrank.errors import EngineError
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
@@ -39,6 +46,27 @@ _RETRY_STATUS = {408, 429, 500, 502, 503, 504}
 def _first_line(text: str, limit: int = 200) -> str:
     line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
     return line[:limit]
+
+
+def find_local_tokenizer(model: str) -> Any | None:
+    """The HF tokenizer of ``model`` if it is on this machine (a folder, or the HF cache), else
+    ``None``. Offline only: never downloads, and imports transformers only when a copy exists."""
+    if not model or model == "default":
+        return None
+    try:
+        if os.path.isdir(model):
+            if not any(os.path.exists(os.path.join(model, f)) for f in ("tokenizer.json", "tokenizer_config.json")):
+                return None
+        else:
+            from huggingface_hub import try_to_load_from_cache
+
+            if not isinstance(try_to_load_from_cache(model, "tokenizer_config.json"), str):
+                return None
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(model, local_files_only=True)
+    except Exception:  # noqa: BLE001 - not a usable local copy: tokenize on the server
+        return None
 
 
 class OpenAIEngine(Engine):
@@ -60,7 +88,11 @@ class OpenAIEngine(Engine):
     max_retries:
         Retries of a transient failure (so at most ``max_retries + 1`` attempts).
     tokenizer:
-        Optional local HF tokenizer (path or id) for exact rendering and token counting.
+        The model's HF tokenizer (path, id or tokenizer object) for exact rendering and token
+        counting; prompts are then rendered here and sent to ``/v1/completions``. ``None``
+        (default): the model name's tokenizer if it is on this machine (used for tokens only;
+        prompts still go to ``/v1/chat/completions``), else the server's ``/tokenize``.
+        ``False``: always the server's.
     max_context:
         The served model's context length, for prompt checks.
     """
@@ -77,7 +109,7 @@ class OpenAIEngine(Engine):
         timeout: float = 600.0,
         max_retries: int = 3,
         backoff: float = 0.5,
-        tokenizer: str | None = None,
+        tokenizer: Any = None,
         max_context: int | None = None,
         chat_template_kwargs: dict[str, Any] | None = None,
         extra_body: dict[str, Any] | None = None,
@@ -100,12 +132,19 @@ class OpenAIEngine(Engine):
         self.chat_template_kwargs = dict(chat_template_kwargs or {})
         self.extra_body = dict(extra_body or {})
         self.tokenizer = None
-        if tokenizer:
+        self._render_locally = False  # only with a tokenizer the caller chose
+        if isinstance(tokenizer, str) and tokenizer:
             from transformers import AutoTokenizer
 
             self.tokenizer = AutoTokenizer.from_pretrained(tokenizer)
-        self._token_cache: dict[str, list[int]] = {}
-        self._local = threading.local()  # one event loop + client per calling thread (sync path)
+            self._render_locally = True
+        elif tokenizer is not None and tokenizer is not False:
+            self.tokenizer = tokenizer
+            self._render_locally = True
+        elif tokenizer is None:
+            self.tokenizer = find_local_tokenizer(model)
+        root = self.base_url.removesuffix("/v1")
+        self.remote_tokenizer = RemoteTokenizer(root, model)
 
     # -- HTTP -------------------------------------------------------------------------------
     def _headers(self) -> dict[str, str]:
@@ -122,44 +161,96 @@ class OpenAIEngine(Engine):
             sems[loop] = asyncio.Semaphore(self.max_concurrency)
         return sems[loop]
 
-    async def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-        import httpx
+    def _session(self) -> Any:
+        """The running loop's aiohttp session (connections are kept alive across requests).
 
-        url = f"{self.base_url}{path}"
+        A client per request, or httpx's pool, cost milliseconds of CPU per request: more than
+        everything else the library does for a window. A keeper task closes the session when
+        the loop's tasks are cancelled at shutdown (``asyncio.run``); :meth:`aclose` closes it
+        at once (the sync path does so after each call).
+        """
+        import aiohttp
+
+        loop = asyncio.get_running_loop()
+        sessions = self.__dict__.setdefault("_sessions", weakref.WeakKeyDictionary())
+        session = sessions.get(loop)
+        if session is None or session.closed:
+            session = sessions[loop] = aiohttp.ClientSession(
+                headers=self._headers(),
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                connector=aiohttp.TCPConnector(limit=self.max_concurrency),
+            )
+            keepers = self.__dict__.setdefault("_keepers", weakref.WeakKeyDictionary())
+            keepers[loop] = loop.create_task(self._keep(session), name="reasonrank-openai-session")
+        return session
+
+    @staticmethod
+    async def _keep(session: Any) -> None:
+        try:
+            await asyncio.get_running_loop().create_future()  # until cancelled
+        finally:
+            await session.close()
+
+    async def aclose(self) -> None:
+        """Close the running loop's HTTP session."""
+        loop = asyncio.get_running_loop()
+        session = self.__dict__.get("_sessions", {}).pop(loop, None)
+        keeper = self.__dict__.get("_keepers", {}).pop(loop, None)
+        if keeper is not None:
+            keeper.cancel()
+        if session is not None:
+            await session.close()
+
+    async def _send(self, url: str, payload: dict[str, Any], *, check: bool = True) -> tuple[int, Any]:
+        """POST with retries of transient failures; ``(status, JSON)``. With ``check`` any
+        final status but 200 raises; without, it is returned (the tokenizer probes dialects)."""
+        import aiohttp
+
+        data = json.dumps(payload).encode()
         last = ""
         async with self._semaphore():
-            async with httpx.AsyncClient(timeout=self.timeout, headers=self._headers()) as client:
-                for attempt in range(self.max_retries + 1):
-                    delay = self.backoff * (2**attempt) * (0.5 + random.random())
-                    try:
-                        response = await client.post(url, json=payload)
-                    except httpx.TimeoutException:
-                        last = f"request to {url} timed out after {self.timeout:g} s"
-                    except httpx.TransportError as exc:
-                        last = f"server at {self.base_url} not reachable ({type(exc).__name__})"
-                    else:
-                        if response.status_code == 200:
-                            try:
-                                return response.json()
-                            except ValueError:
-                                raise EngineError(
-                                    f"malformed JSON from {url}: {_first_line(response.text)!r}"
-                                ) from None
-                        last = f"HTTP {response.status_code} from {url}: {_first_line(response.text)}"
-                        if response.status_code not in _RETRY_STATUS:
+            session = self._session()
+            for attempt in range(self.max_retries + 1):
+                delay = self.backoff * (2**attempt) * (0.5 + random.random())
+                try:
+                    async with session.post(url, data=data) as response:
+                        status, raw, retry_after = response.status, await response.read(), response.headers.get("Retry-After")
+                except asyncio.TimeoutError:
+                    last = f"request to {url} timed out after {self.timeout:g} s"
+                except aiohttp.ClientError as exc:
+                    last = f"server at {self.base_url} not reachable ({type(exc).__name__})"
+                else:
+                    if status == 200:
+                        try:
+                            return 200, json.loads(raw)
+                        except ValueError:
+                            text = raw.decode("utf-8", errors="replace")
+                            raise EngineError(f"malformed JSON from {url}: {_first_line(text)!r}") from None
+                    text = raw.decode("utf-8", errors="replace")
+                    last = f"HTTP {status} from {url}: {_first_line(text)}"
+                    if status not in _RETRY_STATUS:
+                        if check:
                             raise EngineError(last)
-                        retry_after = response.headers.get("Retry-After")
-                        if retry_after:
-                            try:
-                                delay = min(float(retry_after), 60.0)
-                            except ValueError:
-                                pass
-                    if attempt < self.max_retries:
-                        await asyncio.sleep(delay)
+                        return status, _first_line(text)
+                    if retry_after:
+                        try:
+                            delay = min(float(retry_after), 60.0)
+                        except ValueError:
+                            pass
+                if attempt < self.max_retries:
+                    await asyncio.sleep(delay)
         raise EngineError(f"{last} (after {self.max_retries + 1} attempts)")
 
+    async def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return (await self._send(f"{self.base_url}{path}", payload))[1]
+
+    async def _post_any(self, url: str, payload: dict[str, Any]) -> tuple[int, Any]:
+        return await self._send(url, payload, check=False)
+
     def _run(self, coro: Any) -> Any:
-        """Run a coroutine from sync code, also when the caller's thread has a running loop."""
+        """Run a coroutine from sync code, also when the caller's thread has a running loop
+        (then in a helper thread: blocking; async callers use the ``a*`` methods)."""
+        coro = self._closing(coro)
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -169,7 +260,7 @@ class OpenAIEngine(Engine):
         def target() -> None:
             try:
                 result["value"] = asyncio.run(coro)
-            except BaseException as exc:  # re-raised in the caller's thread
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
                 result["error"] = exc
 
         thread = threading.Thread(target=target)
@@ -178,6 +269,12 @@ class OpenAIEngine(Engine):
         if "error" in result:
             raise result["error"]
         return result["value"]
+
+    async def _closing(self, coro: Any) -> Any:
+        try:
+            return await coro
+        finally:
+            await self.aclose()
 
     # -- requests ---------------------------------------------------------------------------
     def _payload(self, request: ChatRequest, params: SamplingParams) -> tuple[str, dict[str, Any]]:
@@ -192,7 +289,7 @@ class OpenAIEngine(Engine):
             body["stop"] = list(params.stop)
         if params.seed is not None:
             body["seed"] = params.seed
-        if self.tokenizer is not None:
+        if self._render_locally:
             body["prompt"] = self.render(request)
             return "/completions", body
         messages = [dict(m) for m in request.messages]
@@ -278,64 +375,36 @@ class OpenAIEngine(Engine):
         return self._run(self.achoice_logprobs(list(requests), list(choices)))
 
     # -- tokens -----------------------------------------------------------------------------
-    def _tokenize(self, text: str) -> list[int]:
-        if self.tokenizer is not None:
-            return list(self.tokenizer.encode(text, add_special_tokens=False))
-        if text not in self._token_cache:
-            root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
-            attempts = [
-                (f"{root}/tokenize", {"model": self.model_name, "prompt": text, "add_special_tokens": False}, "tokens"),
-                (f"{root}/extras/tokenize", {"input": text}, "tokens"),
-            ]
-            self._token_cache[text] = self._run(self._tokenize_remote(attempts))
-        return self._token_cache[text]
-
-    async def _tokenize_remote(self, attempts: list[tuple[str, dict[str, Any], str]]) -> list[int]:
-        import httpx
-
-        statuses: list[tuple[str, int]] = []
-        async with httpx.AsyncClient(timeout=self.timeout, headers=self._headers()) as client:
-            for url, body, key in attempts:
-                try:
-                    response = await client.post(url, json=body)
-                except httpx.TimeoutException:
-                    raise EngineError(f"token count request to {url} timed out after {self.timeout:g} s") from None
-                except httpx.HTTPError as exc:
-                    raise EngineError(f"server at {self.base_url} not reachable ({type(exc).__name__})") from None
-                if response.status_code == 200:
-                    try:
-                        return [int(t) for t in response.json()[key]]
-                    except (ValueError, KeyError, TypeError):
-                        raise EngineError(
-                            f"malformed tokenize reply from {url}: {_first_line(response.text)!r}"
-                        ) from None
-                statuses.append((url, response.status_code))
-        if any(code >= 500 for _, code in statuses):  # the server is failing, not lacking the endpoint
-            seen = "; ".join(f"HTTP {code} from {url}" for url, code in statuses)
-            raise EngineError(f"token counting failed: {seen}")
-        raise EngineError(
-            f"{self.base_url} has no tokenize endpoint: pass tokenizer=<HF tokenizer path> to count tokens"
-        )
-
     def count_tokens(self, text: str) -> int:
-        return len(self._tokenize(text))
+        if self.tokenizer is not None:
+            return HFTokenizerMixin.count_tokens(self, text)  # type: ignore[arg-type]
+        cached = self.remote_tokenizer.cache.get(text)
+        if cached is not None:
+            return len(cached)
+        return len(self._run(self.remote_tokenizer.encode(self._post_any, text)))
 
     def truncate_tokens(self, text: str, max_tokens: int) -> str:
         if self.tokenizer is not None:
-            ids = self._tokenize(text)
-            return text if len(ids) <= max_tokens else self.tokenizer.decode(ids[:max_tokens])
-        if len(self._tokenize(text)) <= max_tokens:
+            return HFTokenizerMixin.truncate_tokens(self, text, max_tokens)  # type: ignore[arg-type]
+        ids = self.remote_tokenizer.cache.get(text)
+        if surely_fits(text, max_tokens) or (ids is not None and len(ids) <= max_tokens):
             return text
-        # Without a local tokenizer: cut by words until the server's count fits.
-        words = text.split()
-        lo, hi = 0, len(words)
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if len(self._tokenize(" ".join(words[:mid]))) <= max_tokens:
-                lo = mid
-            else:
-                hi = mid - 1
-        return " ".join(words[:lo])
+        cut = self.remote_tokenizer.cuts.get((text, max_tokens))
+        if cut is not None:
+            return cut
+        return self._run(self.remote_tokenizer.truncate(self._post_any, text, max_tokens))
+
+    def truncate_many(self, texts: Sequence[str], max_tokens: int) -> list[str]:
+        if self.tokenizer is not None:
+            return HFTokenizerMixin.truncate_many(self, texts, max_tokens)  # type: ignore[arg-type]
+        return self._run(self.atruncate_many(texts, max_tokens))
+
+    async def atruncate_many(self, texts: Sequence[str], max_tokens: int) -> list[str]:
+        """Every text cut to ``max_tokens``: local tokenizer in a worker thread, or the server's
+        ``/tokenize`` (one concurrent request per distinct uncached text) and ``/detokenize``."""
+        if self.tokenizer is not None:
+            return await asyncio.to_thread(self.truncate_many, list(texts), max_tokens)
+        return await self.remote_tokenizer.truncate_many(self._post_any, list(texts), max_tokens)
 
     def render(self, request: ChatRequest) -> str:
         if self.tokenizer is not None:

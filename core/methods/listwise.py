@@ -17,7 +17,6 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from ftfy import fix_text
 from reasonrank.engines.base import ChatRequest, Engine, Generation, SamplingParams
 from reasonrank.errors import EngineError, InvalidInputError, PromptTooLongError
 from reasonrank.methods.base import (
@@ -30,6 +29,7 @@ from reasonrank.methods.base import (
     engine_call,
     settle,
 )
+from reasonrank.methods.passages import aprefetch, fix_text_fast, memoized, passage_memo, prefetch
 from reasonrank.methods.scheduler import (
     Job,
     SchedulerStats,
@@ -132,14 +132,47 @@ class ListwiseReranker(Reranker):
 
     # -- prompt ----------------------------------------------------------------------------
     def passage_content(self, candidate: Candidate) -> str:
-        """One passage as the official ``convert_doc_to_prompt_content`` writes it."""
+        """One passage as the official ``convert_doc_to_prompt_content`` writes it (computed
+        once per passage per run: see :mod:`reasonrank.methods.passages`)."""
+        return memoized(self._passage_key(candidate), lambda: replace_number(
+            self.engine.truncate_tokens(self._clean_passage(candidate), self.max_passage_tokens)))
+
+    def _passage_key(self, candidate: Candidate) -> tuple[Any, ...]:
+        return ("listwise", candidate.title, candidate.text, self.max_passage_tokens,
+                self.template["title_format"], id(self.engine))
+
+    def _clean_passage(self, candidate: Candidate) -> str:
         if candidate.title:
             content = self.template["title_format"].format(title=candidate.title, text=candidate.text)
         else:
             content = candidate.text
-        content = fix_text(content.strip())
-        content = self.engine.truncate_tokens(content, self.max_passage_tokens)
-        return replace_number(content)
+        return fix_text_fast(content.strip())
+
+    def _passages_to_cut(self, items: list[Prepared]) -> dict[Any, str]:
+        texts: dict[Any, str] = {}
+        for _, cands in items:
+            for cand in cands:
+                key = self._passage_key(cand)
+                if key not in texts:
+                    texts[key] = self._clean_passage(cand)
+        return texts
+
+    def _prefetch(self, items: list[Prepared]) -> None:
+        """Cut every passage of the run in one batched engine call (a failure here is left to
+        the windows, where the ``on_error`` policy applies)."""
+        try:
+            prefetch(self.engine, self._passages_to_cut(items), self.max_passage_tokens, replace_number)
+        except EngineError:
+            if self.on_error == "raise":
+                raise
+
+    async def _aprefetch(self, items: list[Prepared]) -> None:
+        """:meth:`_prefetch` with the engine's concurrent truncation (served: ``/tokenize``)."""
+        try:
+            await aprefetch(self.engine, self._passages_to_cut(items), self.max_passage_tokens, replace_number)
+        except EngineError:
+            if self.on_error == "raise":
+                raise
 
     def window_request(self, query: Query, window: list[Candidate]) -> ChatRequest:
         """The chat request for one window (official ``create_prompt``, rank_GPT_reasoning)."""
@@ -152,9 +185,9 @@ class ListwiseReranker(Reranker):
         user += tpl["post"].format(num=num, query=text)
         # The official code runs ftfy.fix_text over the rendered prompt; on the message texts
         # it gives the same result (chat-template markup is plain ASCII).
-        messages = [{"role": "user", "content": fix_text(user)}]
+        messages = [{"role": "user", "content": fix_text_fast(user)}]
         if tpl.get("system"):
-            messages.insert(0, {"role": "system", "content": fix_text(tpl["system"])})
+            messages.insert(0, {"role": "system", "content": fix_text_fast(tpl["system"])})
         request = ChatRequest.of(messages)
         self._check_length(request)
         return request
@@ -242,6 +275,11 @@ class ListwiseReranker(Reranker):
     def _rerank_many(self, items: list[Prepared]) -> list[RerankResult]:
         if self._use_pipeline():
             return run_coroutine(self._arerank_many(items))
+        with passage_memo():
+            self._prefetch(items)
+            return self._rerank_batched(items)
+
+    def _rerank_batched(self, items: list[Prepared]) -> list[RerankResult]:
         stats = SchedulerStats()
         step, bar = self._progress(items)
         try:
@@ -256,6 +294,11 @@ class ListwiseReranker(Reranker):
     async def _arerank_many(self, items: list[Prepared]) -> list[RerankResult]:
         if not self._use_pipeline():
             return await asyncio.to_thread(self._rerank_many, items)
+        with passage_memo():
+            await self._aprefetch(items)
+            return await self._arerank_pipelined(items)
+
+    async def _arerank_pipelined(self, items: list[Prepared]) -> list[RerankResult]:
         stats = SchedulerStats()
         step, bar = self._progress(items)
         try:

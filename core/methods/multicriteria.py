@@ -39,6 +39,7 @@ from reasonrank.methods.base import (
     stable_order_by_score,
     with_query,
 )
+from reasonrank.methods.passages import cut_passage, passage_memo, prefetch_cuts
 from reasonrank.methods.scheduler import run_async, run_batched, run_coroutine
 from reasonrank.parsing import split_sections
 from reasonrank.prompts import load_prompt
@@ -312,7 +313,7 @@ class RebelReranker(Reranker):
 
     # -- prompts ----------------------------------------------------------------------------
     def _passage(self, candidate: Candidate) -> str:
-        return self.engine.truncate_tokens(candidate.content().strip(), self.max_passage_tokens)
+        return cut_passage(self.engine, candidate.content().strip(), self.max_passage_tokens)
 
     def _system(self) -> list[dict[str, str]]:
         return [{"role": "system", "content": self.template["system"]}] if self.template.get("system") else []
@@ -354,11 +355,14 @@ class RebelReranker(Reranker):
         return run_batched(jobs, self.engine, self.params, max_batch_size=self.max_batch_size)
 
     def _rerank_many(self, items: list[Prepared]) -> list[RerankResult]:
-        return self._rerank_impl(items)
+        with passage_memo():  # every passage cut in one batched call, once per run
+            prefetch_cuts(self.engine, [c.content().strip() for _, cands in items for c in cands],
+                          self.max_passage_tokens, swallow=self.on_error != "raise")
+            return self._rerank_impl(items)
 
     async def _arerank_many(self, items: list[Prepared]) -> list[RerankResult]:
         # the two phases are plain batches; a worker thread keeps the caller's loop free
-        return await asyncio.to_thread(self._rerank_impl, items)
+        return await asyncio.to_thread(self._rerank_many, items)
 
     def _rerank_impl(self, items: list[Prepared]) -> list[Any]:
         n = len(items)

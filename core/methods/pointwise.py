@@ -35,6 +35,7 @@ from reasonrank.methods.base import (
     with_query,
 )
 from reasonrank.methods.scheduler import as_engine_error
+from reasonrank.methods.passages import aprefetch_cuts, cut_passage, passage_memo, prefetch_cuts
 from reasonrank.prompts import load_prompt
 from reasonrank.types import Candidate, Query, RerankResult, Trace
 
@@ -241,7 +242,7 @@ class PointwiseReranker(Reranker):
             qtext = self.query_prompt.replace(QUERY_PLACEHOLDER, qtext)
         passage = candidate.content()
         if self.max_passage_tokens:
-            passage = self.engine.truncate_tokens(passage, self.max_passage_tokens)
+            passage = cut_passage(self.engine, passage, self.max_passage_tokens)
         # str.format substitutes values once: braces inside query/passage text stay literal.
         user = self.template.user.format(query=qtext, passage=passage, instruction=self.instruction)
         messages = ([{"role": "system", "content": self.template.system}] if self.template.system else [])
@@ -401,18 +402,27 @@ class PointwiseReranker(Reranker):
         """Queries already failed under ``on_error="raise"``: none of their pairs is sent."""
         return {p.query_index for p in pairs if p.exc is not None} if self.on_error == "raise" else set()
 
+    def _passages(self, items: list[Prepared]) -> list[str]:
+        return [c.content() for _, cands in items for c in cands] if self.max_passage_tokens else []
+
     def _rerank_many(self, items: list[Prepared]) -> list[RerankResult]:
         start = time.perf_counter()
-        pairs = self._pairs(items)
-        stop = self._failed_queries(pairs)
+        with passage_memo():  # all passages cut in one batched engine call
+            prefetch_cuts(self.engine, self._passages(items), self.max_passage_tokens or 1,
+                          swallow=self.on_error != "raise")
+            pairs = self._pairs(items)
+            stop = self._failed_queries(pairs)
         for chunk in self._chunks(pairs):
             self._process_chunk(chunk, stop)
         return self._results(items, pairs, time.perf_counter() - start)
 
     async def _arerank_many(self, items: list[Prepared]) -> list[RerankResult]:
         start = time.perf_counter()
-        pairs = self._pairs(items)
-        stop = self._failed_queries(pairs)
+        with passage_memo():  # cut on the server concurrently, not one blocking call per pair
+            await aprefetch_cuts(self.engine, self._passages(items), self.max_passage_tokens or 1,
+                                 swallow=self.on_error != "raise")
+            pairs = self._pairs(items)
+            stop = self._failed_queries(pairs)
         gate = asyncio.Semaphore(max(1, int(self.engine.max_concurrency or 1)))
         await asyncio.gather(*(self._aprocess_chunk(c, gate, stop) for c in self._chunks(pairs)))
         return self._results(items, pairs, time.perf_counter() - start)

@@ -36,6 +36,7 @@ from reasonrank.methods.base import (
     engine_call,
     settle,
 )
+from reasonrank.methods.passages import aprefetch_cuts, cut_passage, passage_memo, prefetch_cuts
 from reasonrank.methods.scheduler import run_async, run_batched, run_coroutine
 from reasonrank.parsing import split_sections
 from reasonrank.prompts import load_prompt
@@ -153,10 +154,10 @@ class SetwiseReranker(Reranker):
         tpl = self.template
         text = query.text.strip()
         if self.max_query_tokens:
-            text = self.engine.truncate_tokens(text, self.max_query_tokens)
+            text = cut_passage(self.engine, text, self.max_query_tokens)
         lines = [tpl["prefix"].format(query=text)]
         for label, cand in enumerate(passages, start=1):
-            content = self.engine.truncate_tokens(cand.content().strip(), self.max_passage_tokens)
+            content = cut_passage(self.engine, cand.content().strip(), self.max_passage_tokens)
             lines.append(tpl["passage"].format(label=label, content=content))
         lines.append(tpl["post"])
         messages = [{"role": "user", "content": "\n".join(lines)}]
@@ -245,19 +246,26 @@ class SetwiseReranker(Reranker):
         return choice
 
     # -- many queries ----------------------------------------------------------------------
+    def _passages(self, items: list[Prepared]) -> list[str]:
+        return [c.content().strip() for _, cands in items for c in cands]
+
     def _rerank_many(self, items: list[Prepared]) -> list[RerankResult]:
         if (self.max_concurrency or self.engine.max_concurrency) > 1 and (self.max_batch_size or self.engine.max_batch_size) <= 1:
             return run_coroutine(self._arerank_many(items))
-        jobs = [settle(self._job(q, c), q) for q, c in items]
-        return run_batched(jobs, self.engine, self.params, max_batch_size=self.max_batch_size)
+        with passage_memo():  # each passage cut once per run, not once per set it is in
+            prefetch_cuts(self.engine, self._passages(items), self.max_passage_tokens,
+                          swallow=self.on_error != "raise")
+            jobs = [settle(self._job(q, c), q) for q, c in items]
+            return run_batched(jobs, self.engine, self.params, max_batch_size=self.max_batch_size)
 
     async def _arerank_many(self, items: list[Prepared]) -> list[RerankResult]:
         if (self.max_concurrency or self.engine.max_concurrency) <= 1:
-            return await asyncio.to_thread(
-                run_batched, [settle(self._job(q, c), q) for q, c in items], self.engine, self.params,
-                max_batch_size=self.max_batch_size)
-        jobs = [settle(self._job(q, c), q) for q, c in items]
-        return await run_async(jobs, self.engine, self.params, max_concurrency=self.max_concurrency)
+            return await asyncio.to_thread(self._rerank_many, items)
+        with passage_memo():
+            await aprefetch_cuts(self.engine, self._passages(items), self.max_passage_tokens,
+                                 swallow=self.on_error != "raise")
+            jobs = [settle(self._job(q, c), q) for q, c in items]
+            return await run_async(jobs, self.engine, self.params, max_concurrency=self.max_concurrency)
 
 
 __all__: list[Any] = ["SetwiseReranker", "parse_choice"]

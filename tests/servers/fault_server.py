@@ -71,8 +71,9 @@ def _handler(state: FaultState) -> type[BaseHTTPRequestHandler]:
                 if mode == "malformed_json":
                     return self._send(200, b'{"choices": [')
                 content = None if mode == "empty" else _ranking_answer(body)
+                # "message" answers /chat/completions, "text" /completions (a local tokenizer)
                 reply = {"choices": [{"message": {"role": "assistant", "content": content},
-                                      "finish_reason": "stop"}],
+                                      "text": content, "finish_reason": "stop"}],
                          "usage": {"prompt_tokens": 10, "completion_tokens": 5}}
                 return self._send(200, json.dumps(reply).encode())
             finally:

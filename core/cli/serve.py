@@ -1,0 +1,125 @@
+"""``reasonrank serve``: the reranker as a Cohere-v2-compatible rerank API (FastAPI + uvicorn).
+
+One engine per process, built at start-up and shared by every request (see
+:mod:`reasonrank.methods.shared_scheduler`). Needs the ``serve`` extra.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import Any
+
+from reasonrank.cli.common import add_reranker_arguments, reranker_from_args
+from reasonrank.errors import InvalidInputError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "serve",
+        help="serve the reranker over HTTP (Cohere v2 rerank API)",
+        description="Serve POST /v2/rerank (and /v1/rerank) with the request/response shape of the "
+        "Cohere v2 rerank API, so Cohere clients (the cohere SDK, LlamaIndex, Haystack, LangChain) "
+        "work unchanged; plus GET /health, GET /metrics (Prometheus) and GET /v1/stats. "
+        "Requests share one engine: their windows are batched together.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    add_reranker_arguments(parser)
+    parser.add_argument("--engine-factory", default=None, metavar="MODULE:CALLABLE",
+                        help="build the engine by calling a Python factory (a custom Engine) "
+                        "instead of --engine/--model")
+    edge = parser.add_argument_group("limits and auth")
+    edge.add_argument("--api-key", default=None,
+                      help="require 'Authorization: Bearer KEY' (default: env REASONRANK_API_KEY; none = open)")
+    edge.add_argument("--max-in-flight", type=int, default=16, help="reranks running at once (16)")
+    edge.add_argument("--queue-limit", type=int, default=64,
+                      help="requests waiting beyond --max-in-flight before 429 (64)")
+    edge.add_argument("--max-documents", type=int, default=1000, help="documents per request (1000)")
+    edge.add_argument("--max-document-bytes", type=int, default=32768, help="bytes per document (32768)")
+    edge.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024, help="bytes per request body (4 MiB)")
+    edge.add_argument("--request-timeout", type=float, default=600.0, help="seconds per request (600)")
+    edge.add_argument("--shutdown-timeout", type=float, default=60.0,
+                      help="seconds to finish in-flight requests on SIGTERM/SIGINT (60)")
+    edge.add_argument("--top-k", type=int, default=None, metavar="K",
+                      help="rerank only the first K documents of each request; the rest follow in input order")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.set_defaults(func=run)
+
+
+def load_factory(spec: str) -> Any:
+    """The engine built by ``module:callable``."""
+    from reasonrank.engines.base import Engine
+
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise InvalidInputError(f"--engine-factory must be MODULE:CALLABLE, got {spec!r}")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise InvalidInputError(f"--engine-factory {spec}: {exc}") from None
+    engine = factory()
+    if not isinstance(engine, Engine):
+        raise InvalidInputError(f"--engine-factory {spec} returned {type(engine).__name__}, not an Engine")
+    return engine
+
+
+def build_settings(args: argparse.Namespace, model_name: str) -> Any:
+    from reasonrank.serve.settings import ServeSettings
+
+    return ServeSettings(
+        api_key=ServeSettings.api_key_from(args.api_key),
+        max_documents=args.max_documents,
+        max_document_bytes=args.max_document_bytes,
+        max_body_bytes=args.max_body_bytes,
+        max_in_flight=args.max_in_flight,
+        queue_limit=args.queue_limit,
+        request_timeout=args.request_timeout,
+        model_name=model_name,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+        from reasonrank.serve.app import create_app
+    except ModuleNotFoundError as exc:
+        raise InvalidInputError(f"reasonrank serve needs the serve extra: pip install 'reasonrank[serve]' "
+                                f"({exc.name} is missing)") from None
+    if not 1 <= args.port <= 65535:
+        raise InvalidInputError(f"--port must be 1-65535, got {args.port}")
+    overrides: dict[str, Any] = {}
+    if args.top_k is not None:
+        if args.top_k < 1:
+            raise InvalidInputError(f"--top-k must be a positive integer, got {args.top_k}")
+        overrides["depth"] = args.top_k
+    if args.engine_factory:
+        from reasonrank.cli.common import parse_json_option
+        from reasonrank.factory import build_reranker
+
+        options = {**parse_json_option(args.method_options, "--method-options"), **overrides}
+        reranker = build_reranker(method=args.method, preset=args.preset, engine=load_factory(args.engine_factory),
+                                  on_error=args.on_error, **options)
+    else:
+        reranker = reranker_from_args(args, **overrides)
+    settings = build_settings(args, reranker.engine.model_name)
+    _configure_logging(args.log_level)
+    app = create_app(reranker, settings)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
+                            timeout_graceful_shutdown=args.shutdown_timeout, access_log=False)
+    server = uvicorn.Server(config)
+    try:
+        server.run()  # SIGINT/SIGTERM: stop accepting, finish in-flight requests, close the engine
+    finally:
+        reranker.engine.close()  # idempotent; closes the engine if the app never started
+    return 0 if server.started else 1
+
+
+def _configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("reasonrank.serve")
+    logger.handlers[:] = [handler]
+    logger.setLevel(level.upper())
+    logger.propagate = False

@@ -1,0 +1,180 @@
+"""The Ray Data actor: one reranker per replica, built once, fed batches of query rows.
+
+Ray Data constructs :class:`RerankActor` once per replica (``map_batches(RerankActor,
+concurrency=N, ...)``); the engine — an in-process vLLM on the replica's GPUs, the embedded
+model, or a client of a served fleet — is built in ``__init__`` and reused for every batch.
+Inside a batch, queries go through :meth:`Reranker.rerank_batch`, which pipelines their windows
+through the engine. No ranking logic lives here.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from reasonrank.distributed.rows import parse_row
+from reasonrank.errors import ReasonRankError
+from reasonrank.methods.base import Reranker
+from reasonrank.types import RerankResult
+
+
+@dataclass(frozen=True)
+class RerankerSpec:
+    """How to build the reranker on each replica: the CLI's reranker options as data.
+
+    Calling it builds the reranker with :func:`reasonrank.factory.build_reranker`. Any other
+    zero-argument callable returning a :class:`Reranker` works as well (it must pickle).
+    """
+
+    method: str | None = None
+    preset: str | None = None
+    engine: str | None = None
+    model: str | None = None
+    base_url: str | None = None
+    engine_options: dict[str, Any] = field(default_factory=dict)
+    method_options: dict[str, Any] = field(default_factory=dict)
+    on_error: str = "raise"
+
+    @property
+    def base_urls(self) -> list[str]:
+        """The served fleet: ``base_url`` may list several endpoints, comma-separated."""
+        return [u.strip() for u in (self.base_url or "").split(",") if u.strip()]
+
+    def for_replica(self, index: int) -> RerankerSpec:
+        """This spec with one endpoint of the fleet, round-robin by replica number."""
+        urls = self.base_urls
+        return replace(self, base_url=urls[index % len(urls)]) if len(urls) > 1 else self
+
+    def __call__(self) -> Reranker:
+        from reasonrank.factory import build_reranker
+
+        return build_reranker(
+            method=self.method, preset=self.preset, engine=self.engine, model=self.model,
+            base_url=self.base_url, engine_options=dict(self.engine_options),
+            on_error=self.on_error, **self.method_options,
+        )
+
+
+def result_record(result: RerankResult, query_id: str) -> dict[str, Any]:
+    """One ``results.jsonl`` record, exactly as ``reasonrank eval`` writes it."""
+    record = result.to_dict()
+    record["query_id"] = query_id
+    return record
+
+
+def _table(qids: list, records: list, errors: list | None = None, *, busy: float = 0.0,
+           init: float = 0.0, replica: str = "") -> Any:
+    """The output rows of one batch; the batch's seconds are spread over its rows, the
+    replica's start-up seconds ride on its first row (the driver sums both)."""
+    import pyarrow as pa
+
+    n = len(qids)
+    return pa.table({
+        "query_id": pa.array(qids, pa.string()),
+        "record": pa.array(records, pa.string()),
+        "error": pa.array(errors or [None] * n, pa.string()),
+        "busy_seconds": pa.array([busy / n if n else 0.0] * n, pa.float64()),
+        "init_seconds": pa.array([init if i == 0 else 0.0 for i in range(n)], pa.float64()),
+        "replica": pa.array([replica] * n, pa.string()),
+    })
+
+
+def _error_table(exc: Exception) -> Any:
+    """A replica's error as data: Ray would wrap the exception and lose its type on the way
+    back, so the driver re-raises the same library error class (the CLI's exit code 2 or 3)."""
+    message = str(exc) if isinstance(exc, ReasonRankError) else f"{type(exc).__name__}: {exc}"
+    return _table([None], [None], [json.dumps({"type": type(exc).__name__, "message": message})])
+
+
+def raise_replica_error(payload: str) -> None:
+    """Raise, on the driver, the library error a replica sent back (see :class:`RerankActor`)."""
+    from reasonrank import errors
+
+    info = json.loads(payload)
+    cls = getattr(errors, info.get("type", ""), None)
+    if not (isinstance(cls, type) and issubclass(cls, errors.ReasonRankError)):
+        cls = errors.EngineError  # another exception can only come from building the engine
+    raise cls(f"on a replica: {info.get('message', '')}")
+
+
+class ReplicaCounter:
+    """Hands out replica numbers (a Ray actor of the driver), so replicas spread over the
+    endpoints of a served fleet; a restarted replica takes the next number."""
+
+    def __init__(self) -> None:
+        self.count = -1
+
+    def next(self) -> int:
+        self.count += 1
+        return self.count
+
+
+class RerankActor:
+    """Ray Data callable class: query rows in, ``{query_id, record}`` rows out.
+
+    ``counter`` (a :class:`ReplicaCounter` actor) numbers the replicas when the spec lists
+    several endpoints. ``todo`` is the set of query ids this run must rerank; rows outside it (already written by
+    an earlier run, or beyond ``--limit-queries``) are skipped, so resuming costs no model call.
+    A row is a JSON string in the ``text`` column (JSONL lines) or a row of ``query_id``,
+    ``query`` and ``candidates`` columns (Parquet).
+    """
+
+    def __init__(
+        self,
+        factory: Callable[[], Reranker],
+        todo: Collection[str] | None = None,
+        top_k: int | None = None,
+        counter: Any = None,
+    ) -> None:
+        start = time.perf_counter()
+        if counter is not None and isinstance(factory, RerankerSpec):
+            import ray
+
+            factory = factory.for_replica(ray.get(counter.next.remote()))
+        self.todo = frozenset(todo) if todo is not None else None
+        self.top_k = top_k
+        self.error: Exception | None = None
+        self.replica = f"{socket.gethostname()}:{os.getpid()}"
+        try:
+            self.reranker = factory()
+        except Exception as exc:  # noqa: BLE001 - a replica that cannot build its engine
+            # (model missing, vLLM not installed...) would be restarted forever by Ray: keep
+            # the error and report it with the first batch instead.
+            self.error = exc
+        self.init_seconds = time.perf_counter() - start  # reported once, with the first batch
+
+    def __call__(self, batch: Any) -> Any:
+        start = time.perf_counter()
+        items = []
+        for n, row in enumerate(batch.to_pylist()):
+            obj = json.loads(row["text"]) if "text" in row else row
+            query, candidates = parse_row(obj, f"row {n} of a batch")
+            if self.todo is not None and query.id not in self.todo:
+                continue
+            items.append((query, candidates[: self.top_k] if self.top_k else candidates))
+        if not items:
+            return _table([], [])
+        if self.error is not None:
+            return _error_table(self.error)
+        try:
+            results = self.reranker.rerank_batch(items)
+        except ReasonRankError as exc:
+            return _error_table(exc)
+        qids = [q.id for q, _ in items]
+        records = [json.dumps(result_record(r, q), ensure_ascii=False) for r, q in zip(results, qids)]
+        init, self.init_seconds = self.init_seconds, 0.0
+        return _table(qids, records, busy=time.perf_counter() - start, init=init, replica=self.replica)
+
+    def __del__(self) -> None:
+        engine = getattr(getattr(self, "reranker", None), "engine", None)
+        if engine is not None:
+            with contextlib.suppress(Exception):  # closing at interpreter exit must not raise
+                engine.close()
+
+
+__all__ = ["ReplicaCounter", "RerankActor", "RerankerSpec", "raise_replica_error", "result_record"]

@@ -1,0 +1,40 @@
+"""``reasonrank serve`` argument handling, in process (no server started)."""
+from __future__ import annotations
+
+import pytest
+from reasonrank.cli import EXIT_BAD_INPUT, main
+
+
+def test_help_lists_the_service_flags(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for flag in ("--api-key", "--max-in-flight", "--queue-limit", "--max-documents", "--max-document-bytes",
+                 "--max-body-bytes", "--request-timeout", "--engine-factory", "--preset", "--engine"):
+        assert flag in out
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--engine-factory", "nocolon"], "must be MODULE:CALLABLE"),
+    (["--engine-factory", "no_such_module_16:make"], "No module named 'no_such_module_16'"),
+    (["--engine-factory", "reasonrank.errors:ReasonRankError"], "not an Engine"),
+    (["--engine-factory", "scripted_engines:instant", "--max-in-flight", "0"], "max_in_flight must be a positive"),
+    (["--engine-factory", "scripted_engines:instant", "--top-k", "0"], "--top-k must be a positive"),
+    (["--engine-factory", "scripted_engines:instant", "--port", "70000"], "--port must be 1-65535"),
+])
+def test_bad_flags_exit_2_with_a_message(argv, needle, capsys, monkeypatch):
+    pytest.importorskip("fastapi")
+    monkeypatch.delenv("REASONRANK_API_KEY", raising=False)
+    assert main(["serve", *argv]) == EXIT_BAD_INPUT
+    assert needle in capsys.readouterr().err
+
+
+def test_api_key_from_environment(monkeypatch):
+    from reasonrank.serve import API_KEY_ENV, ServeSettings
+
+    monkeypatch.setenv(API_KEY_ENV, "from-env")
+    assert ServeSettings.api_key_from(None) == "from-env"
+    assert ServeSettings.api_key_from("flag") == "flag"
+    monkeypatch.delenv(API_KEY_ENV)
+    assert ServeSettings.api_key_from(None) is None
