@@ -163,7 +163,9 @@ def format_result(result: RerankResult, snippet: int = 70) -> str:
         f"query: {result.query.text}",
         (f"method: {result.method}  model: {result.model}  candidates: {len(result.ranked)}  "
          f"engine calls: {u.engine_calls}  tokens: {u.prompt_tokens} in / {u.completion_tokens} out  "
-         f"seconds: {result.seconds:.1f}"),
+         f"seconds: {result.seconds:.1f}"
+         + (f"  fallbacks: {u.fallbacks} unusable outputs, {u.engine_fallbacks} engine failures"
+            if u.fallbacks or u.engine_fallbacks else "")),
         "",
         f"{'rank':>4}  {'was':>4}  {'score':>8}  {'id':<16} text",
     ]
