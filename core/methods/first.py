@@ -24,6 +24,7 @@ from reasonrank.engines.base import ChatRequest, ChoiceDistribution, Engine
 from reasonrank.errors import EngineError, InvalidInputError
 from reasonrank.methods.base import (
     OnError,
+    OnParseError,
     Prepared,
     Reranker,
     assemble_result,
@@ -76,10 +77,12 @@ class FirstReranker(Reranker):
         max_passage_tokens: int | None = None,
         system: str | None = SYSTEM,
         on_error: OnError = "raise",
+        on_parse_error: OnParseError = "keep_order",
         depth: int | None = None,
         show_progress: bool = False,
     ) -> None:
-        super().__init__(engine, on_error=on_error, depth=depth, show_progress=show_progress)
+        super().__init__(engine, on_error=on_error, on_parse_error=on_parse_error, depth=depth,
+                         show_progress=show_progress)
         check_positive("window_size", window_size)
         check_positive("stride", stride)
         check_positive("max_passage_tokens", max_passage_tokens)

@@ -99,7 +99,8 @@ class FusedReranker(Reranker):
         self.weight = float(weight)
         self.rrf_k = float(rrf_k)
         self.method = f"{inner.method}+{fusion}"  # type: ignore[misc]
-        super().__init__(inner.engine, on_error=inner.on_error, depth=inner.depth, show_progress=inner.show_progress)
+        super().__init__(inner.engine, on_error=inner.on_error, on_parse_error=inner.on_parse_error,
+                         depth=inner.depth, show_progress=inner.show_progress)
 
     # The engine lives in the inner reranker (evaluation meters it by replacing it).
     @property  # type: ignore[override]

@@ -35,6 +35,7 @@ from reasonrank.engines.base import AttentionReadout, AttentionRequest, Engine
 from reasonrank.errors import EngineError, EngineUnavailableError, InvalidInputError
 from reasonrank.methods.base import (
     OnError,
+    OnParseError,
     Prepared,
     Reranker,
     assemble_result,
@@ -99,10 +100,12 @@ class ICRReranker(Reranker):
         max_passage_tokens: int | None = None,
         calibration_query: str = CALIBRATION_QUERY,
         on_error: OnError = "raise",
+        on_parse_error: OnParseError = "keep_order",
         depth: int | None = None,
         show_progress: bool = False,
     ) -> None:
-        super().__init__(engine, on_error=on_error, depth=depth, show_progress=show_progress)
+        super().__init__(engine, on_error=on_error, on_parse_error=on_parse_error, depth=depth,
+                         show_progress=show_progress)
         if scoring not in ("masked_calibrated", "calibrated", "uncalibrated"):
             raise InvalidInputError(
                 f"scoring must be 'masked_calibrated', 'calibrated' or 'uncalibrated', got {scoring!r}"

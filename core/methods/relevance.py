@@ -16,6 +16,7 @@ from reasonrank.engines.base import ChatRequest, ChoiceDistribution, Engine
 from reasonrank.errors import EngineError
 from reasonrank.methods.base import (
     OnError,
+    OnParseError,
     Prepared,
     Reranker,
     assemble_result,
@@ -49,10 +50,12 @@ class RelevanceReranker(Reranker):
         max_passage_tokens: int | None = None,
         instruction: str | None = None,
         on_error: OnError = "raise",
+        on_parse_error: OnParseError = "keep_order",
         depth: int | None = None,
         show_progress: bool = False,
     ) -> None:
-        super().__init__(engine, on_error=on_error, depth=depth, show_progress=show_progress)
+        super().__init__(engine, on_error=on_error, on_parse_error=on_parse_error, depth=depth,
+                         show_progress=show_progress)
         check_positive("max_passage_tokens", max_passage_tokens)
         self.template = PointwiseTemplate.load(prompt)
         self.max_passage_tokens = max_passage_tokens

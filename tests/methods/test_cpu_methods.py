@@ -5,6 +5,7 @@ ICR's scores are checked against attention computed by hand (a full eager forwar
 """
 from __future__ import annotations
 
+import inspect
 import math
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from reasonrank.engines.scripted import ScriptedEngine
 from reasonrank.errors import EngineUnavailableError, InvalidInputError
 from reasonrank.factory import build_reranker
-from reasonrank.methods import method_class
+from reasonrank.methods import METHODS, method_class
 from reasonrank.methods.first import FirstReranker
 from reasonrank.methods.fusion import FusedReranker, fuse
 from reasonrank.methods.icr import ICRReranker, masked_calibrated_score
@@ -217,3 +218,13 @@ def test_evaluation_meter_passes_attention_through(tiny_engine) -> None:
     result = reranker.rerank("cats", DOCS[:2])
     assert sorted(result.ids) == ["a", "b"]
     assert reranker.engine.calls == 1 and reranker.engine.prompt_tokens > 0
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_method_takes_the_strict_output_policy(name: str) -> None:
+    """`--strict` passes on_parse_error="raise" to whichever method the user picked."""
+    cls = method_class(name)
+    assert "on_parse_error" in inspect.signature(cls).parameters
+    if name == "icr":  # needs an engine that exposes attention (tested above on the tiny model)
+        return
+    assert cls(ScriptedEngine(), on_parse_error="raise").on_parse_error == "raise"
