@@ -35,7 +35,8 @@ if TYPE_CHECKING:  # pragma: no cover
 def load_reranker(method: str | None = None, preset: str | None = None, **overrides: Any) -> "Reranker":
     """Build a reranker from a preset name (see :mod:`reasonrank.presets`).
 
-    ``load_reranker()`` with no arguments gives the listwise method on the embedded CPU model.
+    ``load_reranker()`` with no arguments gives the embedded CPU default
+    (:data:`reasonrank.presets.DEFAULT_PRESET`, chosen on TREC DL19; see the README).
     """
     from reasonrank.factory import build_reranker
 

@@ -18,6 +18,8 @@ from typing import Any
 
 from reasonrank.data import Dataset, EvalItem, write_trec_run
 from reasonrank.engines.base import (
+    AttentionReadout,
+    AttentionRequest,
     ChatRequest,
     ChoiceDistribution,
     Engine,
@@ -98,6 +100,16 @@ class EngineMeter(Engine):
         start = time.perf_counter()
         out = await self.inner.achoice_logprobs(requests, choices)
         self._record(start, out)
+        return out
+
+    @property
+    def supports_attention(self) -> bool:  # type: ignore[override]
+        return bool(getattr(self.inner, "supports_attention", False))
+
+    def attention(self, requests: Sequence[AttentionRequest]) -> list[AttentionReadout]:
+        start = time.perf_counter()
+        out = self.inner.attention(requests)
+        self._record(start, out)  # type: ignore[arg-type]
         return out
 
     def count_tokens(self, text: str) -> int:
@@ -234,7 +246,9 @@ def evaluate(
 
     Queries already in ``results.jsonl`` are not reranked again. Queries go to
     :meth:`Reranker.rerank_batch` ``batch_size`` at a time; each finished query is appended
-    and synced before the next batch. The reranked run is the reranked top-``top_k`` followed by
+    and synced before the next batch. A query that fails (an engine error under
+    ``on_error="raise"``, a :class:`ParseError` in strict mode) stops the run only after the
+    other finished queries of its batch are saved, so a rerun resumes with nothing lost. The reranked run is the reranked top-``top_k`` followed by
     the rest of the first-stage list, so deep measures (``R@100``) compare like with like.
     Returns the metrics document.
     """
@@ -267,17 +281,22 @@ def evaluate(
     ) as bar:
         for chunk in _chunks(todo, batch_size):
             items = [dataset.item(q, top_k) for q in chunk]
-            results = reranker.rerank_batch([(it.query, it.candidates) for it in items])
+            results = reranker.rerank_batch([(it.query, it.candidates) for it in items], return_exceptions=True)
             records = []
+            failures = [r for r in results if isinstance(r, BaseException)]
             for it, res in zip(items, results, strict=True):
+                if isinstance(res, BaseException):
+                    continue
                 record = res.to_dict()
                 record["query_id"] = it.query.id
                 _append(fh, record)
                 done[it.query.id] = record  # type: ignore[index]
                 records.append(record)
-            bar.update(len(chunk))
+            bar.update(len(records))
             if on_batch:
                 on_batch(records)
+            if failures:
+                raise failures[0]  # the batch's finished queries are on disk already
     return finalize(dataset, out, qids, done, top_k=top_k, measures=measures, config=config)
 
 
@@ -313,16 +332,23 @@ def finalize(
     base = evaluate_run(dataset.qrels, first_stage, measures)
     ours = evaluate_run(dataset.qrels, rerun, measures)
     names = list(ours.mean)
-    usage = {"engine_calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "engine_seconds": 0.0}
-    warned = 0
+    usage = {"engine_calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "engine_seconds": 0.0,
+             "fallbacks": 0, "engine_fallbacks": 0}
+    warned = fell_back = 0
     for qid in qids:
         for key in usage:
             usage[key] += done[qid].get("usage", {}).get(key, 0)
         warned += bool(done[qid].get("warnings"))
+        q_usage = done[qid].get("usage", {})
+        fell_back += bool(q_usage.get("fallbacks") or q_usage.get("engine_fallbacks"))
     doc = {
         **(config or {}),
         "num_queries": len(qids),
         "queries_with_warnings": warned,
+        # Units (windows, sets, passages) where a fallback stood in for the model: unusable
+        # output ("fallbacks") or an engine failure under keep_order ("engine_fallbacks").
+        "fallbacks": {"model_output": usage["fallbacks"], "engine": usage["engine_fallbacks"],
+                      "queries_affected": fell_back},
         "measures": names,
         "mean": {
             "first_stage": base.mean,
@@ -349,7 +375,12 @@ def format_metrics(doc: dict[str, Any]) -> str:
     for m in doc["measures"]:
         fs, rr = mean["first_stage"].get(m, float("nan")), mean["reranker"][m]
         lines.append(f"{m:10} {fs:12.4f} {rr:10.4f} {rr - fs:+8.4f}")
-    lines.append(f"({doc['num_queries']} queries, top-{doc['top_k']} reranked)")
+    summary = f"({doc['num_queries']} queries, top-{doc['top_k']} reranked"
+    fb = doc.get("fallbacks") or {}
+    if fb.get("model_output") or fb.get("engine"):
+        summary += (f"; fallbacks: {fb.get('model_output', 0)} unusable outputs, {fb.get('engine', 0)} engine "
+                    f"failures, in {fb.get('queries_affected', 0)} queries")
+    lines.append(summary + ")")
     return "\n".join(lines)
 
 
@@ -411,6 +442,7 @@ def benchmark(
                     "completion_tokens": res.usage.completion_tokens,
                     "prompt_tokens": res.usage.prompt_tokens,
                     "warnings": len(res.warnings),
+                    "fallbacks": res.usage.fallbacks + res.usage.engine_fallbacks,
                 })
             bar.update(len(chunk))
     total = time.perf_counter() - start

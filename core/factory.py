@@ -8,13 +8,15 @@ from reasonrank.engines import create_engine
 from reasonrank.engines.base import Engine
 from reasonrank.methods import method_class
 from reasonrank.methods.base import Reranker
-from reasonrank.presets import DEFAULT_PRESETS, Preset, get_preset
+from reasonrank.presets import DEFAULT_PRESET, DEFAULT_PRESETS, Preset, get_preset
 
 
 def resolve_preset(method: str | None, preset: str | None) -> Preset:
-    """The preset to use: the named one, or the embedded default of ``method`` (listwise)."""
+    """The preset to use: the named one, the embedded default of ``method``, or with neither
+    the library's default (``DEFAULT_PRESET``)."""
     if preset is None:
-        method = method or "listwise"
+        if method is None:
+            return get_preset(DEFAULT_PRESET)
         if method not in DEFAULT_PRESETS:
             raise ValueError(f"unknown method {method!r}; choose one of {sorted(DEFAULT_PRESETS)}")
         preset = DEFAULT_PRESETS[method]
@@ -69,4 +71,13 @@ def build_reranker(
             chosen, engine=engine, model=model, base_url=base_url, engine_options=engine_options
         )
     options = {**chosen.method_options, **method_options}
-    return method_class(chosen.method)(built, **options)
+    # Fusion with the first stage is an option of every method: a wrapper, not a method setting.
+    fusion = {k: options.pop(k) for k in ("fusion", "fusion_weight", "rrf_k") if k in options}
+    reranker = method_class(chosen.method)(built, **options)
+    if fusion.get("fusion") is not None:
+        from reasonrank.methods.fusion import FusedReranker
+
+        return FusedReranker(
+            reranker, fusion=fusion["fusion"], weight=fusion.get("fusion_weight", 0.5), rrf_k=fusion.get("rrf_k", 60.0)
+        )
+    return reranker

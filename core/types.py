@@ -39,18 +39,29 @@ class Candidate:
 
 @dataclass
 class Usage:
-    """What a rerank cost: engine calls, tokens and seconds spent inside the engine."""
+    """What a rerank cost: engine calls, tokens and seconds spent inside the engine, and how
+    often a fallback stood in for the model.
+
+    ``fallbacks`` counts the units (listwise windows, setwise sets, pointwise pairs, REBEL
+    passages or criteria turns) whose model output gave no usable answer, so the input order (or
+    a defined fallback score) was kept; ``engine_fallbacks`` the units kept in input order
+    because the engine failed under ``on_error="keep_order"``.
+    """
 
     engine_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     engine_seconds: float = 0.0
+    fallbacks: int = 0
+    engine_fallbacks: int = 0
 
     def add(self, other: "Usage") -> None:
         self.engine_calls += other.engine_calls
         self.prompt_tokens += other.prompt_tokens
         self.completion_tokens += other.completion_tokens
         self.engine_seconds += other.engine_seconds
+        self.fallbacks += other.fallbacks
+        self.engine_fallbacks += other.engine_fallbacks
 
     @property
     def total_tokens(self) -> int:
@@ -93,6 +104,7 @@ class Trace:
     completion_tokens: int = 0
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    fallback: bool = False  # the output gave no usable answer: input order / fallback score kept
 
 
 @dataclass

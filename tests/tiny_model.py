@@ -66,10 +66,14 @@ def tiny_model_dir(seed: int = 0, variant: str = "default") -> Path:
         **config_values,
     )
     torch.manual_seed(seed)
-    model = Qwen2ForCausalLM(config)
+    return save_model(Qwen2ForCausalLM(config), tok, target)
+
+
+def save_model(model, tokenizer, target: Path) -> Path:
+    """Write model and tokenizer to ``target`` via a temp folder (concurrent builders are safe)."""
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
     if not target.exists():
         os.replace(tmp, target)
     return target

@@ -34,7 +34,11 @@ def add_reranker_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--base-url", default=None,
                        help="OpenAI-compatible server URL (with --engine openai)")
     group.add_argument("--on-error", choices=["raise", "keep_order"], default="raise",
-                       help="on engine/parse failure: raise, or keep the input order with a warning")
+                       help="on an engine failure (server down, timeout, HTTP error): raise (exit 3), "
+                       "or keep the input order with a warning")
+    group.add_argument("--strict", action="store_true",
+                       help="fail on a model output with no usable answer (default: keep that window's "
+                       "input order or give the fallback score, with a warning, counted in usage.fallbacks)")
     group.add_argument("--method-options", default=None, metavar="JSON",
                        help='extra method settings as JSON, e.g. \'{"window_size": 10}\'')
     group.add_argument("--engine-options", default=None, metavar="JSON",
@@ -46,6 +50,8 @@ def reranker_from_args(args: argparse.Namespace, **method_overrides: Any):
     from reasonrank.factory import build_reranker
 
     options = parse_json_option(args.method_options, "--method-options")
+    if getattr(args, "strict", False):
+        options["on_parse_error"] = "raise"
     options.update(method_overrides)
     return build_reranker(
         method=args.method,

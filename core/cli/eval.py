@@ -70,6 +70,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="output folder (resumes if it holds results of the same settings)")
     parser.add_argument("--measures", nargs="+", default=list(DEFAULT_MEASURES),
                         help="ir-measures names (default: %(default)s)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the metrics document (metrics.json, with fallback totals) instead of the table")
     add_reranker_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -91,6 +93,11 @@ def run(args: argparse.Namespace) -> int:
         )
     finally:
         reranker.engine.close()
-    print(format_metrics(doc))
+    if args.json:
+        import json
+
+        print(json.dumps(doc, indent=2))
+    else:
+        print(format_metrics(doc))
     print(f"wrote {args.output}/run.reranked.trec, results.jsonl, metrics.json", file=sys.stderr)
     return 0

@@ -156,22 +156,30 @@ def _dry_run(reranker: Any, args: argparse.Namespace, docs: list[Candidate]) -> 
 
 
 def format_result(result: RerankResult, snippet: int = 70) -> str:
-    """Human-readable ranking: rank, score, id, text snippet; then reasoning and warnings."""
+    """Human-readable ranking: rank, input rank ("was"), score, id, text snippet; then the
+    reasoning (or each document's evidence) and warnings."""
     u = result.usage
     lines = [
         f"query: {result.query.text}",
         (f"method: {result.method}  model: {result.model}  candidates: {len(result.ranked)}  "
          f"engine calls: {u.engine_calls}  tokens: {u.prompt_tokens} in / {u.completion_tokens} out  "
-         f"seconds: {result.seconds:.1f}"),
+         f"seconds: {result.seconds:.1f}"
+         + (f"  fallbacks: {u.fallbacks} unusable outputs, {u.engine_fallbacks} engine failures"
+            if u.fallbacks or u.engine_fallbacks else "")),
         "",
-        f"{'rank':>4}  {'score':>8}  {'id':<16} text",
+        f"{'rank':>4}  {'was':>4}  {'score':>8}  {'id':<16} text",
     ]
     for r in result.ranked:
         text = " ".join(r.candidate.content().split())
         text = text if len(text) <= snippet else text[: snippet - 3] + "..."
-        lines.append(f"{r.rank + 1:>4}  {r.score:>8.4f}  {r.id:<16} {text}")
+        lines.append(f"{r.rank + 1:>4}  {r.input_rank + 1:>4}  {r.score:>8.4f}  {r.id:<16} {text}")
     if result.reasoning:
         lines += ["", "reasoning:", result.reasoning]
+    evidence = [r for r in result.ranked if r.reasoning]
+    if evidence and not result.reasoning:
+        # Methods without written reasoning (attention, logits) say what each score rests on.
+        lines += ["", "evidence (per document, in the new order):"]
+        lines += [f"  {r.rank + 1:>2}. {r.id}: {r.reasoning}" for r in evidence]
     if result.warnings:
         lines += ["", "warnings:"] + [f"  - {w}" for w in result.warnings]
     return "\n".join(lines)

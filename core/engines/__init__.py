@@ -9,6 +9,8 @@ import importlib
 from typing import Any
 
 from reasonrank.engines.base import (
+    AttentionReadout,
+    AttentionRequest,
     ChatRequest,
     ChoiceDistribution,
     Engine,
@@ -18,6 +20,8 @@ from reasonrank.engines.base import (
 )
 
 __all__ = [
+    "AttentionReadout",
+    "AttentionRequest",
     "ChatRequest",
     "ChoiceDistribution",
     "ENGINES",
@@ -33,6 +37,8 @@ ENGINES: dict[str, str] = {
     "embedded": "reasonrank.engines.llamacpp:EmbeddedEngine",
     "llamacpp": "reasonrank.engines.llamacpp:LlamaCppEngine",
     "transformers": "reasonrank.engines.transformers:TransformersEngine",
+    # The embedded model de-quantized into transformers (attention weights, for ICR).
+    "embedded-hf": "reasonrank.engines.embedded_hf:EmbeddedTransformersEngine",
     "vllm": "reasonrank.engines.vllm:VLLMEngine",
     "openai": "reasonrank.engines.openai:OpenAIEngine",
     "scripted": "reasonrank.engines.scripted:ScriptedEngine",

@@ -3,7 +3,8 @@
 Engines know nothing of ranking. They take chat requests and return either generated text
 (:meth:`Engine.generate`) or a probability distribution over a few given choice strings at the
 next position (:meth:`Engine.choice_logprobs`, for Rank1's true/false and ERank's 0-10).
-Both have async twins. Backends: ``transformers``, ``vllm``, ``openai`` (any OpenAI-compatible
+Both have async twins. Engines that can read a model's attention (``supports_attention``) also
+offer :meth:`Engine.attention` (for attention-based reranking, ICR). Backends: ``transformers``, ``vllm``, ``openai`` (any OpenAI-compatible
 server), ``llamacpp`` (the embedded CPU default) and ``scripted`` (a fake for tests).
 """
 from __future__ import annotations
@@ -83,6 +84,35 @@ class ChoiceDistribution:
             self.probs = normalize_logprobs(self.logprobs)
 
 
+@dataclass(frozen=True)
+class AttentionRequest:
+    """Read how much attention the end of a user message pays to its earlier parts.
+
+    The user message is ``"".join(segments) + probe``, rendered with the chat template (and
+    ``system``). For every probe (e.g. the real query and a content-free "N/A"), the engine
+    reports, per segment, one weight per token: the attention the probe's tokens (the probe and
+    the template's closing tokens after it) pay to that token, averaged over the probe's tokens
+    and summed over layers and heads. The segments' tokens are shared by all probes (one
+    forward pass over them; each probe continues it). Each segment is tokenized on its own, so
+    its tokens are exactly its own; control tokens inside segments and probes are neutralised.
+    """
+
+    segments: tuple[str, ...]
+    probes: tuple[str, ...]
+    system: str | None = None
+
+
+@dataclass
+class AttentionReadout:
+    """The answer to one :class:`AttentionRequest`: ``weights[p][s][t]`` is the attention paid by
+    probe ``p`` to token ``t`` of segment ``s``; ``tokens[s]`` the segment's token strings."""
+
+    weights: list[list[list[float]]]
+    tokens: list[list[str]]
+    prompt_tokens: int = 0
+    seconds: float = 0.0
+
+
 def normalize_logprobs(logprobs: Mapping[str, float]) -> dict[str, float]:
     """Softmax over the given choices' log-probabilities (log-sum-exp, stable).
 
@@ -160,6 +190,22 @@ class Engine(ABC):
         self, requests: Sequence[ChatRequest], choices: Sequence[str]
     ) -> list[ChoiceDistribution]:
         return await asyncio.to_thread(self.choice_logprobs, list(requests), list(choices))
+
+    # -- attention --------------------------------------------------------------------------
+    supports_attention: bool = False
+
+    def attention(self, requests: Sequence[AttentionRequest]) -> list[AttentionReadout]:
+        """Attention readouts (see :class:`AttentionRequest`); engines that cannot read
+        attention weights raise :class:`~reasonrank.errors.EngineUnavailableError`."""
+        from reasonrank.errors import EngineUnavailableError
+
+        raise EngineUnavailableError(
+            f"the {self.name} engine does not expose attention weights; use engine "
+            "'embedded-hf' (the embedded model in transformers) or 'transformers'"
+        )
+
+    async def aattention(self, requests: Sequence[AttentionRequest]) -> list[AttentionReadout]:
+        return await asyncio.to_thread(self.attention, list(requests))
 
     # -- tokens -----------------------------------------------------------------------------
     @abstractmethod

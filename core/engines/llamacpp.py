@@ -11,10 +11,12 @@ lock (the ``Llama`` object is not thread-safe).
 """
 from __future__ import annotations
 
+import atexit
 import math
 import os
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,34 @@ def _import_llama_cpp() -> Any:
             f"({exc})"
         ) from exc
     return llama_cpp
+
+
+# Engines not closed by their owner (e.g. held by a LlamaIndex postprocessor until the script
+# ends) are closed at interpreter exit, before module teardown: otherwise llama-cpp-python's
+# Llama.__del__ runs after its globals are gone and prints "Exception ignored in: ...
+# TypeError: 'NoneType' object is not callable" on stderr.
+_LIVE: "weakref.WeakSet[LlamaCppEngine]" = weakref.WeakSet()
+_EXIT_HOOK = threading.Lock()
+_exit_hook_registered = False
+
+
+def _close_live_engines() -> None:
+    for engine in list(_LIVE):
+        try:
+            engine.close()
+        except Exception:  # noqa: BLE001 - best effort at exit; nothing to report to
+            pass
+
+
+def _track(engine: "LlamaCppEngine") -> None:
+    """Close ``engine`` at exit. The hook is registered after llama_cpp is imported, so it runs
+    before any exit hook of llama_cpp's own (atexit runs hooks last-in, first-out)."""
+    global _exit_hook_registered
+    with _EXIT_HOOK:
+        if not _exit_hook_registered:
+            atexit.register(_close_live_engines)
+            _exit_hook_registered = True
+    _LIVE.add(engine)
 
 
 def _log_softmax_at(logits: Any, token_ids: Sequence[int]) -> list[float]:
@@ -110,6 +140,7 @@ class LlamaCppEngine(Engine):
         self.load_seconds = time.perf_counter() - started
         self._lock = threading.Lock()
         self._closed = False
+        _track(self)
         self._formatter = self._make_formatter(chat_template)
 
     # -- prompt ---------------------------------------------------------------------------

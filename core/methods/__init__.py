@@ -1,5 +1,7 @@
 """Reranking methods, one module each: ``listwise`` (ReasonRank), ``pointwise`` (Rank1, ERank),
-``multicriteria`` (REBEL) and ``setwise`` (Rank-R1)."""
+``multicriteria`` (REBEL), ``setwise`` (Rank-R1), ``icr`` (attention), ``first`` (single-token
+listwise) and ``relevance`` (pointwise answer logits, no reasoning). ``fusion`` mixes any of
+them with the first stage."""
 from __future__ import annotations
 
 import importlib
@@ -11,6 +13,9 @@ METHODS: dict[str, str] = {
     "pointwise": "reasonrank.methods.pointwise:PointwiseReranker",
     "rebel": "reasonrank.methods.multicriteria:RebelReranker",
     "setwise": "reasonrank.methods.setwise:SetwiseReranker",
+    "icr": "reasonrank.methods.icr:ICRReranker",
+    "first": "reasonrank.methods.first:FirstReranker",
+    "relevance": "reasonrank.methods.relevance:RelevanceReranker",
 }
 
 

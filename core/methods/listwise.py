@@ -18,8 +18,17 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from reasonrank.engines.base import ChatRequest, Engine, Generation, SamplingParams
-from reasonrank.errors import EngineError, InvalidInputError, ParseError, PromptTooLongError
-from reasonrank.methods.base import OnError, Prepared, Reranker, assemble_result, check_positive
+from reasonrank.errors import EngineError, InvalidInputError, PromptTooLongError
+from reasonrank.methods.base import (
+    OnError,
+    OnParseError,
+    Prepared,
+    Reranker,
+    assemble_result,
+    check_positive,
+    engine_call,
+    settle,
+)
 from reasonrank.methods.passages import aprefetch, fix_text_fast, memoized, passage_memo, prefetch
 from reasonrank.methods.scheduler import (
     Job,
@@ -89,9 +98,11 @@ class ListwiseReranker(Reranker):
         max_batch_size: int | None = None,
         max_concurrency: int | None = None,
         on_error: OnError = "raise",
+        on_parse_error: OnParseError = "keep_order",
         show_progress: bool = False,
     ) -> None:
-        super().__init__(engine, on_error=on_error, depth=depth, show_progress=show_progress)
+        super().__init__(engine, on_error=on_error, on_parse_error=on_parse_error, depth=depth,
+                         show_progress=show_progress)
         for name, value in (
             ("max_passage_tokens", max_passage_tokens),
             ("reasoning_budget", reasoning_budget),
@@ -206,24 +217,28 @@ class ListwiseReranker(Reranker):
         order = list(range(len(candidates)))
         traces: list[Trace] = []
         warnings: list[str] = []
+        engine_failures = 0
         for begin, end in window_plan(len(candidates), self.window_size, self.stride):
             label = f"window {begin + 1}-{end}"
             ids = order[begin:end]
-            request = self.window_request(query, [candidates[i] for i in ids])
             try:
+                # Building the request calls the engine too (token counting and truncation,
+                # remote on a server): it is under the same error policy as the generation.
+                request = engine_call(self.window_request, query, [candidates[i] for i in ids])
                 gen: Generation = yield request
             except EngineError as exc:
-                if self.on_error == "raise":
-                    raise
-                warnings.append(f"{label}: engine error, kept window order: {exc}")
+                warnings.append(self.engine_fallback(query, label, exc))
+                engine_failures += 1
                 continue
             parsed = parse_ranking(gen.text, len(ids), self.template["answer_pattern"])
             notes = list(parsed.warnings)
             if gen.finish_reason == "length":
                 notes.insert(0, f"output hit max_tokens ({self.params.max_tokens})")
-            if parsed.failed and self.on_error == "raise":
-                raise ParseError(f"{label} of query {query.text[:60]!r}: no ranking in the output "
-                                 f"{gen.text[-200:]!r}")
+            if parsed.failed:
+                # An unusable output is a normal event for a reasoning model: the window keeps its
+                # order and the run goes on, as in the official loop and RankLLM (strict: raise).
+                self.output_fallback(query, label, f"no ranking in the output {gen.text[-200:]!r}; "
+                                     "kept the window's input order")
             apply_window(order, begin, end, parsed.order)
             traces.append(Trace(
                 kind="window",
@@ -235,10 +250,12 @@ class ListwiseReranker(Reranker):
                 completion_tokens=gen.completion_tokens,
                 seconds=gen.seconds,
                 warnings=notes,
+                fallback=parsed.failed,
             ))
             warnings.extend(f"{label}: {n}" for n in notes)
         return assemble_result(query, candidates, order, self.method, traces=traces,
-                               warnings=warnings, model=self.engine.model_name)
+                               warnings=warnings, model=self.engine.model_name,
+                               engine_fallbacks=engine_failures)
 
     # -- many queries ----------------------------------------------------------------------
     def _use_pipeline(self) -> bool:
@@ -266,7 +283,7 @@ class ListwiseReranker(Reranker):
         stats = SchedulerStats()
         step, bar = self._progress(items)
         try:
-            results = run_batched([self._job(q, c) for q, c in items], self.engine, self.params,
+            results = run_batched([settle(self._job(q, c), q) for q, c in items], self.engine, self.params,
                                   max_batch_size=self.max_batch_size, stats=stats, on_step=step)
         finally:
             if bar is not None:
@@ -285,7 +302,7 @@ class ListwiseReranker(Reranker):
         stats = SchedulerStats()
         step, bar = self._progress(items)
         try:
-            results = await run_async([self._job(q, c) for q, c in items], self.engine, self.params,
+            results = await run_async([settle(self._job(q, c), q) for q, c in items], self.engine, self.params,
                                       max_concurrency=self.max_concurrency, stats=stats, on_step=step)
         finally:
             if bar is not None:

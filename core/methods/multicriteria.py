@@ -30,11 +30,14 @@ from reasonrank.engines.base import ChatRequest, Engine, Generation, SamplingPar
 from reasonrank.errors import EngineError, InvalidInputError
 from reasonrank.methods.base import (
     OnError,
+    OnParseError,
     Prepared,
     Reranker,
     assemble_result,
     check_positive,
+    engine_call,
     stable_order_by_score,
+    with_query,
 )
 from reasonrank.methods.passages import cut_passage, passage_memo, prefetch_cuts
 from reasonrank.methods.scheduler import run_async, run_batched, run_coroutine
@@ -43,6 +46,7 @@ from reasonrank.prompts import load_prompt
 from reasonrank.types import Candidate, Query, RerankResult, Trace
 
 CriteriaLike = Mapping[str, float] | Sequence[str] | str
+_NO_CRITERIA = "turn 1 gave no usable criteria; used the default criteria"
 _NUMBER = r"[-+]?\d+(?:\.\d+)?"
 # "name: 0.4 - description" (turn 1 answer); bullets and numbering tolerated.
 _META_LINE = re.compile(
@@ -110,6 +114,7 @@ class PassageScores:
     scores: dict[str, float]
     reasoning: str
     warnings: list[str] = field(default_factory=list)
+    found: int = 0  # criteria that got a numeric score; 0 means the output was unusable
 
 
 def combine(scores: Mapping[str, float], criteria: CriteriaSet) -> float:
@@ -141,8 +146,9 @@ def parse_scores(text: str, criteria: CriteriaSet) -> PassageScores:
             elif in_answer and key not in criteria.weights and key not in extra:
                 extra.append(key)
     scores: dict[str, float] = {}
+    raw_scores, found = found, 0  # type: ignore[assignment]
     for name, scale in criteria.scales.items():
-        raw = found.get(name)
+        raw = raw_scores.get(name)
         if raw is None:
             warnings.append(f"{name}: no score, counted as 0")
             scores[name] = 0.0
@@ -155,14 +161,15 @@ def parse_scores(text: str, criteria: CriteriaSet) -> PassageScores:
         value = float(num.group(1))
         if num.group(2) and float(num.group(2)) > 0 and float(num.group(2)) != scale:
             value = value / float(num.group(2)) * scale  # "4/5" on a 0-10 scale: rescale
-        if value < 0 or value > scale:
-            clamped = min(max(value, 0.0), scale)
+        if not math.isfinite(value) or value < 0 or value > scale:
+            clamped = min(max(value, 0.0), scale) if not math.isnan(value) else 0.0
             warnings.append(f"{name}: score {value:g} outside 0-{scale:g}, clamped to {clamped:g}")
             value = clamped
         scores[name] = value
+        found += 1
     if extra:
         warnings.append(f"ignored criteria not asked for: {', '.join(extra[:5])}")
-    return PassageScores(scores, sections.reasoning, warnings)
+    return PassageScores(scores, sections.reasoning, warnings, found)
 
 
 def parse_meta(text: str, max_criteria: int) -> tuple[dict[str, float], dict[str, str], list[str]]:
@@ -222,9 +229,16 @@ class RebelReranker(Reranker):
         Template name in ``reasonrank.prompts`` (``"rebel"``) or a TOML path.
     max_batch_size, max_concurrency:
         Override the engine's own limits.
+    on_error, on_parse_error:
+        See :class:`~reasonrank.methods.base.Reranker`. A scoring output with no usable score
+        for any criterion gives the passage :attr:`fallback_score` (every criterion at half its
+        scale); a criteria turn with no usable criteria falls back to the default criteria.
+        Both are counted in ``usage.fallbacks`` (strict: :class:`ParseError`).
     """
 
     method = "rebel"
+    #: Composite of a passage whose output had no usable score: the middle of the [0, 1] scale.
+    fallback_score: float = 0.5
 
     def __init__(
         self,
@@ -243,9 +257,11 @@ class RebelReranker(Reranker):
         max_batch_size: int | None = None,
         max_concurrency: int | None = None,
         on_error: OnError = "raise",
+        on_parse_error: OnParseError = "keep_order",
         show_progress: bool = False,
     ) -> None:
-        super().__init__(engine, on_error=on_error, depth=depth, show_progress=show_progress)
+        super().__init__(engine, on_error=on_error, on_parse_error=on_parse_error, depth=depth,
+                         show_progress=show_progress)
         for name, value in (("max_criteria", max_criteria), ("max_passage_tokens", max_passage_tokens),
                             ("reasoning_budget", reasoning_budget), ("max_batch_size", max_batch_size),
                             ("max_concurrency", max_concurrency)):
@@ -287,7 +303,7 @@ class RebelReranker(Reranker):
         warning when nothing usable was written. Relevance is always included."""
         weights, descriptions, warnings = parse_meta(text, self.max_criteria)
         if not weights or sum(weights.values()) <= 0:
-            warnings.append("turn 1 gave no usable criteria; used the default criteria")
+            warnings.append(_NO_CRITERIA)
             return self._criteria_set(self.template["default_criteria"]), warnings
         if "relevance" not in weights:
             # Relevance is REBEL's primary criterion; give it half the mass when the model forgot it.
@@ -348,49 +364,67 @@ class RebelReranker(Reranker):
         # the two phases are plain batches; a worker thread keeps the caller's loop free
         return await asyncio.to_thread(self._rerank_many, items)
 
-    def _rerank_impl(self, items: list[Prepared]) -> list[RerankResult]:
+    def _rerank_impl(self, items: list[Prepared]) -> list[Any]:
         n = len(items)
         sets: list[CriteriaSet] = [self.criteria] * n
         histories: list[list[dict[str, str]]] = [[] for _ in range(n)]
         pre_traces: list[list[Trace]] = [[] for _ in range(n)]
         pre_warnings: list[list[str]] = [[] for _ in range(n)]
-        failed: dict[int, str] = {}
+        failed: dict[int, str] = {}  # on_error="keep_order": query kept in input order
+        errors: dict[int, Exception] = {}  # a query's error, returned in its place
         if self.two_turn:  # turn 1: one request per query, whatever the number of passages
             metas = [self.meta_request(q) for q, _ in items]
             for qi, (req, gen) in enumerate(zip(metas, self._run(metas))):
-                if isinstance(gen, EngineError):
-                    if self.on_error == "raise":
-                        raise gen
-                    failed[qi] = f"criteria turn: engine error: {gen}"
+                query = items[qi][0]
+                try:
+                    if isinstance(gen, EngineError):
+                        if self.on_error == "raise":
+                            raise gen
+                        failed[qi] = f"criteria turn: engine error: {gen}"
+                        continue
+                    sets[qi], notes = self.criteria_from_meta(gen.text)
+                    if _NO_CRITERIA in notes:
+                        self.output_fallback(query, "criteria turn", _NO_CRITERIA)
+                except Exception as exc:  # noqa: BLE001 - this query's error, in its place
+                    errors[qi] = with_query(exc, query)
                     continue
-                sets[qi], notes = self.criteria_from_meta(gen.text)
                 histories[qi] = [*req.messages, {"role": "assistant", "content": gen.text}]
                 pre_warnings[qi] = [f"criteria: {w}" for w in notes]
                 pre_traces[qi].append(Trace(
                     kind="criteria", candidate_ids=[], reasoning=split_sections(gen.text).reasoning,
                     answer=", ".join(f"{k}={w:.3g}" for k, w in sets[qi].weights.items()), raw_output=gen.text,
                     prompt_tokens=gen.prompt_tokens, completion_tokens=gen.completion_tokens,
-                    seconds=gen.seconds, warnings=notes))
+                    seconds=gen.seconds, warnings=notes, fallback=_NO_CRITERIA in notes))
         # turn 2 (or the only turn): every passage of every query in one stream of batches
         index: list[tuple[int, int]] = []
         requests: list[ChatRequest] = []
+        per_query: dict[int, dict[int, Generation | EngineError]] = {}
         for qi, (query, cands) in enumerate(items):
-            if qi in failed:
+            if qi in failed or qi in errors:
                 continue
             for ci, cand in enumerate(cands):
+                try:  # truncation calls the engine: a failure is this passage's engine error
+                    request = engine_call(self.score_request, query, cand, sets[qi], histories[qi])
+                except EngineError as exc:
+                    per_query.setdefault(qi, {})[ci] = exc
+                    continue
                 index.append((qi, ci))
-                requests.append(self.score_request(query, cand, sets[qi], histories[qi]))
+                requests.append(request)
         replies = self._run(requests) if requests else []
-        per_query: dict[int, dict[int, Generation | EngineError]] = {}
         for (qi, ci), gen in zip(index, replies):
             per_query.setdefault(qi, {})[ci] = gen
-        results = []
+        results: list[Any] = []
         for qi, (query, cands) in enumerate(items):
-            if qi in failed:
+            if qi in errors:
+                results.append(errors[qi])
+            elif qi in failed:
                 results.append(self.keep_order_result(query, cands, failed[qi]))
-                continue
-            results.append(self._assemble(query, cands, sets[qi], per_query.get(qi, {}),
-                                          pre_traces[qi], pre_warnings[qi]))
+            else:
+                try:
+                    results.append(self._assemble(query, cands, sets[qi], per_query.get(qi, {}),
+                                                  pre_traces[qi], pre_warnings[qi]))
+                except Exception as exc:  # noqa: BLE001 - this query's error, in its place
+                    results.append(with_query(exc, query))
         return results
 
     def _assemble(self, query: Query, cands: list[Candidate], criteria: CriteriaSet,
@@ -400,7 +434,8 @@ class RebelReranker(Reranker):
         if errors:
             if self.on_error == "raise":
                 raise errors[0]
-            return self.keep_order_result(query, cands, f"engine error while scoring: {errors[0]}")
+            return self.keep_order_result(query, cands, f"engine error while scoring: {errors[0]}",
+                                          engine_fallbacks=len(errors))
         traces, warnings = list(traces), list(warnings)
         scores: list[float] = []
         per_candidate: dict[int, dict[str, Any]] = {}
@@ -411,14 +446,19 @@ class RebelReranker(Reranker):
             notes = list(parsed.warnings)
             if gen.finish_reason == "length":
                 notes.insert(0, f"output hit max_tokens ({self.params.max_tokens})")
-            scores.append(combine(parsed.scores, criteria))
+            fell_back = parsed.found == 0
+            if fell_back:
+                detail = f"no usable score for any criterion; fallback score {self.fallback_score:g}"
+                self.output_fallback(query, f"passage {cand.id}", detail)
+                notes.append(detail)
+            scores.append(self.fallback_score if fell_back else combine(parsed.scores, criteria))
             per_candidate[ci] = {"reasoning": parsed.reasoning or None, "raw_output": gen.text,
                                  "criteria": parsed.scores}
             traces.append(Trace(
                 kind="score", candidate_ids=[cand.id], reasoning=parsed.reasoning,
                 answer=", ".join(f"{k}={v:g}" for k, v in parsed.scores.items()), raw_output=gen.text,
                 prompt_tokens=gen.prompt_tokens, completion_tokens=gen.completion_tokens,
-                seconds=gen.seconds, warnings=notes))
+                seconds=gen.seconds, warnings=notes, fallback=fell_back))
             warnings.extend(f"passage {cand.id}: {n}" for n in notes)
         return assemble_result(query, cands, stable_order_by_score(scores), self.method, scores=scores,
                                traces=traces, warnings=warnings, per_candidate=per_candidate,

@@ -25,12 +25,16 @@ from reasonrank.engines.base import ChatRequest, ChoiceDistribution, Engine, Gen
 from reasonrank.errors import EngineError, InvalidInputError, ReasonRankError
 from reasonrank.methods.base import (
     OnError,
+    OnParseError,
     Prepared,
     Reranker,
     assemble_result,
     check_positive,
+    engine_call,
     stable_order_by_score,
+    with_query,
 )
+from reasonrank.methods.scheduler import as_engine_error
 from reasonrank.methods.passages import aprefetch_cuts, cut_passage, passage_memo, prefetch_cuts
 from reasonrank.prompts import load_prompt
 from reasonrank.types import Candidate, Query, RerankResult, Trace
@@ -139,13 +143,15 @@ class _Pair:
     query_index: int
     cand_index: int
     candidate: Candidate
-    request: ChatRequest
+    request: ChatRequest | None  # None: building it failed (``exc``)
     generation: Generation | None = None
     forced: bool = False
     reasoning: str = ""
     answer_request: ChatRequest | None = None
     dist: ChoiceDistribution | None = None
     error: str | None = None
+    exc: Exception | None = None
+    fallback: bool = False  # no probability mass on any choice: the fallback score stands in
     warnings: list[str] = field(default_factory=list)
 
 
@@ -174,6 +180,11 @@ class PointwiseReranker(Reranker):
         Truncate each passage to this many tokens of the engine's tokenizer (None: no cut).
     check_template:
         Refuse engines whose chat template opens/closes a think block in the assistant turn.
+    on_error, on_parse_error:
+        See :class:`~reasonrank.methods.base.Reranker`. A pair whose answer position gives no
+        probability mass to any choice gets :attr:`fallback_score` (``on_parse_error="keep_order"``)
+        or raises :class:`ParseError`. An engine failure under ``keep_order`` keeps the query's
+        input order.
     """
 
     method = "pointwise"
@@ -192,10 +203,12 @@ class PointwiseReranker(Reranker):
         temperature: float = 0.0,
         check_template: bool = True,
         on_error: OnError = "raise",
+        on_parse_error: OnParseError = "keep_order",
         depth: int | None = None,
         show_progress: bool = False,
     ) -> None:
-        super().__init__(engine, on_error=on_error, depth=depth, show_progress=show_progress)
+        super().__init__(engine, on_error=on_error, on_parse_error=on_parse_error, depth=depth,
+                         show_progress=show_progress)
         if mode is not None and mode not in DEFAULT_TEMPLATES:
             raise InvalidInputError(f"mode must be 'binary' or 'graded', got {mode!r}")
         if graded_rule not in ("expected", "paper"):
@@ -260,6 +273,7 @@ class PointwiseReranker(Reranker):
         """Build the teacher-forced answer request from the generated thought."""
         gen = pair.generation
         assert gen is not None
+        pair.warnings, pair.forced = [], False  # a retried pair starts afresh
         text = gen.text
         closed = gen.finish_reason != "length"
         if THINK_CLOSE in text:  # engines that ignore stop strings: cut at the close ourselves
@@ -282,6 +296,14 @@ class PointwiseReranker(Reranker):
             return paper_score(dist, self.template.choices, self.template.values)
         return expected_value(dist, self.template.choices, self.template.values)
 
+    @property
+    def fallback_score(self) -> float:
+        """The score of a pair whose output gave no usable answer: what a uniform distribution
+        over the choices scores under the chosen rule (no information either way: 0.5 for Rank1,
+        5 for ERank's expected value)."""
+        n = len(self.template.choices)
+        return self.score(ChoiceDistribution(logprobs={c: -math.log(n) for c in self.template.choices}))
+
     # -- engine calls -----------------------------------------------------------------------
     def _run_generate(self, chunk: list[_Pair], gens: Sequence[Generation]) -> None:
         if len(gens) != len(chunk):
@@ -294,50 +316,91 @@ class PointwiseReranker(Reranker):
         if len(dists) != len(chunk):
             raise EngineError(f"engine returned {len(dists)} distributions for {len(chunk)} requests")
         for pair, dist in zip(chunk, dists):
-            if all(dist.logprobs.get(c, -math.inf) == -math.inf for c in self.template.choices):
-                pair.warnings.append("no probability mass on any answer choice: uniform distribution used")
+            # NaN counts as no mass too (normalize_logprobs ignores it)
+            pair.fallback = all(not dist.logprobs.get(c, -math.inf) > -math.inf for c in self.template.choices)
             pair.dist = dist
 
-    def _fail(self, chunk: list[_Pair], exc: Exception) -> None:
-        """Record an engine failure for these pairs, or raise it (as EngineError)."""
-        if self.on_error == "raise":
-            if isinstance(exc, ReasonRankError):
-                raise exc
-            raise EngineError(f"{type(exc).__name__}: {exc}") from exc
+    def _fail(self, chunk: list[_Pair], exc: Exception, stop: set[int]) -> None:
+        """Record an engine failure for these pairs; under ``on_error="raise"`` their queries
+        are done (``stop``): none of their other pairs is sent, the other queries go on."""
+        err = exc if isinstance(exc, ReasonRankError) else as_engine_error(exc)
         for pair in chunk:
             pair.error = f"{type(exc).__name__}: {exc}"
+            pair.exc = err
+            if self.on_error == "raise":
+                stop.add(pair.query_index)
+
+    @staticmethod
+    def _live(chunk: list[_Pair], stop: set[int]) -> list[_Pair]:
+        return [p for p in chunk if p.request is not None and p.query_index not in stop]
 
     def _chunks(self, pairs: list[_Pair]) -> list[list[_Pair]]:
         size = max(1, int(self.engine.max_batch_size or 1))
         return [pairs[i : i + size] for i in range(0, len(pairs), size)]
 
-    def _process_chunk(self, chunk: list[_Pair]) -> None:
+    def _process_chunk(self, chunk: list[_Pair], stop: set[int]) -> None:
         choices = list(self.template.choices)
+        live = self._live(chunk, stop)
+        if not live:
+            return
         try:
-            self._run_generate(chunk, self.engine.generate([p.request for p in chunk], self.params))
-            self._run_scores(chunk, self.engine.choice_logprobs([p.answer_request for p in chunk], choices))  # type: ignore[misc]
+            self._run_generate(live, self.engine.generate([p.request for p in live], self.params))  # type: ignore[misc]
+            self._run_scores(live, self.engine.choice_logprobs([p.answer_request for p in live], choices))  # type: ignore[misc]
         except Exception as exc:  # noqa: BLE001 - policy decides: raise or keep order
-            self._fail(chunk, exc)
+            if len(live) == 1:
+                self._fail(live, exc, stop)
+            else:  # isolate the failing pair: the others of the batch still count
+                for pair in live:
+                    self._process_chunk([pair], stop)
 
-    async def _aprocess_chunk(self, chunk: list[_Pair], gate: asyncio.Semaphore) -> None:
+    async def _aprocess_chunk(self, chunk: list[_Pair], gate: asyncio.Semaphore, stop: set[int]) -> None:
         choices = list(self.template.choices)
         async with gate:
+            live = self._live(chunk, stop)
+            if not live:
+                return
             try:
-                self._run_generate(chunk, await self.engine.agenerate([p.request for p in chunk], self.params))
-                dists = await self.engine.achoice_logprobs([p.answer_request for p in chunk], choices)  # type: ignore[misc]
-                self._run_scores(chunk, dists)
+                self._run_generate(live, await self.engine.agenerate([p.request for p in live], self.params))  # type: ignore[misc]
+                dists = await self.engine.achoice_logprobs([p.answer_request for p in live], choices)  # type: ignore[misc]
+                self._run_scores(live, dists)
+                return
             except Exception as exc:  # noqa: BLE001
-                self._fail(chunk, exc)
+                if len(live) == 1:
+                    self._fail(live, exc, stop)
+                    return
+        # isolate the failing pair (outside the gate: each retry takes it again)
+        for pair in live:
+            await self._aprocess_chunk([pair], gate, stop)
 
     # -- reranking --------------------------------------------------------------------------
     def _pairs(self, items: list[Prepared]) -> list[_Pair]:
+        """Every (query, candidate) pair with its request. Building a request calls the engine
+        (rendering for the template check, token truncation), so it is under ``on_error`` too:
+        a failure marks the pair failed, like a failed generation."""
+        setup: EngineError | None = None
         if self.check_template and not self._template_checked:
-            self.verify_chat_template()
-        return [
-            _Pair(qi, ci, cand, self.build_request(query, cand))
-            for qi, (query, cands) in enumerate(items)
-            for ci, cand in enumerate(cands)
-        ]
+            try:
+                engine_call(self.verify_chat_template)
+            except EngineError as exc:
+                if self.on_error == "raise":
+                    raise
+                setup = exc
+        pairs = []
+        for qi, (query, cands) in enumerate(items):
+            for ci, cand in enumerate(cands):
+                pair = _Pair(qi, ci, cand, None)
+                try:
+                    if setup is not None:
+                        raise setup
+                    pair.request = engine_call(self.build_request, query, cand)
+                except EngineError as exc:
+                    pair.error, pair.exc = f"{type(exc).__name__}: {exc}", exc
+                pairs.append(pair)
+        return pairs
+
+    def _failed_queries(self, pairs: list[_Pair]) -> set[int]:
+        """Queries already failed under ``on_error="raise"``: none of their pairs is sent."""
+        return {p.query_index for p in pairs if p.exc is not None} if self.on_error == "raise" else set()
 
     def _passages(self, items: list[Prepared]) -> list[str]:
         return [c.content() for _, cands in items for c in cands] if self.max_passage_tokens else []
@@ -348,8 +411,9 @@ class PointwiseReranker(Reranker):
             prefetch_cuts(self.engine, self._passages(items), self.max_passage_tokens or 1,
                           swallow=self.on_error != "raise")
             pairs = self._pairs(items)
+            stop = self._failed_queries(pairs)
         for chunk in self._chunks(pairs):
-            self._process_chunk(chunk)
+            self._process_chunk(chunk, stop)
         return self._results(items, pairs, time.perf_counter() - start)
 
     async def _arerank_many(self, items: list[Prepared]) -> list[RerankResult]:
@@ -358,26 +422,37 @@ class PointwiseReranker(Reranker):
             await aprefetch_cuts(self.engine, self._passages(items), self.max_passage_tokens or 1,
                                  swallow=self.on_error != "raise")
             pairs = self._pairs(items)
+            stop = self._failed_queries(pairs)
         gate = asyncio.Semaphore(max(1, int(self.engine.max_concurrency or 1)))
-        await asyncio.gather(*(self._aprocess_chunk(c, gate) for c in self._chunks(pairs)))
+        await asyncio.gather(*(self._aprocess_chunk(c, gate, stop) for c in self._chunks(pairs)))
         return self._results(items, pairs, time.perf_counter() - start)
 
-    def _results(self, items: list[Prepared], pairs: list[_Pair], seconds: float) -> list[RerankResult]:
+    def _results(self, items: list[Prepared], pairs: list[_Pair], seconds: float) -> list[Any]:
+        """One result per query, or the query's error (``on_error``/``on_parse_error`` "raise")
+        in its place: the queries that finished are kept either way."""
         by_query: dict[int, list[_Pair]] = {}
         for pair in pairs:
             by_query.setdefault(pair.query_index, []).append(pair)
-        results = []
+        results: list[Any] = []
         for qi, (query, cands) in enumerate(items):
             qpairs = by_query.get(qi, [])
-            failed = [p for p in qpairs if p.error or p.dist is None]
-            if failed:
-                result = self.keep_order_result(
-                    query, cands, f"{len(failed)} of {len(qpairs)} pairs failed ({failed[0].error})"
-                )
-            else:
-                result = self._assemble(query, cands, qpairs)
-            result.seconds = seconds
-            results.append(result)
+            failed = [p for p in qpairs if p.exc is not None]
+            try:
+                if failed and self.on_error == "raise":
+                    raise failed[0].exc  # type: ignore[misc]
+                if any(p.dist is None and p.exc is None for p in qpairs):
+                    raise AssertionError("internal error: a pointwise pair was never scored")
+                if failed:
+                    result = self.keep_order_result(
+                        query, cands, f"{len(failed)} of {len(qpairs)} pairs failed ({failed[0].error})",
+                        engine_fallbacks=len(failed),
+                    )
+                else:
+                    result = self._assemble(query, cands, qpairs)
+                result.seconds = seconds
+                results.append(result)
+            except Exception as exc:  # noqa: BLE001 - this query's error, in its place
+                results.append(with_query(exc, query))
         return results
 
     def _assemble(self, query: Query, cands: list[Candidate], qpairs: list[_Pair]) -> RerankResult:
@@ -387,7 +462,13 @@ class PointwiseReranker(Reranker):
         warnings: list[str] = []
         for pair in sorted(qpairs, key=lambda p: p.cand_index):
             assert pair.dist is not None and pair.generation is not None and pair.answer_request
-            score = self.score(pair.dist)
+            score = math.nan if pair.fallback else self.score(pair.dist)
+            if not math.isfinite(score):  # no mass on any choice, or logprobs that are not numbers
+                pair.fallback = True
+                detail = f"no probability mass on any answer choice; fallback score {self.fallback_score:g}"
+                self.output_fallback(query, f"passage {pair.candidate.id}", detail)
+                pair.warnings.append(detail)
+                score = self.fallback_score
             scores[pair.cand_index] = score
             answer = max(self.template.choices, key=lambda c: pair.dist.probs.get(c, 0.0))  # type: ignore[union-attr]
             raw = pair.answer_request.assistant_prefix + answer
@@ -403,6 +484,7 @@ class PointwiseReranker(Reranker):
                     completion_tokens=pair.generation.completion_tokens,
                     seconds=pair.generation.seconds + pair.dist.seconds,
                     warnings=list(pair.warnings),
+                    fallback=pair.fallback,
                 )
             )
             warnings.extend(f"{pair.candidate.id}: {w}" for w in pair.warnings)

@@ -128,6 +128,22 @@ def _timed(gens: list[Generation], seconds: float) -> list[Generation]:
     return gens
 
 
+def _generate_isolated(
+    engine: Engine, requests: list[ChatRequest], params: SamplingParams, t0: float
+) -> list[Generation | EngineError]:
+    """One engine call for ``requests``; if it fails, each request is tried alone, so one bad
+    request (too long, a crash on its input) fails only its own job, not the whole batch."""
+    try:
+        gens = engine.generate(requests, params)
+        if len(gens) != len(requests):
+            raise EngineError(f"engine returned {len(gens)} generations for {len(requests)} requests")
+        return list(_timed(list(gens), time.perf_counter() - t0))
+    except Exception as exc:  # noqa: BLE001 - every engine failure goes to its jobs
+        if len(requests) == 1:
+            return [as_engine_error(exc)]
+    return [_generate_isolated(engine, [req], params, time.perf_counter())[0] for req in requests]
+
+
 def run_batched(
     jobs: Sequence[Job],
     engine: Engine,
@@ -156,12 +172,7 @@ def run_batched(
             t0 = time.perf_counter()
             replies: list[Generation | EngineError]
             try:
-                gens = engine.generate([req for _, req in batch], params)
-                if len(gens) != len(batch):
-                    raise EngineError(f"engine returned {len(gens)} generations for {len(batch)} requests")
-                replies = list(_timed(list(gens), time.perf_counter() - t0))
-            except Exception as exc:  # noqa: BLE001 - every engine failure goes to its jobs
-                replies = [as_engine_error(exc)] * len(batch)
+                replies = _generate_isolated(engine, [req for _, req in batch], params, t0)
             finally:
                 busy.end(len(batch))
             for (i, _), reply in zip(batch, replies):

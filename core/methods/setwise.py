@@ -26,7 +26,16 @@ from typing import Any
 
 from reasonrank.engines.base import ChatRequest, Engine, Generation, SamplingParams
 from reasonrank.errors import EngineError, InvalidInputError
-from reasonrank.methods.base import OnError, Prepared, Reranker, assemble_result, check_positive
+from reasonrank.methods.base import (
+    OnError,
+    OnParseError,
+    Prepared,
+    Reranker,
+    assemble_result,
+    check_positive,
+    engine_call,
+    settle,
+)
 from reasonrank.methods.passages import aprefetch_cuts, cut_passage, passage_memo, prefetch_cuts
 from reasonrank.methods.scheduler import run_async, run_batched, run_coroutine
 from reasonrank.parsing import split_sections
@@ -111,9 +120,11 @@ class SetwiseReranker(Reranker):
         max_batch_size: int | None = None,
         max_concurrency: int | None = None,
         on_error: OnError = "raise",
+        on_parse_error: OnParseError = "keep_order",
         show_progress: bool = False,
     ) -> None:
-        super().__init__(engine, on_error=on_error, depth=depth, show_progress=show_progress)
+        super().__init__(engine, on_error=on_error, on_parse_error=on_parse_error, depth=depth,
+                         show_progress=show_progress)
         for name, value in (("set_size", set_size), ("top_k", top_k), ("max_passage_tokens", max_passage_tokens),
                             ("max_query_tokens", max_query_tokens), ("reasoning_budget", reasoning_budget), ("max_batch_size", max_batch_size),
                             ("max_concurrency", max_concurrency)):
@@ -169,7 +180,7 @@ class SetwiseReranker(Reranker):
         try:
             return (yield from self._heapsort(query, cands))
         except _Abort as exc:
-            return self.keep_order_result(query, cands, str(exc))
+            return self.keep_order_result(query, cands, str(exc), engine_fallbacks=1)
 
     def _heapsort(self, query: Query, cands: list[Candidate]) -> Generator[ChatRequest, Generation, RerankResult]:
         n = len(cands)
@@ -182,7 +193,9 @@ class SetwiseReranker(Reranker):
         def heapify(size: int, i: int) -> Generator[ChatRequest, Generation, None]:
             while nc * i + 1 < size:  # node i has children: ask for the best of the family
                 family = [i, *range(nc * i + 1, min(nc * i + 1 + nc, size))]
-                best = yield from self._choose(query, [cands[arr[j]] for j in family], traces, warnings)
+                # On an unusable answer the set keeps its input order: the first-stage best wins.
+                first = min(range(len(family)), key=lambda k: arr[family[k]])
+                best = yield from self._choose(query, [cands[arr[j]] for j in family], traces, warnings, first)
                 top = family[best]
                 if top == i:
                     return
@@ -203,26 +216,33 @@ class SetwiseReranker(Reranker):
                                warnings=warnings, model=self.engine.model_name)
 
     def _choose(self, query: Query, passages: list[Candidate], traces: list[Trace],
-                warnings: list[str]) -> Generator[ChatRequest, Generation, int]:
-        """Ask for the best of ``passages``; 0-based index. Unusable answers keep the parent
-        (index 0), i.e. the heap's current order, with a warning."""
+                warnings: list[str], fallback: int = 0) -> Generator[ChatRequest, Generation, int]:
+        """Ask for the best of ``passages``; 0-based index. An unusable answer picks
+        ``fallback`` (the set's first passage in first-stage order), with a warning: a query
+        whose every answer is unusable keeps its input order."""
+        ids = [p.id for p in passages]
+        where = f"set {ids[0]}..{ids[-1]}"
         try:
-            gen = yield self.set_request(query, passages)
+            # Request building truncates by tokens (an engine call): same policy as generation.
+            gen = yield engine_call(self.set_request, query, passages)
         except EngineError as exc:
             if self.on_error == "raise":
                 raise
-            raise _Abort(f"engine error: {exc}") from exc
+            raise _Abort(f"{where}: engine error: {exc}") from exc
         choice, reasoning, answer, notes = parse_choice(gen.text, len(passages))
         if gen.finish_reason == "length":
             notes.insert(0, f"output hit max_tokens ({self.params.max_tokens})")
+        fell_back = choice is None
         if choice is None:
-            notes.append(f"no valid label in {answer[-80:]!r}; kept [1] ({passages[0].id})")
-            choice = 0
-        ids = [p.id for p in passages]
+            notes.append(f"no valid label in {answer[-80:]!r}; kept the first-stage order "
+                         f"([{fallback + 1}] {passages[fallback].id} first)")
+            self.output_fallback(query, where, notes[-1])
+            choice = fallback
         traces.append(Trace(kind="set", candidate_ids=ids, reasoning=reasoning, answer=answer,
                             raw_output=gen.text, prompt_tokens=gen.prompt_tokens,
-                            completion_tokens=gen.completion_tokens, seconds=gen.seconds, warnings=notes))
-        warnings.extend(f"set {ids[0]}..{ids[-1]}: {n}" for n in notes)
+                            completion_tokens=gen.completion_tokens, seconds=gen.seconds, warnings=notes,
+                            fallback=fell_back))
+        warnings.extend(f"{where}: {n}" for n in notes)
         return choice
 
     # -- many queries ----------------------------------------------------------------------
@@ -235,7 +255,7 @@ class SetwiseReranker(Reranker):
         with passage_memo():  # each passage cut once per run, not once per set it is in
             prefetch_cuts(self.engine, self._passages(items), self.max_passage_tokens,
                           swallow=self.on_error != "raise")
-            jobs = [self._job(q, c) for q, c in items]
+            jobs = [settle(self._job(q, c), q) for q, c in items]
             return run_batched(jobs, self.engine, self.params, max_batch_size=self.max_batch_size)
 
     async def _arerank_many(self, items: list[Prepared]) -> list[RerankResult]:
@@ -244,7 +264,7 @@ class SetwiseReranker(Reranker):
         with passage_memo():
             await aprefetch_cuts(self.engine, self._passages(items), self.max_passage_tokens,
                                  swallow=self.on_error != "raise")
-            jobs = [self._job(q, c) for q, c in items]
+            jobs = [settle(self._job(q, c), q) for q, c in items]
             return await run_async(jobs, self.engine, self.params, max_concurrency=self.max_concurrency)
 
 

@@ -4,7 +4,7 @@ Each preset is a TOML file in this folder (users can read them, and add their ow
 ``REASONRANK_PRESET_PATH``). Keys::
 
     description = "..."
-    method = "listwise"            # listwise | pointwise | rebel | setwise
+    method = "listwise"            # listwise | pointwise | rebel | setwise | icr | first | relevance
     engine = "vllm"                # default engine (the CLI's --engine overrides it)
     model = "liuwenhan/reasonrank-7B"
     source = "where the settings come from"
@@ -33,12 +33,19 @@ class Preset:
     engine_options: dict[str, Any] = field(default_factory=dict)
 
 
+# What `reasonrank rerank`, `load_reranker()` and the no-argument wrappers run when given neither
+# a method nor a preset: chosen from the TREC DL19 table in benchmarks/README.md (issue 17).
+DEFAULT_PRESET = "embedded-icr-fused"
+
 # The preset used when a method is asked for with no preset and no engine: the embedded CPU model.
 DEFAULT_PRESETS: dict[str, str] = {
     "listwise": "embedded-listwise",
     "pointwise": "embedded-rank1",
     "rebel": "embedded-rebel",
     "setwise": "embedded-setwise",
+    "icr": "embedded-icr",
+    "first": "embedded-first",
+    "relevance": "embedded-relevance",
 }
 
 

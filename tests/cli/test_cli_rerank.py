@@ -13,7 +13,9 @@ from reasonrank.cli import main
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "data" / "dl19_query_1037798.jsonl"
 # The scripted engine answers "" -> no ranking; keep_order makes it a warning, so these tests
 # check the CLI plumbing fast. Real models run in the tiny-model and embedded tests below.
-SCRIPTED = ["--engine", "scripted", "--on-error", "keep_order"]
+# The scripted engine writes text, so these CLI tests pick the listwise method explicitly (the
+# no-argument default, ICR, reads attention weights: see tests/methods/test_cpu_methods.py).
+SCRIPTED = ["--method", "listwise", "--engine", "scripted", "--on-error", "keep_order"]
 
 
 def write_docs(tmp_path: Path, lines: list[str]) -> str:
@@ -51,7 +53,7 @@ def test_human_output_and_top_k(capsys, tmp_path):
     code, out, _ = run_cli(capsys, "--query", "q", "--docs", write_docs(tmp_path, lines), "--top-k", "5", *SCRIPTED)
     assert code == 0
     rows = [line.split() for line in out.splitlines() if line[:4].strip().isdigit()]
-    assert [r[2] for r in rows] == [f"p{i}" for i in range(30)]
+    assert [r[3] for r in rows] == [f"p{i}" for i in range(30)]  # rank, was, score, id
     assert "T passage 0" in out
 
 
@@ -109,7 +111,8 @@ def test_tiny_model_end_to_end(capsys, tmp_path, tiny_model_path):
     lines = [json.dumps({"id": f"t{i}", "text": f"tiny passage {i} about topic"}) for i in range(21)]
     code, out, err = run_cli(
         capsys, "--query", "topic", "--docs", write_docs(tmp_path, lines), "--json",
-        "--engine", "transformers", "--model", str(tiny_model_path), "--on-error", "keep_order", "--top-k", "21",
+        "--method", "listwise", "--engine", "transformers", "--model", str(tiny_model_path),
+        "--on-error", "keep_order", "--top-k", "21",
         "--method-options", '{"reasoning_budget": 4, "max_passage_tokens": 8}',
     )
     assert code == 0, err

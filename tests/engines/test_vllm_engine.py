@@ -30,6 +30,17 @@ def vllm_engine():
     engine.close()
 
 
+@pytest.fixture(scope="module")
+def vllm_sync_engine():
+    from reasonrank.engines.vllm import VLLMEngine
+    from tiny_model import tiny_model_dir
+
+    engine = VLLMEngine(str(tiny_model_dir(variant="vllm")), async_engine=False, dtype="bfloat16",
+                        max_model_len=2048, seed=0)
+    yield engine
+    engine.close()
+
+
 def test_generates_real_tokens(vllm_engine) -> None:
     gens = vllm_engine.generate(REQS, SamplingParams(max_tokens=8))
     assert [g.completion_tokens for g in gens] == [8, 8]
@@ -74,3 +85,65 @@ def test_listwise_rerank_on_vllm(vllm_engine) -> None:
     docs = [{"id": f"d{i}", "text": f"passage {i}"} for i in range(25)]
     results = reranker.rerank_batch([("q1", docs), ("q2", docs)])
     assert all(sorted(r.ids) == sorted(d["id"] for d in docs) for r in results)
+
+
+# -- pipelining: the default in-process path --------------------------------------------------
+def test_default_engine_is_the_async_pipelined_one(vllm_engine) -> None:
+    from reasonrank.methods.listwise import ListwiseReranker
+
+    assert vllm_engine.async_engine is True and vllm_engine.max_concurrency > 1
+    assert ListwiseReranker(vllm_engine)._use_pipeline()
+
+
+def test_windows_of_all_queries_are_in_flight_together(vllm_engine) -> None:
+    from reasonrank.methods.listwise import ListwiseReranker
+
+    reranker = ListwiseReranker(vllm_engine, reasoning_budget=4, answer_tokens=4, on_error="keep_order")
+    docs = [{"id": f"d{i}", "text": f"passage {i} about topic {i % 3}"} for i in range(30)]
+    results = reranker.rerank_batch([(f"query {k}", docs) for k in range(3)])
+    assert all(sorted(r.ids) == sorted(d["id"] for d in docs) for r in results)
+    stats = reranker.last_stats
+    assert stats.requests == 3 * 2 and stats.calls == 6  # one request per call: each window on its own
+    assert stats.max_in_flight == 3  # every query's window was submitted without waiting for the others
+
+
+def test_fast_query_is_not_held_back_by_a_slow_one(vllm_engine) -> None:
+    """A short query's 9 windows all finish while a long window submitted first is still running:
+    requests join vLLM's running batch as they come (with a lockstep engine call, the short
+    query's windows would queue behind the long one)."""
+    from reasonrank.methods.listwise import ListwiseReranker
+
+    slow = ListwiseReranker(vllm_engine, reasoning_budget=400, answer_tokens=4, on_error="keep_order")
+    fast = ListwiseReranker(vllm_engine, reasoning_budget=2, answer_tokens=2, on_error="keep_order")
+    docs = [{"id": f"d{i}", "text": f"passage {i}"} for i in range(100)]
+
+    async def race() -> dict[str, tuple[object, float]]:
+        import time
+
+        t0 = time.perf_counter()
+        done: dict[str, tuple[object, float]] = {}
+
+        async def timed(name: str, coro) -> None:
+            result = await coro
+            done[name] = (result, time.perf_counter() - t0)
+
+        slow_task = asyncio.ensure_future(timed("slow", slow.arerank("a slow query", docs[:20])))
+        await asyncio.sleep(0.5)  # the long window is generating before the short query starts
+        await asyncio.gather(slow_task, timed("fast", fast.arerank("a fast query", docs)))
+        return done
+
+    done = asyncio.run(race())
+    (slow_result, slow_end), (fast_result, fast_end) = done["slow"], done["fast"]
+    assert len(fast_result.traces) == 9 and len(slow_result.traces) == 1
+    assert slow_result.traces[0].completion_tokens == 404  # the random model never stops early
+    assert fast_end < slow_end
+
+
+def test_sync_engine_still_available(vllm_sync_engine, vllm_engine) -> None:
+    """``async_engine=False`` builds the sync ``vllm.LLM`` (lockstep batches), same outputs."""
+    assert vllm_sync_engine.async_engine is False and vllm_sync_engine.max_concurrency == 1
+    params = SamplingParams(max_tokens=6)
+    assert [g.text for g in vllm_sync_engine.generate(REQS, params)] == [g.text for g in vllm_engine.generate(REQS, params)]
+    (dist,) = vllm_sync_engine.choice_logprobs(REQS[:1], [" true", " false"])
+    (same,) = vllm_engine.choice_logprobs(REQS[:1], [" true", " false"])
+    assert dist.logprobs == pytest.approx(same.logprobs, abs=0.05)

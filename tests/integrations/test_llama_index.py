@@ -44,7 +44,7 @@ def test_is_a_node_postprocessor_with_described_fields() -> None:
 
 
 def test_no_argument_construction_is_lazy_and_picks_the_method() -> None:
-    assert ReasonRankRerank().method == "listwise"
+    assert ReasonRankRerank().method is None  # the library's default preset
     assert Rank1Rerank().method == "pointwise"
     assert RebelRerank().method == "rebel"
     assert SetwiseRerank().method == "setwise"

@@ -160,13 +160,13 @@ def test_engine_failure_keep_order_and_raise():
         ListwiseReranker(ScriptedEngine(flaky)).rerank("q", docs(25))
 
 
-def test_no_ranking_raises_parse_error_or_keeps_order():
+def test_no_ranking_keeps_order_by_default_or_raises_when_strict():
     engine = ScriptedEngine(lambda r: "I cannot rank these.")
     with pytest.raises(ParseError):
-        ListwiseReranker(engine).rerank("q", docs(3))
-    result = ListwiseReranker(engine, on_error="keep_order").rerank("q", docs(3))
+        ListwiseReranker(engine, on_parse_error="raise").rerank("q", docs(3))
+    result = ListwiseReranker(engine).rerank("q", docs(3))
     assert result.ids == ["d-0", "d-1", "d-2"]
-    assert any("no valid id" in w for w in result.warnings)
+    assert any("no valid id" in w for w in result.warnings) and result.usage.fallbacks == 1
 
 
 def test_generation_settings_and_budget():

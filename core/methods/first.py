@@ -1,0 +1,170 @@
+"""Single-token listwise reranking (FIRST): Reddy et al., "FIRST: Faster Improved Listwise
+Reranking with Single Token Decoding" (EMNLP 2024).
+
+A window of passages labelled ``[A]``, ``[B]``... is shown with the RankGPT/RankZephyr listwise
+prompt; the assistant turn is opened with ``[`` and the distribution of the *first* generated
+token over the window's letters is read in one forward pass: the passages are ranked by their
+label's log-probability. No text is generated, so there is nothing to parse.
+
+Followed from the official code, github gangiswag/llm-reranker,
+``scripts/utils/rank_listwise_os_llm.py``: ``run_llm(..., use_logits=True, use_alpha=True)``
+appends ``"["`` to the prompt and ranks letters ``A``.. by their log-probability
+(``_evaluate_logits``); ``create_prompt`` / ``_add_prefix_prompt`` / ``_add_post_prompt`` (alpha
+branch) give the texts below; passages keep their first 300 words there, here a token cut.
+Letters are single tokens in common tokenizers, unlike ``10``..``20`` under per-digit tokenizers
+(Qwen), which is why FIRST uses them. Windows of at most 26 slide back to front like the other
+listwise methods (``windows.window_plan``).
+"""
+from __future__ import annotations
+
+import re
+import string
+
+from reasonrank.engines.base import ChatRequest, ChoiceDistribution, Engine
+from reasonrank.errors import EngineError, InvalidInputError
+from reasonrank.methods.base import (
+    OnError,
+    OnParseError,
+    Prepared,
+    Reranker,
+    assemble_result,
+    check_positive,
+    stable_order_by_score,
+)
+from reasonrank.methods.windows import apply_window, window_plan
+from reasonrank.types import Candidate, Query, RerankResult, Trace
+
+LETTERS = string.ascii_uppercase
+SYSTEM = "You are RankLLM, an intelligent assistant that can rank passages based on their relevance to the query."
+PREFIX = (
+    "I will provide you with {num} passages, each indicated by a alphabetical identifier []. "
+    "Rank the passages based on their relevance to the search query: {query}.\n"
+)
+POST = (
+    "Search Query: {query}.\nRank the {num} passages above based on their relevance to the search "
+    "query. All the passages should be included and listed using identifiers, in descending order "
+    "of relevance. The output format should be [] > [], e.g., {example}, Only respond with the "
+    "ranking results, do not say any word or explain."
+)
+
+
+def neutralise_labels(text: str) -> str:
+    """``[3]`` / ``[B]`` -> ``(3)`` / ``(B)``: passages cannot imitate window labels."""
+    return re.sub(r"\[([0-9]+|[A-Za-z])\]", r"(\1)", text)
+
+
+class FirstReranker(Reranker):
+    """FIRST single-token listwise reranker: any engine with ``choice_logprobs``.
+
+    Parameters
+    ----------
+    window_size, stride:
+        Sliding window (20, 10; at most 26 letters).
+    max_passage_tokens:
+        Passage cut in tokens of the engine's tokenizer (None: no cut).
+    system:
+        System message (RankZephyr/FIRST's by default; ``""`` for none).
+    """
+
+    method = "first"
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        window_size: int = 20,
+        stride: int = 10,
+        max_passage_tokens: int | None = None,
+        system: str | None = SYSTEM,
+        on_error: OnError = "raise",
+        on_parse_error: OnParseError = "keep_order",
+        depth: int | None = None,
+        show_progress: bool = False,
+    ) -> None:
+        super().__init__(engine, on_error=on_error, on_parse_error=on_parse_error, depth=depth,
+                         show_progress=show_progress)
+        check_positive("window_size", window_size)
+        check_positive("stride", stride)
+        check_positive("max_passage_tokens", max_passage_tokens)
+        if window_size > len(LETTERS):
+            raise InvalidInputError(f"window_size must be at most {len(LETTERS)} (one letter each), got {window_size}")
+        window_plan(window_size, window_size, stride)  # validates stride <= window_size
+        self.window_size = window_size
+        self.stride = stride
+        self.max_passage_tokens = max_passage_tokens
+        self.system = system
+
+    # -- prompt -----------------------------------------------------------------------------
+    def window_request(self, query: Query, window: list[Candidate]) -> ChatRequest:
+        """The FIRST prompt for one window, with the assistant turn opened by ``[``."""
+        num = len(window)
+        qtext = neutralise_labels(query.text).strip()
+        example = "[B] > [A]" if num < 4 else "[D] > [B]"
+        user = PREFIX.format(num=num, query=qtext) + "\n"
+        for i, cand in enumerate(window):
+            text = " ".join(cand.content().split())
+            if self.max_passage_tokens:
+                text = self.engine.truncate_tokens(text, self.max_passage_tokens)
+            user += f"[{LETTERS[i]}] {neutralise_labels(text)}\n"
+        user += POST.format(num=num, query=qtext, example=example)
+        messages = ([{"role": "system", "content": self.system}] if self.system else []) + [
+            {"role": "user", "content": user}
+        ]
+        return ChatRequest.of(messages, assistant_prefix="[")
+
+    def _first_requests(self, query: Query, candidates: list[Candidate]) -> list[ChatRequest]:
+        begin, end = window_plan(len(candidates), self.window_size, self.stride)[0]
+        return [self.window_request(query, candidates[begin:end])]
+
+    # -- reranking --------------------------------------------------------------------------
+    def _rerank_many(self, items: list[Prepared]) -> list[RerankResult]:
+        return self.each_query(items, self._rerank_one)
+
+    def _rerank_one(self, query: Query, cands: list[Candidate]) -> RerankResult:
+        plan = window_plan(len(cands), self.window_size, self.stride)
+        order = list(range(len(cands)))
+        traces: list[Trace] = []
+        logprob: dict[int, float] = {}
+        for begin, end in plan:
+            window = order[begin:end]
+            request = self.window_request(query, [cands[i] for i in window])
+            letters = list(LETTERS[: len(window)])
+            dist = self.engine.choice_logprobs([request], letters)
+            if len(dist) != 1:
+                raise EngineError(f"engine returned {len(dist)} distributions for 1 request")
+            perm = self._permutation(dist[0], letters)
+            for pos, i in enumerate(window):
+                logprob[i] = dist[0].logprobs.get(letters[pos], float("-inf"))
+            apply_window(order, begin, end, perm)
+            traces.append(self._trace(cands, window, letters, perm, dist[0]))
+        # One window: the label log-probabilities are the scores; several: scores from rank.
+        scores = [logprob[i] for i in range(len(cands))] if len(plan) == 1 else None
+        if scores is not None:
+            order = stable_order_by_score(scores)  # same order, ties kept in input order
+        per_candidate = {
+            i: {"reasoning": f"log p(first label = this passage's letter) = {logprob[i]:.3f}"} for i in logprob
+        }
+        return assemble_result(
+            query, cands, order, self.method, scores=scores, traces=traces,
+            per_candidate=per_candidate, model=self.engine.model_name,
+        )
+
+    @staticmethod
+    def _permutation(dist: ChoiceDistribution, letters: list[str]) -> list[int]:
+        """Window positions by descending label log-probability (ties: input order)."""
+        values = [dist.logprobs.get(letter, float("-inf")) for letter in letters]
+        return stable_order_by_score(values)
+
+    @staticmethod
+    def _trace(cands: list[Candidate], window: list[int], letters: list[str], perm: list[int],
+               dist: ChoiceDistribution) -> Trace:
+        top = ", ".join(f"[{letters[p]}] {dist.probs.get(letters[p], 0.0):.2f}" for p in perm[:5])
+        return Trace(
+            kind="first",
+            candidate_ids=[cands[i].id for i in window],
+            reasoning=f"first-label probabilities (top 5): {top}",
+            answer=" > ".join(f"[{letters[p]}]" for p in perm),
+            raw_output="",
+            prompt_tokens=dist.prompt_tokens,
+            seconds=dist.seconds,
+        )

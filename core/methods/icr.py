@@ -1,0 +1,204 @@
+"""In-context reranking (ICR) from attention: Chen, Gutiérrez, Su, "Attention in Large Language
+Models Yields Efficient Zero-Shot Re-Rankers" (arXiv 2410.02642).
+
+No generation: one forward pass over the prompt "Here are some paragraphs: [1] ... [N] ...
+Please find information that are relevant to the following query in the paragraphs above.
+Query: <query>", and a document's score is the attention that the query part of the prompt pays
+to the document's tokens, summed over layers and heads, calibrated with the same prompt ending in
+the content-free query "N/A" (which the engine answers from the same KV cache of the documents).
+
+Followed from the official code, github OSU-NLP-Group/In-Context-Reranking,
+``src/in_context_reranker.py``:
+
+- prompt (``_prepare_input_for_document_retrieval``, ``prompt_template="instruct"``,
+  ``query_position="last"``): the instruction " Here are some paragraphs:", documents as
+  ``"\\n\\n[i] doc"``, then ``"\\n\\n" + retrieval_instruction_late + "\\n\\nQuery:" + " " + query``,
+  wrapped in the model's user/assistant turn; ``retrieval_type="IE"`` (the BEIR setting) by
+  default, ``"QA"`` for questions;
+- the query span runs from the late instruction to the end of the prompt (the template's closing
+  tokens included); its attention rows are averaged over tokens, then summed over all layers and
+  heads (``score_documents``);
+- ``masked_NA_calibration`` (the default strategy): per document, token weights
+  ``c = a_query - a_NA``; tokens with ``c <= mean(c) - 2 std(c)`` are masked; the score is the
+  sum of the masked ``a_query - a_NA`` (``get_sorted_docs``). ``"calibrated"`` is
+  ``NA_calibration_no_agg``'s plain difference over all the query span, ``"uncalibrated"`` is
+  ``query_last``;
+- the documents stay in first-stage order, most relevant first (``reverse_doc_order=False``).
+  The paper recommends one window over all candidates (no sliding window): so does this method.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from reasonrank.engines.base import AttentionReadout, AttentionRequest, Engine
+from reasonrank.errors import EngineError, EngineUnavailableError, InvalidInputError
+from reasonrank.methods.base import (
+    OnError,
+    OnParseError,
+    Prepared,
+    Reranker,
+    assemble_result,
+    check_positive,
+    stable_order_by_score,
+)
+from reasonrank.types import Candidate, Query, RerankResult, Trace
+
+Scoring = Literal["masked_calibrated", "calibrated", "uncalibrated"]
+RetrievalType = Literal["IE", "QA"]
+
+# Official texts (in_context_reranker.py, __init__): retrieval_instruction and *_late.
+INSTRUCTION = "Here are some paragraphs:"
+LATE_INSTRUCTION: dict[str, str] = {
+    "IE": "Please find information that are relevant to the following query in the paragraphs above.",
+    "QA": "Please answer the following question based on the information in the paragraphs above.",
+}
+SEPARATOR = "\n\n"
+CALIBRATION_QUERY = "N/A"
+
+
+def masked_calibrated_score(query_weights: list[float], na_weights: list[float]) -> float:
+    """ICR's ``masked_NA_calibration`` score of one document from its per-token attention.
+
+    Tokens whose calibrated weight falls at or below mean - 2 std (sample std, as ``torch.std``)
+    are dropped; the score is the sum of the calibrated weights of the others.
+    """
+    diff = [q - n for q, n in zip(query_weights, na_weights, strict=True)]
+    if len(diff) < 2:
+        return sum(diff)
+    mean = sum(diff) / len(diff)
+    std = math.sqrt(sum((d - mean) ** 2 for d in diff) / (len(diff) - 1))
+    threshold = mean - 2 * std
+    return sum(d for d in diff if d > threshold)
+
+
+class ICRReranker(Reranker):
+    """In-context reranking from attention (ICR); needs an engine with ``supports_attention``
+    (``embedded-hf`` or ``transformers``).
+
+    Parameters
+    ----------
+    scoring:
+        ``"masked_calibrated"`` (ICR's default), ``"calibrated"`` (query minus "N/A", no mask) or
+        ``"uncalibrated"`` (query attention only: one probe, faster, more position bias).
+    retrieval_type:
+        ``"IE"`` (find relevant information; BEIR/MS MARCO) or ``"QA"`` (answer a question).
+    max_passage_tokens:
+        Truncate each passage to this many tokens of the engine's tokenizer (None: no cut).
+    calibration_query:
+        The content-free query (ICR: ``"N/A"``).
+    """
+
+    method = "icr"
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        scoring: Scoring = "masked_calibrated",
+        retrieval_type: RetrievalType = "IE",
+        max_passage_tokens: int | None = None,
+        calibration_query: str = CALIBRATION_QUERY,
+        on_error: OnError = "raise",
+        on_parse_error: OnParseError = "keep_order",
+        depth: int | None = None,
+        show_progress: bool = False,
+    ) -> None:
+        super().__init__(engine, on_error=on_error, on_parse_error=on_parse_error, depth=depth,
+                         show_progress=show_progress)
+        if scoring not in ("masked_calibrated", "calibrated", "uncalibrated"):
+            raise InvalidInputError(
+                f"scoring must be 'masked_calibrated', 'calibrated' or 'uncalibrated', got {scoring!r}"
+            )
+        if retrieval_type not in LATE_INSTRUCTION:
+            raise InvalidInputError(f"retrieval_type must be 'IE' or 'QA', got {retrieval_type!r}")
+        check_positive("max_passage_tokens", max_passage_tokens)
+        if not getattr(engine, "supports_attention", False):
+            raise EngineUnavailableError(
+                f"method 'icr' reads attention weights; the {engine.name} engine does not expose them. "
+                "Use --engine embedded-hf (the embedded model in transformers) or transformers."
+            )
+        self.scoring: Scoring = scoring
+        self.retrieval_type: RetrievalType = retrieval_type
+        self.max_passage_tokens = max_passage_tokens
+        self.calibration_query = calibration_query
+
+    # -- prompt -----------------------------------------------------------------------------
+    def build_request(self, query: Query, candidates: list[Candidate]) -> AttentionRequest:
+        """Segments: the instruction, then per document a separator and ``[i] text``, then a
+        separator; probes: the late instruction and the query (and the calibration query)."""
+        segments = [INSTRUCTION]
+        for i, cand in enumerate(candidates, start=1):
+            text = cand.content()
+            if self.max_passage_tokens:
+                text = self.engine.truncate_tokens(text, self.max_passage_tokens)
+            segments += [SEPARATOR, f"[{i}] {text}"]
+        segments.append(SEPARATOR)
+        late = LATE_INSTRUCTION[self.retrieval_type] + SEPARATOR + "Query: "
+        probes = [late + query.text.strip()]
+        if self.scoring != "uncalibrated":
+            probes.append(late + self.calibration_query)
+        return AttentionRequest(tuple(segments), tuple(probes))
+
+    @staticmethod
+    def doc_segment(index: int) -> int:
+        """Segment index of document ``index`` (0-based) in :meth:`build_request`'s segments."""
+        return 2 + 2 * index
+
+    def scores_from(self, readout: AttentionReadout, n_docs: int) -> tuple[list[float], list[dict[str, float]]]:
+        """Per-document scores and the evidence behind them (query / N/A attention totals)."""
+        if len(readout.weights) != (1 if self.scoring == "uncalibrated" else 2):
+            raise EngineError(f"engine returned {len(readout.weights)} attention probes")
+        scores, evidence = [], []
+        for i in range(n_docs):
+            seg = self.doc_segment(i)
+            q = readout.weights[0][seg]
+            if self.scoring == "uncalibrated":
+                score = sum(q)
+                evidence.append({"query_attention": score})
+            else:
+                na = readout.weights[1][seg]
+                score = masked_calibrated_score(q, na) if self.scoring == "masked_calibrated" else sum(q) - sum(na)
+                evidence.append({"query_attention": sum(q), "na_attention": sum(na)})
+            scores.append(float(score))
+        return scores, evidence
+
+    # -- reranking --------------------------------------------------------------------------
+    def _first_requests(self, query: Query, candidates: list[Candidate]) -> list[Any]:
+        return [self.build_request(query, candidates)]
+
+    def _rerank_many(self, items: list[Prepared]) -> list[RerankResult]:
+        return self.each_query(self._progress(items), self._rerank_one)
+
+    def _rerank_one(self, query: Query, cands: list[Candidate]) -> RerankResult:
+        readout = self.engine.attention([self.build_request(query, cands)])[0]
+        return self._assemble(query, cands, readout)
+
+    def _progress(self, items: list[Prepared]) -> Any:
+        if not self.show_progress or len(items) < 2:
+            return items
+        from tqdm.auto import tqdm
+
+        return tqdm(items, desc="icr", unit="query")
+
+    def _assemble(self, query: Query, cands: list[Candidate], readout: AttentionReadout) -> RerankResult:
+        scores, evidence = self.scores_from(readout, len(cands))
+        per_candidate = {}
+        for i, ev in enumerate(evidence):
+            parts = [f"attention from the query {ev['query_attention']:.4f}"]
+            if "na_attention" in ev:
+                parts.append(f"from the content-free query 'N/A' {ev['na_attention']:.4f}")
+            per_candidate[i] = {"reasoning": f"ICR score {scores[i]:.4f} ({'; '.join(parts)})"}
+        trace = Trace(
+            kind="attention",
+            candidate_ids=[c.id for c in cands],
+            reasoning="",
+            answer=" > ".join(f"[{i + 1}]" for i in stable_order_by_score(scores)),
+            raw_output="",
+            prompt_tokens=readout.prompt_tokens,
+            seconds=readout.seconds,
+        )
+        return assemble_result(
+            query, cands, stable_order_by_score(scores), self.method, scores=scores,
+            traces=[trace], per_candidate=per_candidate, model=self.engine.model_name,
+        )

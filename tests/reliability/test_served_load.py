@@ -1,0 +1,97 @@
+"""Load against a real model server, not instant answers: llama_cpp.server on 127.0.0.1 serves
+the embedded model, and N concurrent async reranks go through the Haystack and LlamaIndex
+wrappers sharing one OpenAI engine (remote token counting included). All complete, every id
+comes back once, the engine never has more than ``max_concurrency`` requests in flight (and does
+reach concurrency), and memory stays flat from one round to the next. ``benchmarks/served_load.py``
+reports queries/s and latency percentiles for the same setup."""
+from __future__ import annotations
+
+import asyncio
+import threading
+import tracemalloc
+
+import pytest
+
+pytest.importorskip("llama_cpp.server.app")
+pytest.importorskip("haystack")
+pytest.importorskip("llama_index.core")
+
+from haystack import Document  # noqa: E402
+from llama_index.core.schema import NodeWithScore, TextNode  # noqa: E402
+
+from haystack_reasonrank import ReasonRankRanker  # noqa: E402
+from llama_index_reasonrank import ReasonRankRerank  # noqa: E402
+from reasonrank.engines.openai import OpenAIEngine  # noqa: E402
+from reasonrank.methods.listwise import ListwiseReranker  # noqa: E402
+from servers.llama_server import llama_cpp_server  # noqa: E402
+
+pytestmark = pytest.mark.embedded
+
+LIMIT = 3
+N = 8  # concurrent reranks per round (half Haystack, half LlamaIndex): what 2 cores serve in ~10 s
+TEXTS = ["Tides are caused by the gravitational pull of the moon.", "The stock market fell on Monday.",
+         "Ocean water rises and falls twice a day.", "A recipe for lemon cake with icing."]
+
+
+class InFlight:
+    """Counts generation requests on the wire (httpx posts to /chat/completions), whatever
+    loop or thread sends them; the server queues them, the client bound is what is checked."""
+
+    def __init__(self) -> None:
+        self.now = self.most = self.total = 0
+        self.lock = threading.Lock()
+
+    def wrap(self, post):
+        async def counted(client, url, *args, **kwargs):
+            if not str(url).endswith("/chat/completions"):
+                return await post(client, url, *args, **kwargs)
+            with self.lock:
+                self.now += 1
+                self.total += 1
+                self.most = max(self.most, self.now)
+            try:
+                return await post(client, url, *args, **kwargs)
+            finally:
+                with self.lock:
+                    self.now -= 1
+        return counted
+
+
+def test_concurrent_reranks_through_both_wrappers_against_llama_cpp_server(monkeypatch) -> None:
+    import httpx
+
+    from reasonrank.engines.embedded_model import embedded_gguf_path
+
+    wire = InFlight()
+    monkeypatch.setattr(httpx.AsyncClient, "post", wire.wrap(httpx.AsyncClient.post))
+    with llama_cpp_server(embedded_gguf_path(), n_ctx=2048) as url:
+        engine = OpenAIEngine("embedded", base_url=url, max_concurrency=LIMIT, max_retries=0, timeout=300)
+        reranker = ListwiseReranker(engine, reasoning_budget=8, answer_tokens=8, max_passage_tokens=32)
+        ranker = ReasonRankRanker(reranker=reranker, top_k=4)
+        ranker.warm_up()
+        post = ReasonRankRerank(reranker=reranker, top_n=4)
+        docs = [Document(id=f"h{i}", content=t) for i, t in enumerate(TEXTS)]
+        nodes = [NodeWithScore(node=TextNode(id_=f"n{i}", text=t), score=1.0) for i, t in enumerate(TEXTS)]
+
+        async def one_round() -> tuple[list, list]:
+            hay = asyncio.gather(*(ranker.run_async(query=f"why do tides happen {i}", documents=docs)
+                                   for i in range(N // 2)))
+            lli = asyncio.gather(*(post.apostprocess_nodes(nodes, query_str=f"what moves the ocean {i}")
+                                   for i in range(N // 2)))
+            return await asyncio.gather(hay, lli)
+
+        hay, lli = asyncio.run(one_round())
+        tracemalloc.start()
+        asyncio.run(one_round())
+        first, _ = tracemalloc.get_traced_memory()
+        asyncio.run(one_round())
+        second, _ = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    assert len(hay) == len(lli) == N // 2
+    for out in hay:
+        assert sorted(d.id for d in out["documents"]) == [f"h{i}" for i in range(4)]
+    for out in lli:
+        assert sorted(n.node.node_id for n in out) == [f"n{i}" for i in range(4)]
+    assert wire.total == 3 * N  # one window per rerank, three rounds
+    assert 2 <= wire.most <= LIMIT
+    assert second - first < 5 * 1024 * 1024  # no growth per round
