@@ -94,6 +94,22 @@ def grpo_curve(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def reward_trend(curve: list[dict[str, Any]], key: str = "reward") -> dict[str, float]:
+    """How a logged GRPO curve moved, robust to the step-to-step noise of a few prompts a step:
+    the mean of ``key`` over the first and the last quarter of the steps and the least-squares
+    slope per step over all of them."""
+    values = [float(c[key]) for c in curve if key in c]
+    if len(values) < 2:
+        raise ValueError(f"need at least 2 logged steps with {key!r} to measure a trend")
+    q = max(1, len(values) // 4)
+    n = len(values)
+    x_mean, y_mean = (n - 1) / 2, sum(values) / n
+    slope = sum((i - x_mean) * (v - y_mean) for i, v in enumerate(values)) / sum(
+        (i - x_mean) ** 2 for i in range(n))
+    return {"first_quarter": sum(values[:q]) / q, "last_quarter": sum(values[-q:]) / q,
+            "slope_per_step": slope, "steps": n}
+
+
 def run_grpo(settings: GRPOSettings, callbacks: list[Any] | None = None) -> dict[str, Any]:
     """Train with GRPO; save the model, tokenizer and a reranker preset to ``output_dir``.
 

@@ -1,10 +1,10 @@
 """Training learns, end to end on CPU: the toy chain synthesize -> SFT -> GRPO (seeded).
 
 Asserts the direction of each effect: the random model never writes the format, SFT makes it
-write it (and rank above the random-order baseline), GRPO gets a learning signal (non-zero
-reward spread inside the groups, rewards above 0), unlike the recorded all -1 runs. Whether the
-mean reward rises over the steps is measured by benchmarks/training_curve.py (30 steps; 16 steps
-of 2 prompts are too noisy to assert a trend).
+write it (and rank above the random-order baseline), and over the GRPO steps the mean rollout
+reward rises (first vs last quarter of the steps and the least-squares slope, not single steps)
+while the rollouts keep differing inside their groups (reward std > 0, so there is a signal).
+The held-out numbers after GRPO are reported by benchmarks/training_curve.py.
 """
 from __future__ import annotations
 
@@ -18,24 +18,36 @@ from reasonrank.training.toy_chain import ToyChainSettings, run_toy_chain
 
 
 @pytest.mark.slow
-def test_sft_teaches_the_format_and_grpo_gets_a_learning_signal(tmp_path: Path) -> None:
-    settings = ToyChainSettings(seed=0, train_queries=240, heldout_queries=30)
-    settings.sft.update(num_train_epochs=10.0)
-    settings.grpo.update(max_steps=16)
+def test_sft_teaches_the_format_and_grpo_raises_the_reward(tmp_path: Path) -> None:
+    # The chain's own SFT/GRPO settings (SFT short enough to leave GRPO headroom), fewer
+    # held-out windows, GRPO prompts and steps than the benchmark.
+    settings = ToyChainSettings(seed=0, heldout_queries=30)
+    settings.grpo.update(max_steps=20)
     settings.rl_examples = 64
     report = run_toy_chain(tmp_path, settings)
     held = report["heldout"]
 
-    assert report["synthesis"]["kept"] < 240  # the filter dropped the teacher's mistakes
+    assert report["synthesis"]["kept"] < settings.train_queries  # the filter dropped mistakes
     # SFT teaches the format (a random model never writes it) and ranking above chance.
-    # Seeded values on the dev machine: format 0.00 -> 0.13 on 30 held-out windows.
     assert held["base"]["format_rate"] <= 0.05
     assert held["sft"]["format_rate"] >= 0.1, held["sft"]["samples"]
     assert held["sft"]["ndcg10"] > report["random_order_ndcg10"], (held, report["random_order_ndcg10"])
 
     curve = report["grpo"]["curve"]
-    assert len(curve) == 16
-    # A learning signal flows: rollouts differ inside their groups (std > 0, so advantages are
-    # not all zero) and some score above 0, unlike the recorded all -1 runs.
-    assert sum(c["reward_std"] > 0 for c in curve) >= 12, curve
-    assert max(c["reward"] for c in curve) > 0.3, curve
+    assert len(curve) == 20
+    assert sum(c["reward_std"] > 0 for c in curve) >= 16, curve
+    # GRPO learns: the mean reward of the rollouts rises over the steps.
+    trend = report["grpo"]["trend"]
+    assert trend["last_quarter"] > trend["first_quarter"], trend
+    assert trend["slope_per_step"] > 0, trend
+
+
+def test_reward_trend_uses_quarters_and_a_fitted_slope() -> None:
+    from reasonrank.training.grpo import reward_trend
+
+    curve = [{"reward": r} for r in (0.0, 1.0, 0.0, 1.0, 1.0, 2.0, 1.0, 2.0)]
+    trend = reward_trend(curve)
+    assert trend == pytest.approx({"first_quarter": 0.5, "last_quarter": 1.5,
+                                   "slope_per_step": 5 / 21, "steps": 8})
+    with pytest.raises(ValueError, match="at least 2"):
+        reward_trend([{"reward": 1.0}])
