@@ -11,12 +11,21 @@ from reasonrank.methods.base import Reranker
 from reasonrank.presets import DEFAULT_PRESET, DEFAULT_PRESETS, Preset, get_preset
 
 
-def resolve_preset(method: str | None, preset: str | None) -> Preset:
+# Engines whose attention the default method (ICR) can read; any other engine the user names
+# gets the default of the generating methods, ReasonRank listwise, which runs everywhere.
+_ATTENTION_ENGINES = ("embedded-hf", "transformers")
+
+
+def resolve_preset(method: str | None, preset: str | None, engine: str | Engine | None = None) -> Preset:
     """The preset to use: the named one, the embedded default of ``method``, or with neither
-    the library's default (``DEFAULT_PRESET``)."""
+    the library's default (``DEFAULT_PRESET``) — or listwise when ``engine`` cannot run the
+    default method (e.g. ``engine="openai"``: a served model exposes no attention)."""
     if preset is None:
         if method is None:
-            return get_preset(DEFAULT_PRESET)
+            default = get_preset(DEFAULT_PRESET)
+            if engine is None or _can_run_default(engine, default):
+                return default
+            method = "listwise"
         if method not in DEFAULT_PRESETS:
             raise ValueError(f"unknown method {method!r}; choose one of {sorted(DEFAULT_PRESETS)}")
         preset = DEFAULT_PRESETS[method]
@@ -24,6 +33,12 @@ def resolve_preset(method: str | None, preset: str | None) -> Preset:
     if method is not None and chosen.method != method:
         raise ValueError(f"preset {chosen.name!r} is for method {chosen.method!r}, not {method!r}")
     return chosen
+
+
+def _can_run_default(engine: str | Engine, default: Preset) -> bool:
+    if isinstance(engine, Engine):
+        return bool(engine.supports_attention) or default.method not in ("icr",)
+    return engine == default.engine or engine in _ATTENTION_ENGINES or default.method != "icr"
 
 
 def build_engine(
@@ -63,7 +78,7 @@ def build_reranker(
     ``engine`` may be an engine name or an already built :class:`Engine` (shared between
     rerankers, e.g. one vLLM model for two methods).
     """
-    chosen = resolve_preset(method, preset)
+    chosen = resolve_preset(method, preset, engine)
     if isinstance(engine, Engine):
         built = engine
     else:

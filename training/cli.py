@@ -100,7 +100,7 @@ def _run_synthesize(args: argparse.Namespace) -> int:
     from reasonrank.factory import build_engine, resolve_preset
     from reasonrank.training.synthesize import SynthesisSettings, synthesize
 
-    preset = resolve_preset(args.method, args.preset)
+    preset = resolve_preset(args.method or ("listwise" if args.preset is None else None), args.preset)
     teacher = build_engine(
         preset, engine=args.engine, model=args.model, base_url=args.base_url,
         engine_options=parse_json_option(args.engine_options, "--engine-options"),

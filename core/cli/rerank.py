@@ -109,7 +109,7 @@ def _method_overrides(args: argparse.Namespace) -> dict[str, Any]:
             raise InvalidInputError(f"--top-k must be a positive integer, got {args.top_k}")
         overrides["depth"] = args.top_k
     if args.criteria is not None or args.two_turn:
-        method = args.method or resolve_preset(args.method, args.preset).method
+        method = args.method or resolve_preset(args.method, args.preset, args.engine).method
         if method != "rebel":
             raise InvalidInputError("--criteria and --two-turn apply to --method rebel only")
         if args.criteria is not None:

@@ -63,7 +63,7 @@ def spec_from_args(args: argparse.Namespace):
     from reasonrank.distributed import RerankerSpec
     from reasonrank.factory import resolve_preset
 
-    resolve_preset(args.method, args.preset)  # an unknown preset or method fails before Ray starts
+    resolve_preset(args.method, args.preset, args.engine)  # an unknown preset or method fails before Ray starts
     return RerankerSpec(
         method=args.method, preset=args.preset, engine=args.engine, model=args.model,
         base_url=args.base_url,

@@ -58,7 +58,7 @@ def describe_factory(factory: Callable[[], Reranker]) -> dict[str, Any]:
     if isinstance(factory, RerankerSpec):
         from reasonrank.factory import resolve_preset
 
-        preset = resolve_preset(factory.method, factory.preset)
+        preset = resolve_preset(factory.method, factory.preset, factory.engine)
         settings = {k: v for k, v in asdict(factory).items() if v not in (None, {})}
         return {**settings, "method": preset.method, "model": factory.model or preset.model}
     name = getattr(factory, "__qualname__", type(factory).__qualname__)

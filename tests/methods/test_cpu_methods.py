@@ -209,6 +209,19 @@ def test_the_no_argument_default_is_the_preset_chosen_on_dl19(tiny_engine) -> No
     assert all(r.reasoning for r in result.ranked)  # the evidence behind each position
 
 
+def test_an_engine_without_attention_gets_the_listwise_default() -> None:
+    """`reasonrank rerank --engine openai ...` with no method must not pick ICR (a served model
+    exposes no attention): the default falls back to ReasonRank listwise on such engines."""
+    from reasonrank.factory import resolve_preset
+    from reasonrank.presets import DEFAULT_PRESET
+
+    assert resolve_preset(None, None, "embedded-hf").name == DEFAULT_PRESET
+    assert resolve_preset(None, None, "transformers").name == DEFAULT_PRESET
+    for name in ("openai", "vllm", "llamacpp", "embedded"):
+        assert resolve_preset(None, None, name).method == "listwise"
+    assert build_reranker(engine=ScriptedEngine()).method == "listwise"
+
+
 def test_evaluation_meter_passes_attention_through(tiny_engine) -> None:
     from reasonrank.evaluate import EngineMeter
 
