@@ -10,7 +10,6 @@ from reasonrank.methods import method_class
 from reasonrank.methods.base import Reranker
 from reasonrank.presets import DEFAULT_PRESET, DEFAULT_PRESETS, Preset, get_preset
 
-
 # Engines whose attention the default method (ICR) can read; any other engine the user names
 # gets the default of the generating methods, ReasonRank listwise, which runs everywhere.
 _ATTENTION_ENGINES = ("embedded-hf", "transformers")

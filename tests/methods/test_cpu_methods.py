@@ -9,7 +9,6 @@ import inspect
 import math
 
 import pytest
-
 from reasonrank.engines.scripted import ScriptedEngine
 from reasonrank.errors import EngineUnavailableError, InvalidInputError
 from reasonrank.factory import build_reranker
@@ -33,9 +32,8 @@ def hand_attention(model_path, engine, request):
     """Per probe and segment, the attention the probe's tokens pay to each segment token,
     computed from a full forward pass (no cache) of the whole prompt with eager attention."""
     import torch
-    from transformers import AutoModelForCausalLM
-
     from reasonrank.engines.hf_attention import template_split
+    from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.float32, attn_implementation="eager")
     head, tail = template_split(engine, request.system)
