@@ -34,23 +34,25 @@ TEXTS = ["Tides are caused by the gravitational pull of the moon.", "The stock m
 
 
 class InFlight:
-    """Counts generation requests on the wire (httpx posts to /chat/completions), whatever
-    loop or thread sends them; the server queues them, the client bound is what is checked."""
+    """Counts generation requests on the wire (aiohttp requests to /chat/completions, from
+    sending until the response arrives), whatever loop or thread sends them; the server queues
+    them, the client bound is what is checked."""
 
     def __init__(self) -> None:
         self.now = self.most = self.total = 0
         self.lock = threading.Lock()
 
     def wrap(self, post):
-        async def counted(client, url, *args, **kwargs):
+        async def counted(client, *args, **kwargs):
+            url = args[1] if len(args) > 1 else kwargs.get("str_or_url", "")
             if not str(url).endswith("/chat/completions"):
-                return await post(client, url, *args, **kwargs)
+                return await post(client, *args, **kwargs)
             with self.lock:
                 self.now += 1
                 self.total += 1
                 self.most = max(self.most, self.now)
             try:
-                return await post(client, url, *args, **kwargs)
+                return await post(client, *args, **kwargs)
             finally:
                 with self.lock:
                     self.now -= 1
@@ -58,12 +60,13 @@ class InFlight:
 
 
 def test_concurrent_reranks_through_both_wrappers_against_llama_cpp_server(monkeypatch) -> None:
-    import httpx
+    import aiohttp
 
     from reasonrank.engines.embedded_model import embedded_gguf_path
 
     wire = InFlight()
-    monkeypatch.setattr(httpx.AsyncClient, "post", wire.wrap(httpx.AsyncClient.post))
+    # the OpenAI engine speaks aiohttp: ClientSession.post(...) runs ClientSession._request
+    monkeypatch.setattr(aiohttp.ClientSession, "_request", wire.wrap(aiohttp.ClientSession._request))
     with llama_cpp_server(embedded_gguf_path(), n_ctx=2048) as url:
         engine = OpenAIEngine("embedded", base_url=url, max_concurrency=LIMIT, max_retries=0, timeout=300)
         reranker = ListwiseReranker(engine, reasoning_budget=8, answer_tokens=8, max_passage_tokens=32)
