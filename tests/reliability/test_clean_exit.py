@@ -51,7 +51,7 @@ SCRIPTS = {
     "embedded": """
         from llama_index_reasonrank import ReasonRankRerank
         from reasonrank.engines.base import ChatRequest, SamplingParams
-        post = ReasonRankRerank(top_n=2, engine_options={'n_ctx': 512})
+        post = ReasonRankRerank(method='listwise', top_n=2, engine_options={'n_ctx': 512})  # llama.cpp
         engine = post.reranker.engine  # the embedded model, owned by the postprocessor
         request = ChatRequest.of([{'role': 'user', 'content': 'Say yes.'}])
         print(engine.generate([request], SamplingParams(max_tokens=2))[0].completion_tokens)
