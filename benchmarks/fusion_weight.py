@@ -7,6 +7,11 @@ the reranker with the first stage (``reasonrank.methods.fusion.fuse``, the rule 
 option applies at run time) for a grid of weights, both rules (``rrf``, ``score``), and report
 nDCG@10 against the first stage. Writes a JSON with every grid point.
 
+A weight read off that grid is tuned on the queries it is reported on. So the script also
+reports held-out figures: a two-fold split (queries in run order, alternating) where the weight
+is chosen on one half and scored on the other, both ways, and leave-one-out (the weight chosen on
+the other n - 1 queries, scored on the one left out); ties go to the weight nearest 0.5.
+
     python benchmarks/fusion_weight.py /work/shared/data/trec-dl19 \
         benchmarks/results/dl19-embedded-icr benchmarks/results/dl19-embedded-first \
         --out benchmarks/results/fusion_weight_dl19.json
@@ -41,6 +46,33 @@ def fused_ranking(dataset: Dataset, done: dict, top_k: int, kind: str, weight: f
     return ranking
 
 
+def choose(per_query: list[dict[str, float]], qids: list[str]) -> int:
+    """Index of the weight with the best mean over ``qids`` (ties: the weight nearest 0.5)."""
+    means = [sum(values[q] for q in qids) / len(qids) for values in per_query]
+    return max(range(len(WEIGHTS)), key=lambda i: (round(means[i], 12), -abs(WEIGHTS[i] - 0.5)))
+
+
+def held_out(per_query: list[dict[str, float]], qids: list[str]) -> dict:
+    """Two-fold and leave-one-out nDCG of a weight chosen on the other queries."""
+    folds = [qids[0::2], qids[1::2]]
+    two_fold, chosen = {}, []
+    for train, test in ((folds[0], folds[1]), (folds[1], folds[0])):
+        i = choose(per_query, train)
+        chosen.append(WEIGHTS[i])
+        two_fold.update({q: per_query[i][q] for q in test})
+    loo = {}
+    loo_weights = []
+    for q in qids:
+        i = choose(per_query, [x for x in qids if x != q])
+        loo_weights.append(WEIGHTS[i])
+        loo[q] = per_query[i][q]
+    return {
+        "two_fold": sum(two_fold.values()) / len(qids), "two_fold_weights": chosen,
+        "leave_one_out": sum(loo.values()) / len(qids),
+        "leave_one_out_weights": sorted(set(loo_weights)),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset")
@@ -55,24 +87,30 @@ def main() -> None:
         done = load_results(Path(folder) / "results.jsonl")
         qids = sorted(done)
         base = evaluate_run(dataset.qrels, {q: dataset.run[q] for q in qids}, [args.measure]).mean[args.measure]
-        grid = {}
+        grid, cv = {}, {}
         for kind in ("rrf", "score"):
-            grid[kind] = []
+            grid[kind], per_query = [], []
             for w in WEIGHTS:
                 run = ranked_run(fused_ranking(dataset, {q: done[q] for q in qids}, config["top_k"], kind, w))
-                grid[kind].append(evaluate_run(dataset.qrels, run, [args.measure]).mean[args.measure])
+                metrics = evaluate_run(dataset.qrels, run, [args.measure])
+                grid[kind].append(metrics.mean[args.measure])
+                per_query.append({q: metrics.per_query.get(q, {}).get(args.measure, 0.0) for q in qids})
+            cv[kind] = held_out(per_query, [q for q in dataset.query_ids() if q in done])
         best = {k: WEIGHTS[max(range(len(WEIGHTS)), key=lambda i: v[i])] for k, v in grid.items()}
         seconds = sum(done[q].get("seconds", 0.0) for q in qids) / len(qids)
         tokens = sum(done[q].get("usage", {}).get("prompt_tokens", 0) for q in qids) / len(qids)
         report["runs"][folder] = {
             "num_queries": len(qids), "query_ids": qids, "first_stage": base, "method_alone": grid["rrf"][-1],
-            "grid": grid, "best_weight": best, "seconds_per_query": seconds, "prompt_tokens_per_query": tokens,
+            "grid": grid, "best_weight": best, "held_out": cv, "seconds_per_query": seconds, "prompt_tokens_per_query": tokens,
         }
         print(f"{folder} ({len(qids)} queries): first stage {base:.4f}, method alone {grid['rrf'][-1]:.4f}, "
               f"{seconds:.0f} s/query, {tokens:.0f} prompt tokens/query")
         for kind, values in grid.items():
             row = "  ".join(f"{w:.1f}:{v:.4f}" for w, v in zip(WEIGHTS, values))
             print(f"  {kind:5s} {row}   best w={best[kind]}")
+            h = cv[kind]
+            print(f"        held out: two-fold {h['two_fold']:.4f} (w chosen {h['two_fold_weights']}), "
+                  f"leave-one-out {h['leave_one_out']:.4f} (w chosen {h['leave_one_out_weights']})")
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")
 

@@ -16,6 +16,7 @@ import copy
 import inspect
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from reasonrank.engines.base import (
@@ -60,9 +61,23 @@ def _eager(model: Any) -> Any:
     return switch()
 
 
-def attention_readout(engine: Any, request: AttentionRequest) -> AttentionReadout:
+@dataclass
+class HeadAttention:
+    """Per-head attention of one :class:`AttentionRequest`: ``per_probe[p]`` is a
+    ``(layers, heads, n)`` tensor (float64) of the attention that probe ``p``'s tokens pay to
+    each of the ``n`` shared-prefix tokens, averaged over the probe's tokens;
+    ``spans[s]`` is segment ``s``'s ``(start, end)`` in those ``n`` positions."""
+
+    per_probe: list[Any]
+    spans: list[tuple[int, int]]
+    tokens: list[list[str]]
+    prompt_tokens: int
+    seconds: float
+
+
+def attention_by_head(engine: Any, request: AttentionRequest) -> HeadAttention:
     """Run one :class:`AttentionRequest` on ``engine`` (``.model``, ``.tokenizer``, ``.encode``,
-    ``.render``, ``._torch``, ``.device``, ``.max_context``)."""
+    ``.render``, ``._torch``, ``.device``, ``.max_context``) and keep every layer and head."""
     torch = engine._torch
     from transformers import DynamicCache
 
@@ -80,7 +95,7 @@ def attention_readout(engine: Any, request: AttentionRequest) -> AttentionReadou
             f"attention prompt has {longest} tokens; {engine.model_name} takes {engine.max_context}"
         )
     n = len(prefix)
-    weights: list[list[list[float]]] = []
+    per_probe = []
     # The decoder without the LM head: no vocabulary-sized logits for every prompt position.
     decoder = engine.model.get_decoder()
     # transformers renamed `past_key_values` to `cache` (5.x deprecation): use what it takes.
@@ -98,24 +113,31 @@ def attention_readout(engine: Any, request: AttentionRequest) -> AttentionReadou
                     use_cache=True,
                     output_attentions=True,
                 )
-                # Each layer: (1, heads, probe_len, n + probe_len). Mean over the probe's tokens,
-                # then sum over heads and layers (ICR's score_documents).
-                total = torch.zeros(n, dtype=torch.float64, device=engine.device)
-                for layer in out.attentions:
-                    total += layer[0, :, :, :n].double().mean(dim=1).sum(dim=0)
-                flat = total.cpu().tolist()
-                per_segment, at = [], len(head_ids)
-                for ids_ in seg_ids:
-                    per_segment.append(flat[at : at + len(ids_)])
-                    at += len(ids_)
-                weights.append(per_segment)
-    tokens = [engine.tokenizer.convert_ids_to_tokens(ids_) for ids_ in seg_ids]
-    return AttentionReadout(
-        weights=weights,
-        tokens=tokens,
+                # Each layer: (1, heads, probe_len, n + probe_len) -> (heads, n), the mean over
+                # the probe's tokens (ICR's score_documents).
+                per_probe.append(torch.stack([layer[0, :, :, :n].double().mean(dim=1) for layer in out.attentions]))
+    spans, at = [], len(head_ids)
+    for ids_ in seg_ids:
+        spans.append((at, at + len(ids_)))
+        at += len(ids_)
+    return HeadAttention(
+        per_probe=per_probe,
+        spans=spans,
+        tokens=[engine.tokenizer.convert_ids_to_tokens(ids_) for ids_ in seg_ids],
         prompt_tokens=n + sum(len(p) for p in probe_ids),
         seconds=time.perf_counter() - started,
     )
+
+
+def attention_readout(engine: Any, request: AttentionRequest) -> AttentionReadout:
+    """:func:`attention_by_head`, summed over layers and heads (ICR's ``score_documents``)."""
+    heads = attention_by_head(engine, request)
+    weights = []
+    for per_head in heads.per_probe:
+        flat = per_head.sum(dim=(0, 1)).cpu().tolist()
+        weights.append([flat[a:b] for a, b in heads.spans])
+    return AttentionReadout(weights=weights, tokens=heads.tokens, prompt_tokens=heads.prompt_tokens,
+                            seconds=heads.seconds)
 
 
 def attention_readouts(engine: Any, requests: Sequence[AttentionRequest]) -> list[AttentionReadout]:
