@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from reasonrank.data import Dataset
+from reasonrank.methods.fusion import fuse
 from reasonrank.metrics import evaluate_run, ranked_run
 
 
@@ -91,11 +92,15 @@ class Dump:
         self.top_k = top_k
         self._cache: dict = {}
 
-    def ndcg(self, score_fn, qids: list[str]) -> float:
+    def ndcg(self, score_fn, qids: list[str], fused: bool = False) -> float:
+        """nDCG@10 of ``score_fn`` over ``qids``; ``fused``: RRF with BM25 at the default w=0.5."""
         ranking = {}
         for qid in qids:
             d = self.data[qid]
             scores = score_fn(d)
+            if fused:
+                method_rank = {i: r for r, i in enumerate(sorted(range(len(scores)), key=lambda i: (-scores[i], i)))}
+                scores = fuse([method_rank[i] for i in range(len(scores))], list(range(len(scores))))
             ids = [str(x) for x in d["doc_ids"]]
             order = sorted(range(len(ids)), key=lambda i: (-scores[i], i))
             head = [ids[i] for i in order]
@@ -144,6 +149,8 @@ def analyze(args: argparse.Namespace) -> None:
             "train_queries": train, "test_queries": test,
             "bm25_test": bm25_ndcg(test),
             "all_layers_test": dump_.ndcg(layer_rule(list(range(n_layers))), test),
+            "all_layers_fused_test": dump_.ndcg(layer_rule(list(range(n_layers))), test, fused=True),
+            "layer_range_fused_test": dump_.ndcg(rule, test, fused=True),
             "layer_range": list(best), "layer_range_train": dump_.ndcg(rule, train), "layer_range_test": dump_.ndcg(rule, test),
             "top_heads": [list(h) for h in top], "top_heads_train": dump_.ndcg(head_rule(top), train),
             "top_heads_test": dump_.ndcg(head_rule(top), test),
@@ -153,10 +160,13 @@ def analyze(args: argparse.Namespace) -> None:
               f"layers {best} (train {c['layer_range_train']:.4f}) test {c['layer_range_test']:.4f}, "
               f"top-{args.top_heads} heads (train {c['top_heads_train']:.4f}) test {c['top_heads_test']:.4f}")
     report["two_fold"] = cv
-    for key in ("bm25_test", "all_layers_test", "layer_range_test", "top_heads_test"):
+    for key in ("bm25_test", "all_layers_test", "all_layers_fused_test", "layer_range_test", "layer_range_fused_test",
+                "top_heads_test"):
         report[f"held_out_mean_{key}"] = sum(c[key] * len(c["test_queries"]) for c in cv) / len(qids)
     print(f"{len(qids)} queries: BM25 {report['bm25']:.4f}, ICR all layers {report['all_layers_masked']:.4f}; "
-          f"held out: layer range {report['held_out_mean_layer_range_test']:.4f}, "
+          f"held out: layer range {report['held_out_mean_layer_range_test']:.4f} "
+          f"(fused with BM25, RRF w=0.5: {report['held_out_mean_layer_range_fused_test']:.4f}; "
+          f"all layers fused {report['held_out_mean_all_layers_fused_test']:.4f}), "
           f"top heads {report['held_out_mean_top_heads_test']:.4f}")
     print("per layer (all queries, descriptive):", " ".join(f"{i}:{v:.3f}" for i, v in enumerate(report["per_layer_all_queries"])))
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")

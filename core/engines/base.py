@@ -100,6 +100,8 @@ class AttentionRequest:
     segments: tuple[str, ...]
     probes: tuple[str, ...]
     system: str | None = None
+    #: Layers summed (0-based; negative ones count from the last); None: all of them.
+    layers: tuple[int, ...] | None = None
 
 
 @dataclass

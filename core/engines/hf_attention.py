@@ -25,7 +25,7 @@ from reasonrank.engines.base import (
     ChatRequest,
     defang_control_tokens,
 )
-from reasonrank.errors import PromptTooLongError
+from reasonrank.errors import InvalidInputError, PromptTooLongError
 
 _SPLIT = "\u2063reasonrank-attention-split\u2063"
 
@@ -130,10 +130,16 @@ def attention_by_head(engine: Any, request: AttentionRequest) -> HeadAttention:
 
 
 def attention_readout(engine: Any, request: AttentionRequest) -> AttentionReadout:
-    """:func:`attention_by_head`, summed over layers and heads (ICR's ``score_documents``)."""
+    """:func:`attention_by_head`, summed over heads and the request's layers (all by default:
+    ICR's ``score_documents``)."""
     heads = attention_by_head(engine, request)
     weights = []
     for per_head in heads.per_probe:
+        if request.layers is not None:
+            n_layers = per_head.shape[0]
+            if not request.layers or any(not -n_layers <= i < n_layers for i in request.layers):
+                raise InvalidInputError(f"layers must be indices of the model's {n_layers} layers, got {list(request.layers)}")
+            per_head = per_head[[i % n_layers for i in request.layers]]
         flat = per_head.sum(dim=(0, 1)).cpu().tolist()
         weights.append([flat[a:b] for a, b in heads.spans])
     return AttentionReadout(weights=weights, tokens=heads.tokens, prompt_tokens=heads.prompt_tokens,

@@ -29,6 +29,7 @@ Followed from the official code, github OSU-NLP-Group/In-Context-Reranking,
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from reasonrank.engines.base import AttentionReadout, AttentionRequest, Engine
@@ -87,6 +88,9 @@ class ICRReranker(Reranker):
         Truncate each passage to this many tokens of the engine's tokenizer (None: no cut).
     calibration_query:
         The content-free query (ICR: ``"N/A"``).
+    layers:
+        Sum the attention of these layers only (0-based; negative ones count from the last).
+        None (ICR's choice): every layer.
     """
 
     method = "icr"
@@ -99,6 +103,7 @@ class ICRReranker(Reranker):
         retrieval_type: RetrievalType = "IE",
         max_passage_tokens: int | None = None,
         calibration_query: str = CALIBRATION_QUERY,
+        layers: Sequence[int] | None = None,
         on_error: OnError = "raise",
         on_parse_error: OnParseError = "keep_order",
         depth: int | None = None,
@@ -113,6 +118,11 @@ class ICRReranker(Reranker):
         if retrieval_type not in LATE_INSTRUCTION:
             raise InvalidInputError(f"retrieval_type must be 'IE' or 'QA', got {retrieval_type!r}")
         check_positive("max_passage_tokens", max_passage_tokens)
+        if layers is not None and (
+            isinstance(layers, (str, bytes)) or not layers
+            or not all(isinstance(i, int) and not isinstance(i, bool) for i in layers)
+        ):
+            raise InvalidInputError(f"layers must be a non-empty list of layer indices or None, got {layers!r}")
         if not getattr(engine, "supports_attention", False):
             raise EngineUnavailableError(
                 f"method 'icr' reads attention weights; the {engine.name} engine does not expose them. "
@@ -122,6 +132,7 @@ class ICRReranker(Reranker):
         self.retrieval_type: RetrievalType = retrieval_type
         self.max_passage_tokens = max_passage_tokens
         self.calibration_query = calibration_query
+        self.layers = tuple(layers) if layers is not None else None
 
     # -- prompt -----------------------------------------------------------------------------
     def build_request(self, query: Query, candidates: list[Candidate]) -> AttentionRequest:
@@ -138,7 +149,7 @@ class ICRReranker(Reranker):
         probes = [late + query.text.strip()]
         if self.scoring != "uncalibrated":
             probes.append(late + self.calibration_query)
-        return AttentionRequest(tuple(segments), tuple(probes))
+        return AttentionRequest(tuple(segments), tuple(probes), layers=self.layers)
 
     @staticmethod
     def doc_segment(index: int) -> int:

@@ -28,9 +28,10 @@ IDS = [d["id"] for d in DOCS]
 
 
 # -- ICR --------------------------------------------------------------------------------------
-def hand_attention(model_path, engine, request):
+def hand_attention(model_path, engine, request, layers=None):
     """Per probe and segment, the attention the probe's tokens pay to each segment token,
-    computed from a full forward pass (no cache) of the whole prompt with eager attention."""
+    computed from a full forward pass (no cache) of the whole prompt with eager attention
+    (summed over ``layers``, default all)."""
     import torch
     from reasonrank.engines.hf_attention import template_split
     from transformers import AutoModelForCausalLM
@@ -46,7 +47,8 @@ def hand_attention(model_path, engine, request):
         with torch.no_grad():
             att = model(input_ids=torch.tensor([ids]), output_attentions=True).attentions
         n, p = len(ids) - len(probe_ids), len(probe_ids)
-        total = sum(layer[0, :, n:, :n].double().mean(dim=1).sum(dim=0) for layer in att)
+        chosen = [att[i] for i in layers] if layers is not None else att
+        total = sum(layer[0, :, n:, :n].double().mean(dim=1).sum(dim=0) for layer in chosen)
         per_seg, at = [], len(head_ids)
         for s in seg_ids:
             per_seg.append(total[at : at + len(s)].tolist())
@@ -79,6 +81,25 @@ def test_icr_scores_match_a_hand_computed_attention_sum(tiny_model_path, tiny_en
         assert got.score == pytest.approx(want, rel=1e-4, abs=1e-6)
         assert "ICR score" in got.reasoning and "N/A" in got.reasoning
     assert [r.score for r in result.ranked] == sorted((r.score for r in result.ranked), reverse=True)
+
+
+def test_icr_layers_sum_only_the_chosen_layers(tiny_model_path, tiny_engine) -> None:
+    docs = [d for d in DOCS if d["id"] in "ab"]
+    (request,) = ICRReranker(tiny_engine, layers=[-1]).dry_run("what do cats eat", docs)
+    assert request.layers == (-1,)
+    readout = tiny_engine.attention([request])[0]
+    expected = hand_attention(tiny_model_path, tiny_engine, request, layers=[-1])
+    everything = tiny_engine.attention([ICRReranker(tiny_engine).dry_run("what do cats eat", docs)[0]])[0]
+    for got_probe, want_probe in zip(readout.weights, expected):
+        for got, want in zip(got_probe, want_probe):
+            assert got == pytest.approx(want, rel=1e-4, abs=1e-6)
+    # One layer of several: less attention mass than the all-layer sum of the same tokens.
+    assert sum(readout.weights[0][2]) < sum(everything.weights[0][2])
+    with pytest.raises(InvalidInputError):
+        ICRReranker(tiny_engine, layers=[999]).rerank("cats", docs)
+    for bad in ([], "12", [1.5], [True]):
+        with pytest.raises(InvalidInputError):
+            ICRReranker(tiny_engine, layers=bad)
 
 
 def test_masked_calibration_drops_only_far_low_tokens() -> None:
