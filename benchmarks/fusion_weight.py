@@ -10,7 +10,8 @@ nDCG@10 against the first stage. Writes a JSON with every grid point.
 A weight read off that grid is tuned on the queries it is reported on. So the script also
 reports held-out figures: a two-fold split (queries in run order, alternating) where the weight
 is chosen on one half and scored on the other, both ways, and leave-one-out (the weight chosen on
-the other n - 1 queries, scored on the one left out); ties go to the weight nearest 0.5.
+the other n - 1 queries, scored on the one left out); ties go to the weight nearest 0.5. Every
+weight also gets its wins/losses/ties against the first stage and a paired randomization test.
 
     python benchmarks/fusion_weight.py /work/shared/data/trec-dl19 \
         benchmarks/results/dl19-embedded-icr benchmarks/results/dl19-embedded-first \
@@ -73,6 +74,19 @@ def held_out(per_query: list[dict[str, float]], qids: list[str]) -> dict:
     }
 
 
+def paired_test(method: dict[str, float], base: dict[str, float], rounds: int = 5000) -> dict:
+    """Wins/losses/ties against the first stage and a two-sided paired randomization test
+    (sign flips of the per-query differences, seeded) of the mean difference."""
+    import random
+
+    diff = [method[q] - base[q] for q in base]
+    observed = abs(sum(diff)) / len(diff)
+    rng = random.Random(0)
+    hits = sum(abs(sum(d if rng.random() < 0.5 else -d for d in diff)) / len(diff) >= observed - 1e-12 for _ in range(rounds))
+    return {"wins": sum(d > 1e-9 for d in diff), "losses": sum(d < -1e-9 for d in diff),
+            "ties": sum(abs(d) <= 1e-9 for d in diff), "p_value": hits / rounds}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset")
@@ -96,6 +110,7 @@ def main() -> None:
                 grid[kind].append(metrics.mean[args.measure])
                 per_query.append({q: metrics.per_query.get(q, {}).get(args.measure, 0.0) for q in qids})
             cv[kind] = held_out(per_query, [q for q in dataset.query_ids() if q in done])
+            cv[kind]["vs_first_stage"] = {str(w): paired_test(values, per_query[0]) for w, values in zip(WEIGHTS, per_query)}
         best = {k: WEIGHTS[max(range(len(WEIGHTS)), key=lambda i: v[i])] for k, v in grid.items()}
         seconds = sum(done[q].get("seconds", 0.0) for q in qids) / len(qids)
         tokens = sum(done[q].get("usage", {}).get("prompt_tokens", 0) for q in qids) / len(qids)
@@ -111,6 +126,9 @@ def main() -> None:
             h = cv[kind]
             print(f"        held out: two-fold {h['two_fold']:.4f} (w chosen {h['two_fold_weights']}), "
                   f"leave-one-out {h['leave_one_out']:.4f} (w chosen {h['leave_one_out_weights']})")
+            tests = "  ".join(f"{w}:{t['wins']}/{t['losses']}/{t['ties']} p={t['p_value']:.2f}"
+                              for w, t in h["vs_first_stage"].items() if w != "0.0")
+            print(f"        vs first stage (wins/losses/ties, paired randomization p): {tests}")
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")
 
