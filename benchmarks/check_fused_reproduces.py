@@ -19,11 +19,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fusion_weight import fused_ranking  # noqa: E402
-
-from reasonrank.data import Dataset  # noqa: E402
-from reasonrank.evaluate import load_results  # noqa: E402
-from reasonrank.metrics import evaluate_run, ranked_run  # noqa: E402
+from fusion_weight import fused_ranking
+from reasonrank.data import Dataset
+from reasonrank.evaluate import load_results
+from reasonrank.metrics import evaluate_run, ranked_run
 
 METHOD_SCORE = re.compile(r"^\w+ score (-?[\d.e+-]+)")
 

@@ -30,17 +30,15 @@ import json
 from pathlib import Path
 
 import numpy as np
-
 from reasonrank.data import Dataset
 from reasonrank.methods.fusion import fuse
 from reasonrank.metrics import evaluate_run, ranked_run
 
 
 def dump(args: argparse.Namespace) -> None:
-    from tqdm import tqdm
-
     from reasonrank import load_reranker
     from reasonrank.engines.hf_attention import attention_by_head
+    from tqdm import tqdm
 
     dataset = Dataset.load(args.dataset)
     out = Path(args.out)
