@@ -60,6 +60,14 @@ class ToyChainSettings:
     # torch threads. On a shared 2-core machine one thread ran a training step of the toy model
     # 10x faster than two (2 s vs 20 s at load ~40: two threads spin against other jobs).
     threads: int | None = 1
+    # ToyTaskConfig / ToyModelConfig fields that differ from their defaults.
+    task: dict[str, Any] = field(default_factory=dict)
+    model: dict[str, Any] = field(default_factory=dict)
+    # "cpu" or "cuda": where SFT, GRPO and the held-out generation run (TRL trains on the GPU
+    # whenever one is visible; the benchmark hides it for --device cpu).
+    device: str = "cpu"
+    # A Qwen tokenizer folder to take the chat template from (default: the embedded GGUF's).
+    chat_template_source: str | None = None
 
 
 # Settings every CPU run of the chain needs whatever its size (float32, no checkpointing).
@@ -73,7 +81,7 @@ def run_toy_chain(work_dir: str | Path, settings: ToyChainSettings | None = None
     from reasonrank.training.heldout import evaluate_checkpoint, random_order_ndcg
     from reasonrank.training.sft import run_sft
     from reasonrank.training.synthesize import SynthesisSettings, synthesize
-    from reasonrank.training.toy_model import build_toy_model
+    from reasonrank.training.toy_model import ToyModelConfig, build_toy_model, qwen_chat_template
     from reasonrank.training.toy_task import (
         ToyTaskConfig,
         prompt_phrases,
@@ -90,7 +98,7 @@ def run_toy_chain(work_dir: str | Path, settings: ToyChainSettings | None = None
     t0 = time.perf_counter()
     splits = write_toy_task(work / "data", train_queries=settings.train_queries,
                             heldout_queries=settings.heldout_queries, seed=settings.seed,
-                            config=ToyTaskConfig(window_size=settings.window_size))
+                            config=ToyTaskConfig(window_size=settings.window_size, **settings.task))
     teacher = toy_teacher_engine(seed=settings.seed)
     synth = synthesize(splits["train"], work / "synth", teacher,
                        SynthesisSettings(kinds=("listwise",), window_size=settings.window_size))
@@ -101,12 +109,14 @@ def run_toy_chain(work_dir: str | Path, settings: ToyChainSettings | None = None
     t0 = time.perf_counter()
     texts = [m["content"] for r in rows for m in r["messages"]]
     base = build_toy_model(work / "base", texts, seed=settings.seed,
-                           fixed_phrases=prompt_phrases(settings.window_size))
+                           fixed_phrases=prompt_phrases(settings.window_size),
+                           config=ToyModelConfig(**settings.model),
+                           chat_template=qwen_chat_template(settings.chat_template_source))
     timings["build_model_s"] = time.perf_counter() - t0
 
     def evaluate(model_dir: Path) -> dict[str, Any]:
         return evaluate_checkpoint(model_dir, splits["heldout"], window_size=settings.window_size,
-                                   max_tokens=settings.eval_max_tokens)
+                                   max_tokens=settings.eval_max_tokens, device=settings.device)
 
     baseline = random_order_ndcg(splits["heldout"], window_size=settings.window_size, seed=settings.seed)
     before = evaluate(base)

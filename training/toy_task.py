@@ -12,9 +12,16 @@ Every query is two rare **key words** (``"zorvek talu"``-like made-up words). A 
 ``window_size`` short passages of common filler words; each passage also carries key words:
 
 * one passage holds both query keys (relevance 2),
-* zero to two passages hold one query key (relevance 1),
-* the others hold one *other* key word only (relevance 0), so spotting "a rare word" is not
+* zero to two passages hold one query key and one other key (relevance 1),
+* the others hold two *other* key words (relevance 0), so spotting "a rare word" is not
   enough: the model has to match the passage's key words against the query's.
+
+Every passage has the same length (``filler_per_passage`` filler words + two key words, each one
+token of the toy tokenizer), so every prompt has the same layout and neither length nor the
+number of rare words gives the relevance away. Why: with passages of varying length (one key
+word in irrelevant passages) and five fillers, a 2-layer model after 230 SFT steps wrote the
+right per-passage match counts in its ``<think>`` for only 26 of 60 held-out windows (format
+rate 0.42); the counts, not the final sort, were what it failed on.
 
 Graded qrels (0/1/2) go to ``qrels.txt``; the first-stage run lists the window in a random order
 (the prompt order). Train and held-out splits come from one seed (different query ids and
@@ -65,8 +72,9 @@ class ToyTaskConfig:
     """Sizes of the toy task (the defaults are what the benchmark and the test use)."""
 
     window_size: int = 6
-    filler_per_passage: int = 5
-    num_keys: int = 48
+    filler_per_passage: int = 2
+    num_keys: int = 24
+    irrelevant_keys: int = 2
 
 
 def make_query(rng: random.Random, qid: str, config: ToyTaskConfig) -> dict[str, Any]:
@@ -80,7 +88,8 @@ def make_query(rng: random.Random, qid: str, config: ToyTaskConfig) -> dict[str,
     passages = []
     for i, rel in enumerate(kinds):
         words = rng.sample(FILLER_WORDS, config.filler_per_passage)
-        extra = {2: [k1, k2], 1: [rng.choice((k1, k2)), rng.choice(others)], 0: [rng.choice(others)]}[rel]
+        extra = {2: [k1, k2], 1: [rng.choice((k1, k2)), rng.choice(others)],
+                 0: rng.sample(others, config.irrelevant_keys)}[rel]
         for w in extra:
             words.insert(rng.randint(0, len(words)), w)
         passages.append({"id": f"{qid}d{i}", "text": " ".join(words), "rel": rel})
