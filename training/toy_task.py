@@ -13,15 +13,17 @@ Every query is two rare **key words** (``"zorvek talu"``-like made-up words). A 
 
 * one passage holds both query keys (relevance 2),
 * zero to two passages hold one query key and one other key (relevance 1),
-* the others hold two *other* key words (relevance 0), so spotting "a rare word" is not
-  enough: the model has to match the passage's key words against the query's.
+* the others hold ``irrelevant_keys`` *other* key words (relevance 0), so spotting "a rare word"
+  is not enough to order the relevant passages: the model has to match the passage's key words
+  against the query's.
 
-Every passage has the same length (``filler_per_passage`` filler words + two key words, each one
-token of the toy tokenizer), so every prompt has the same layout and neither length nor the
-number of rare words gives the relevance away. Why: with passages of varying length (one key
-word in irrelevant passages) and five fillers, a 2-layer model after 230 SFT steps wrote the
-right per-passage match counts in its ``<think>`` for only 26 of 60 held-out windows (format
-rate 0.42); the counts, not the final sort, were what it failed on.
+With ``irrelevant_keys=1`` (the default) an irrelevant passage is one word shorter and holds one
+rare word, a cue a tiny model picks up first; telling relevance 1 from 2 still needs the match.
+With ``irrelevant_keys=2`` every passage has the same length and only the match tells them
+apart: a 2-layer model then never got off the ground (230 SFT steps: loss flat at 0.16, every
+``<think>`` count 0), so the cue stays as a foothold. Measured on held-out windows after SFT
+(2-layer model, 10 epochs on 400 queries): windows of 6 passages reached format rate 0.42 (the
+per-passage counts in ``<think>`` right for 26 of 60 windows), windows of 4 reached 0.98.
 
 Graded qrels (0/1/2) go to ``qrels.txt``; the first-stage run lists the window in a random order
 (the prompt order). Train and held-out splits come from one seed (different query ids and
@@ -74,7 +76,7 @@ class ToyTaskConfig:
     window_size: int = 6
     filler_per_passage: int = 2
     num_keys: int = 24
-    irrelevant_keys: int = 2
+    irrelevant_keys: int = 1
 
 
 def make_query(rng: random.Random, qid: str, config: ToyTaskConfig) -> dict[str, Any]:

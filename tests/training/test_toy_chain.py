@@ -16,29 +16,35 @@ pytest.importorskip("trl")
 
 from reasonrank.training.toy_chain import ToyChainSettings, run_toy_chain
 
+FORMAT_AFTER_SFT, NDCG_MARGIN, REWARD_RISE = 0.5, 0.05, 0.0
+
+
+# The chain at a smaller size than the benchmark (fewer queries, SFT epochs, GRPO steps).
+TEST_SIZE = {"train_queries": 240, "heldout_queries": 30, "rl_examples": 64}
+SFT_EPOCHS, GRPO_STEPS = 5.0, 16
+
 
 @pytest.mark.slow
 def test_sft_teaches_the_format_and_grpo_raises_the_reward(tmp_path: Path) -> None:
-    # The chain's own SFT/GRPO settings (SFT short enough to leave GRPO headroom), fewer
-    # held-out windows, GRPO prompts and steps than the benchmark.
-    settings = ToyChainSettings(seed=0, heldout_queries=30)
-    settings.grpo.update(max_steps=20)
-    settings.rl_examples = 64
+    settings = ToyChainSettings(seed=0, **TEST_SIZE)
+    settings.sft.update(num_train_epochs=SFT_EPOCHS)
+    settings.grpo.update(max_steps=GRPO_STEPS)
     report = run_toy_chain(tmp_path, settings)
     held = report["heldout"]
 
     assert report["synthesis"]["kept"] < settings.train_queries  # the filter dropped mistakes
     # SFT teaches the format (a random model never writes it) and ranking above chance.
     assert held["base"]["format_rate"] <= 0.05
-    assert held["sft"]["format_rate"] >= 0.1, held["sft"]["samples"]
-    assert held["sft"]["ndcg10"] > report["random_order_ndcg10"], (held, report["random_order_ndcg10"])
+    assert held["sft"]["format_rate"] >= FORMAT_AFTER_SFT, held["sft"]["samples"]
+    assert held["sft"]["ndcg10"] > report["random_order_ndcg10"] + NDCG_MARGIN, (
+        held, report["random_order_ndcg10"])
 
     curve = report["grpo"]["curve"]
-    assert len(curve) == 20
-    assert sum(c["reward_std"] > 0 for c in curve) >= 16, curve
+    assert len(curve) == GRPO_STEPS
+    assert sum(c["reward_std"] > 0 for c in curve) >= GRPO_STEPS - 2, curve
     # GRPO learns: the mean reward of the rollouts rises over the steps.
     trend = report["grpo"]["trend"]
-    assert trend["last_quarter"] > trend["first_quarter"], trend
+    assert trend["last_quarter"] > trend["first_quarter"] + REWARD_RISE, trend
     assert trend["slope_per_step"] > 0, trend
 
 
