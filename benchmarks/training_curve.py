@@ -140,6 +140,8 @@ def build_settings(args: argparse.Namespace, seed: int):
         settings.sft["num_train_epochs"] = args.sft_epochs
     if args.grpo_steps is not None:
         settings.grpo["max_steps"] = args.grpo_steps
+    if args.grpo_lr is not None:
+        settings.grpo["learning_rate"] = args.grpo_lr
     return settings
 
 
@@ -153,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--heldout-queries", type=int, default=None, help="default: the size's")
     p.add_argument("--sft-epochs", type=float, default=None, help="default: the size's")
     p.add_argument("--grpo-steps", type=int, default=None, help="default: the size's")
+    p.add_argument("--grpo-lr", type=float, default=None, help="default: the size's")
     p.add_argument("--chat-template-from", default=None, metavar="DIR",
                    help="Qwen tokenizer folder for the chat template (default: the embedded GGUF's)")
     p.add_argument("--work-dir", default=None, help="keep checkpoints here (default: a temp dir)")
