@@ -26,8 +26,6 @@ def test_chat_template_is_read_from_a_saved_jinja_file(tmp_path: Path) -> None:
 
 def test_gpu_size_merges_into_the_chain_settings() -> None:
     bench = _benchmark()
-
-
     args = argparse.Namespace(device="cuda", size="gpu", chat_template_from=None, train_queries=None,
                               heldout_queries=None, sft_epochs=None, grpo_steps=7, grpo_lr=None)
     settings = bench.build_settings(args, seed=3)
