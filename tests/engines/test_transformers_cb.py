@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers.generation.continuous_batching")
 
-from reasonrank.engines.base import ChatRequest, SamplingParams  # noqa: E402
+from reasonrank.engines.base import ChatRequest, SamplingParams
 
 REQUESTS = [
     ChatRequest.of([{"role": "user", "content": "hello there"}]),
