@@ -27,6 +27,7 @@ from typing import Any
 # real models' shapes.
 SIZES: dict[str, dict[str, int]] = {
     "tiny": {"hidden": 128, "layers": 2, "intermediate": 256, "kv_width": 64},
+    "mini": {"hidden": 256, "layers": 4, "intermediate": 512, "kv_width": 64},  # CPU checks of the path
     "0.5b": {"hidden": 896, "layers": 24, "intermediate": 4864, "kv_width": 128},
     "1.5b": {"hidden": 1536, "layers": 28, "intermediate": 8960, "kv_width": 256},
     "3b": {"hidden": 2048, "layers": 36, "intermediate": 11008, "kv_width": 256},

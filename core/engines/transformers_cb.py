@@ -99,7 +99,16 @@ class ContinuousBatcher:
             manager.start()
         return manager
 
-    def _acquire(self, params: SamplingParams, blocking: bool = True) -> Any:
+    def _acquire_running(self, params: SamplingParams) -> Any:
+        """The running manager when it serves ``params`` (one request counted in flight), else None."""
+        with self._idle:
+            manager = self._manager
+            if manager is None or self._key != self._sampling_key(params) or not manager.is_running():
+                return None
+            self._in_flight += 1
+            return manager
+
+    def _acquire(self, params: SamplingParams) -> Any:
         """The running manager for ``params`` (one request counted in flight), building it or,
         when the settings changed, rebuilding it once the in-flight requests are done."""
         key = self._sampling_key(params)
@@ -147,8 +156,8 @@ class ContinuousBatcher:
         max_new = params.max_tokens
         if engine.max_context:
             max_new = max(1, min(max_new, engine.max_context - len(prompt)))
-        # Building the manager (and waiting for another sampling setting to drain) blocks.
-        manager = await asyncio.to_thread(self._acquire, params)
+        # Building the manager (and waiting for another sampling setting to drain) blocks: in a thread.
+        manager = self._acquire_running(params) or await asyncio.to_thread(self._acquire, params)
         try:
             loop = asyncio.get_running_loop()
             done: asyncio.Future[Any] = loop.create_future()
