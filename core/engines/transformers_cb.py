@@ -22,6 +22,7 @@ ordinary forward passes.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import threading
 import time
@@ -54,15 +55,17 @@ class ContinuousBatcher:
 
     def __init__(self, engine: TransformersEngine, *, max_concurrency: int = 256, **options: Any) -> None:
         try:
-            from transformers import ContinuousBatchingConfig, GenerationConfig  # noqa: F401
+            from transformers import ContinuousBatchingConfig
         except ImportError as exc:
             raise EngineUnavailableError(
                 f"continuous batching needs transformers >= 5 with ContinuousBatchingConfig ({exc})"
             ) from None
         self.engine = engine
         self.max_concurrency = max_concurrency
-        defaults = GPU_DEFAULTS if engine.device.startswith("cuda") else CPU_DEFAULTS
-        self.options: dict[str, Any] = {"auto_switch_to_flash": False, **defaults, **options}
+        defaults = dict(GPU_DEFAULTS if engine.device.startswith("cuda") else CPU_DEFAULTS)
+        if "auto_switch_to_flash" in inspect.signature(ContinuousBatchingConfig).parameters:  # transformers >= 5.2x
+            defaults["auto_switch_to_flash"] = False
+        self.options: dict[str, Any] = {**defaults, **options}
         self._manager: Any = None
         self._key: tuple[Any, ...] | None = None
         self._in_flight = 0
@@ -177,7 +180,7 @@ class ContinuousBatcher:
                 # A crashed generation thread never answers: check on it while waiting.
                 await asyncio.wait({done}, timeout=1.0)
                 if not done.done() and not manager.is_running():
-                    fatal = manager.background_thread_status.fatal_error
+                    fatal = getattr(getattr(manager, "background_thread_status", None), "fatal_error", None)
                     raise EngineError(f"transformers continuous batching stopped: {fatal}")
             output = done.result()
         finally:
