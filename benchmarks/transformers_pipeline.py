@@ -17,13 +17,15 @@ windows 20/10: 9 per query) and passage texts, in one run:
 The model is ``tests/varlen_model.py`` (the tiny Qwen2 whose greedy outputs END at a
 context-dependent step, a long-tailed spread, reported per arm), optionally embedded by
 ``benchmarks/widen_model.py`` in a Qwen2.5-sized model that computes the same function with a
-real model's arithmetic (``--size 7b``), so that on a GPU the model, not Python, sets the pace.
+real model's arithmetic (``--size 1.5b``, ``7b``), so that a GPU does real work per step.
 Parts shared with ``benchmarks/vllm_pipeline.py`` (passage cutting, the arms' driver, the
 per-arm rows and length distributions) are imported from it.
 
-CPU (here):  python benchmarks/transformers_pipeline.py --device cpu --queries 4 --passage-words 40
-GPU:         python3 benchmarks/transformers_pipeline.py --device cuda --size 7b --data .gpu/14d/dl19 \\
-                 --cache .gpu/14d/cache --out $OUT
+CPU (here):  python benchmarks/transformers_pipeline.py --device cpu --queries 4 --passage-words 40 \\
+                 --reasoning-budget 64 --answer-tokens 32 --sequential-queries 1 --time-budget 3000
+GPU (H100):  python3 benchmarks/transformers_pipeline.py --device cuda --size 1.5b --queries 32 \\
+                 --passage-words 40 --reasoning-budget 64 --answer-tokens 32 --sequential-queries 2 \\
+                 --data .gpu/14d/dl19 --cache .gpu/14d/cache --time-budget 150 --out $OUT
 
 Writes ``transformers_pipeline_<device>.json`` into ``--out`` (a folder). Exits 1 if an arm failed.
 """
