@@ -148,6 +148,18 @@ def build_settings(args: argparse.Namespace, seed: int):
     return settings
 
 
+def combine(paths: list[str], out: Path, name: str) -> int:
+    """One summary and plot over seeds that ran as separate commands (e.g. side by side)."""
+    reports = [run for path in paths for run in json.loads(Path(path).read_text(encoding="utf-8"))["runs"]]
+    result = {"summary": summarize(reports), "combined_from": [Path(p).name for p in paths]}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    plot(reports, out / f"{name}.png")
+    print(f"GRPO reward rose on {result['summary']['seeds_with_reward_rise']}/{len(reports)} seeds; "
+          f"wrote {out / (name + '.json')} and .png")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="one chain per seed (default: 0)")
@@ -164,11 +176,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work-dir", default=None, help="keep checkpoints here (default: a temp dir)")
     p.add_argument("--out", default=None, help=f"results folder (default: {RESULTS})")
     p.add_argument("--name", default="training_curve", help="results file stem")
+    p.add_argument("--combine", nargs="+", default=None, metavar="JSON",
+                   help="run nothing: merge the runs of these results files into <name>.json/.png")
     p.add_argument("--max-minutes", type=float, default=None,
                    help="start no further seed when another one (as long as the longest so far) "
                         "would end past this many minutes")
     args = p.parse_args(argv)
 
+    if args.combine:
+        return combine(args.combine, Path(args.out) if args.out else RESULTS, args.name)
     if args.device == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # TRL trains on any visible GPU; keep this on CPU
     import torch
