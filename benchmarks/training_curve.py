@@ -9,8 +9,8 @@ scored (format rate, nDCG@10, mean multi-view reward under greedy decoding) next
 random-order baseline. Each seed draws its own task, model init and training order.
 
     .venv/bin/python benchmarks/training_curve.py --seeds 0 1 2          # CPU, the chain's defaults
-    python3 benchmarks/training_curve.py --device cuda --out $OUT --size gpu \\
-        --chat-template-from .gpu/19c/qwen-tokenizer --seeds 0 1 2      # a GPU: larger model, more steps
+    python3 benchmarks/training_curve.py --device cuda --size gpu --seeds 0 1 2 --max-minutes 3.3 \\
+        --chat-template-from .gpu/19c/qwen-tokenizer --out $OUT --name training_curve_gpu  # a GPU
 
 Writes ``<name>.json`` (one report per seed + a summary + the machine) and ``<name>.png`` (SFT
 loss, GRPO reward per step, held-out metrics per stage; all seeds) to ``benchmarks/results/`` or
