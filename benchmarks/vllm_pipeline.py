@@ -62,7 +62,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from listwise_scheduling import load_dl19  # noqa: E402
 
 ARMS = ("pipeline", "lockstep-async", "rankllm", "lockstep", "sequential")
-OPENAI_ARMS = ("pipeline", "lockstep", "sequential")  # lockstep there: schedule="batch" on the server
+# On the served path: lockstep = each window step of all queries sent at once, waiting for its
+# slowest; serial = the batch schedule on the engine's own one-request calls (one in flight,
+# queries interleaved).
+OPENAI_ARMS = ("pipeline", "lockstep", "serial", "sequential")
 
 
 def cut_words(items: list[tuple[str, list[dict]]], words: int) -> list[tuple[str, list[dict]]]:
@@ -119,9 +122,17 @@ def run_ours(arm: str, engine: Any, items: list, common: dict[str, Any]) -> dict
     else:
         # lockstep-async, and lockstep on a concurrent engine (the served path): one engine call
         # per window step. lockstep on the sync vllm.LLM is "batch" already (max_concurrency 1).
-        schedule = "batch" if arm.startswith("lockstep") else "auto"
+        schedule = "batch" if arm.startswith("lockstep") or arm == "serial" else "auto"
         reranker = ListwiseReranker(engine, schedule=schedule, **common)
-        results = reranker.rerank_batch(items)
+        batch_size = engine.max_batch_size
+        if arm == "lockstep" and batch_size == 1:
+            # A served engine takes one request per call: a window step of all queries is one call
+            # of up to max_concurrency requests, sent concurrently, waiting for its slowest.
+            engine.max_batch_size = engine.max_concurrency
+        try:
+            results = reranker.rerank_batch(items)
+        finally:
+            engine.max_batch_size = batch_size
         stats = [reranker.last_stats]
     seconds = time.perf_counter() - started
     assert all(sorted(r.ids) == sorted(d["id"] for d in c) for r, (_, c) in zip(results, items))
