@@ -315,9 +315,14 @@ def run_served(model: str, arms: list[str], items: list, common: dict[str, Any],
         startup = time.perf_counter() - started
         engine = OpenAIEngine(model, base_url=url, max_concurrency=args.max_concurrency)
         engine.generate([ChatRequest.of([{"role": "user", "content": "warm up " * 50}])] * 4, SamplingParams(max_tokens=8))
-        for arm in arms:
-            subset = items[: args.sequential_queries] if arm == "sequential" and args.sequential_queries else items
-            rows[arm] = run_ours(arm, engine, subset, common)
+        runs: dict[str, list[dict[str, Any]]] = {arm: [] for arm in arms}
+        for rep in range(args.repeats):  # arm order reversed every other repeat: load drifts
+            for arm in arms if rep % 2 == 0 else arms[::-1]:
+                subset = items[: args.sequential_queries] if arm == "sequential" and args.sequential_queries else items
+                runs[arm].append(run_ours(arm, engine, subset, common))
+        for arm, got in runs.items():  # the median run of each arm, every run's seconds beside it
+            rows[arm] = dict(sorted(got, key=lambda r: r["seconds"])[len(got) // 2],
+                             seconds_per_repeat=[r["seconds"] for r in got])
     server = {"server": "python -m vllm.entrypoints.openai.api_server (tests/servers/vllm_server.py: bfloat16, "
                         "--enforce-eager, --max-model-len 4096, prefix caching on by default)",
               "server_scheduler_defaults": "vLLM CPU OpenAI-server defaults (vllm/engine/arg_utils.py): "
@@ -357,6 +362,9 @@ def main() -> None:
                         help="in-process vLLM (default) or the CPU build's OpenAI server with our OpenAIEngine")
     parser.add_argument("--max-concurrency", type=int, default=16,
                         help="--engine openai: the client's requests in flight (OpenAIEngine's default 16)")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="--engine openai: run the arms this many times (order reversed every other time) "
+                             "and report each arm's median run")
     parser.add_argument("--batch-scan", default="",
                         help="comma-separated batch sizes: also measure prefill/decode cost vs batch size")
     parser.add_argument("--sequential-queries", type=int, default=None,
