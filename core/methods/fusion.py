@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Literal
+from typing import Any, Literal
 
 from reasonrank.engines.base import Engine
 from reasonrank.errors import InvalidInputError
@@ -111,11 +111,15 @@ class FusedReranker(Reranker):
     def engine(self, value: Engine) -> None:
         self.inner.engine = value
 
-    def rerank_batch(self, items: Sequence[RerankItem]) -> list[RerankResult]:
-        return [self.fuse_result(r) for r in self.inner.rerank_batch(items)]
+    def rerank_batch(self, items: Sequence[RerankItem], *, return_exceptions: bool = False) -> list[Any]:
+        return self._fuse_all(self.inner.rerank_batch(items, return_exceptions=return_exceptions))
 
-    async def arerank_batch(self, items: Sequence[RerankItem]) -> list[RerankResult]:
-        return [self.fuse_result(r) for r in await self.inner.arerank_batch(items)]
+    async def arerank_batch(self, items: Sequence[RerankItem], *, return_exceptions: bool = False) -> list[Any]:
+        return self._fuse_all(await self.inner.arerank_batch(items, return_exceptions=return_exceptions))
+
+    def _fuse_all(self, results: list[Any]) -> list[Any]:
+        # With ``return_exceptions`` a failed query's error stands in its place: pass it through.
+        return [r if isinstance(r, BaseException) else self.fuse_result(r) for r in results]
 
     def _rerank_many(self, items: list[Prepared]) -> list[RerankResult]:  # pragma: no cover - unused
         return [self.fuse_result(r) for r in self.inner._rerank_many(items)]

@@ -134,3 +134,23 @@ def test_bad_policy_value_is_a_clear_error() -> None:
 
     with pytest.raises(InvalidInputError, match="on_parse_error"):
         method_class("listwise")(ScriptedEngine(), on_parse_error="ignore")
+
+
+def test_a_fused_reranker_keeps_return_exceptions() -> None:
+    """The default preset is fused (ICR + first stage); evaluation calls every reranker with
+    ``return_exceptions=True``, so the fusion wrapper must pass it through and fuse only results."""
+    from reasonrank.methods.fusion import FusedReranker
+
+    def gen(request: ChatRequest) -> str:
+        if "doomed" in " ".join(m["content"] for m in request.messages):
+            raise RuntimeError("connection reset")
+        return "<think>ok</think><answer>[2] > [1]</answer>"
+
+    engine = ScriptedEngine(gen, max_batch_size=1, max_concurrency=1)
+    fused = FusedReranker(make("listwise", engine))
+    items = [(Query("fine", id="a"), DOCS), (Query("doomed", id="b"), DOCS)]
+    out = fused.rerank_batch(items, return_exceptions=True)
+    assert isinstance(out[1], EngineError) and "query 'b'" in str(out[1])
+    assert sorted(out[0].ids) == sorted(IDS) and out[0].method.endswith("+rrf")
+    with pytest.raises(EngineError, match="query 'b'"):
+        fused.rerank_batch(items)
