@@ -90,8 +90,10 @@ def distribution(lengths: list[int]) -> dict[str, Any]:
             "histogram": {k: v for k, v in hist.items() if v}}
 
 
-def row(arm: str, seconds: float, lengths: list[int], queries: int, stats: list[Any]) -> dict[str, Any]:
-    """One arm's figures; ``stats`` are SchedulerStats-like (busy/in-flight integrals)."""
+def row(arm: str, seconds: float, lengths: list[int], queries: int, stats: list[Any],
+        engine_cpu: float | None = None) -> dict[str, Any]:
+    """One arm's figures; ``stats`` are SchedulerStats-like (busy/in-flight integrals). In-flight
+    counts are per engine call: a lockstep call of 16 requests counts 16 until its slowest ends."""
     tokens = sum(lengths)
     out = {
         "arm": arm, "queries": queries, "seconds": round(seconds, 2),
@@ -103,15 +105,36 @@ def row(arm: str, seconds: float, lengths: list[int], queries: int, stats: list[
         "max_requests_in_flight": max((s.max_in_flight for s in stats), default=0),
         "lengths": distribution(lengths),
     }
+    if engine_cpu is not None:  # load-independent: the work, not the share of the cores it got
+        out["engine_cpu_seconds"] = round(engine_cpu, 1)
+        out["engine_cpu_seconds_per_query"] = round(engine_cpu / queries, 2)
+        out["engine_cpu_share"] = round(engine_cpu / seconds, 2)
     print(json.dumps({k: v for k, v in out.items() if k != "lengths"}), flush=True)
     print("   lengths:", json.dumps(out["lengths"]), flush=True)
     return out
+
+
+def engine_cpu_seconds() -> float:
+    """CPU seconds used so far by this process's child processes (vLLM's engine core, or the
+    OpenAI server and its engine core): the engine's work, whatever share of the cores the
+    shared machine gave it. Finished children are not counted (none finish during a run)."""
+    import psutil
+
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            t = child.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
 
 
 def run_ours(arm: str, engine: Any, items: list, common: dict[str, Any]) -> dict[str, Any]:
     from reasonrank.methods.listwise import ListwiseReranker
     from reasonrank.methods.scheduler import SchedulerStats
 
+    cpu0 = engine_cpu_seconds()
     started = time.perf_counter()
     if arm == "sequential":
         reranker = ListwiseReranker(engine, **common)
@@ -135,9 +158,10 @@ def run_ours(arm: str, engine: Any, items: list, common: dict[str, Any]) -> dict
             engine.max_batch_size = batch_size
         stats = [reranker.last_stats]
     seconds = time.perf_counter() - started
+    cpu = engine_cpu_seconds() - cpu0
     assert all(sorted(r.ids) == sorted(d["id"] for d in c) for r, (_, c) in zip(results, items))
     lengths = [t.completion_tokens for r in results for t in r.traces]
-    return row(arm, seconds, lengths, len(items), stats)
+    return row(arm, seconds, lengths, len(items), stats, cpu)
 
 
 def import_rank_llm() -> Any:
