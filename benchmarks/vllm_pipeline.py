@@ -130,6 +130,16 @@ def engine_cpu_seconds() -> float:
     return total
 
 
+def reset_prefix_cache(engine: Any) -> None:
+    """Empty a ``VLLMEngine``'s prefix cache, so an arm does not reuse the prefills of the arms
+    before it (same queries, same windows). Runs before 2026-11-26 00:30 UTC did not do this."""
+    if engine.async_engine:
+        ok = asyncio.run_coroutine_threadsafe(engine.llm.reset_prefix_cache(), engine._loop).result()
+    else:
+        ok = engine.llm.reset_prefix_cache()
+    assert ok is not False, "vLLM could not reset its prefix cache"
+
+
 def run_ours(arm: str, engine: Any, items: list, common: dict[str, Any]) -> dict[str, Any]:
     from reasonrank.methods.listwise import ListwiseReranker
     from reasonrank.methods.scheduler import SchedulerStats
@@ -333,16 +343,25 @@ def run_served(model: str, arms: list[str], items: list, common: dict[str, Any],
     from reasonrank.engines.base import ChatRequest, SamplingParams
     from reasonrank.engines.openai import OpenAIEngine
 
+    import httpx
+
     rows: dict[str, Any] = {}
     started = time.perf_counter()
+    os.environ["VLLM_SERVER_DEV_MODE"] = "1"  # serves POST /reset_prefix_cache
     with vllm_openai_server(Path(model), [model]) as url:
         startup = time.perf_counter() - started
         engine = OpenAIEngine(model, base_url=url, max_concurrency=args.max_concurrency)
         engine.generate([ChatRequest.of([{"role": "user", "content": "warm up " * 50}])] * 4, SamplingParams(max_tokens=8))
+
+        def reset() -> None:
+            reply = httpx.post(url.removesuffix("/v1") + "/reset_prefix_cache", timeout=60)
+            assert reply.status_code == 200 and reply.json().get("success"), reply.text
+
         runs: dict[str, list[dict[str, Any]]] = {arm: [] for arm in arms}
         for rep in range(args.repeats):  # arm order reversed every other repeat: load drifts
             for arm in arms if rep % 2 == 0 else arms[::-1]:
                 subset = items[: args.sequential_queries] if arm == "sequential" and args.sequential_queries else items
+                reset()  # every arm starts cold: later arms would reuse the earlier arms' prefills
                 runs[arm].append(run_ours(arm, engine, subset, common))
         for arm, got in runs.items():  # the median run of each arm, every run's seconds beside it
             rows[arm] = dict(sorted(got, key=lambda r: r["seconds"])[len(got) // 2],
@@ -450,6 +469,7 @@ def main() -> None:
             else:
                 engine = engines["sync" if arm == "lockstep" else "async"]
                 subset = items[: args.sequential_queries] if arm == "sequential" and args.sequential_queries else items
+                reset_prefix_cache(engine)
                 rows[arm] = run_ours(arm, engine, subset, common)
     finally:
         for engine in engines.values():
