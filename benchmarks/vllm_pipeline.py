@@ -463,6 +463,7 @@ def main() -> None:
             scan = batch_scan(engines["async"], scan_sizes)
         for arm in arms:
             if arm == "rankllm":
+                reset_prefix_cache(engines[args.rankllm_engine])
                 got = run_rankllm(rank_llm_module, engines[args.rankllm_engine], model, items,
                                   args.reasoning_budget + args.answer_tokens, template)
                 rows[got["arm"]] = got
