@@ -30,8 +30,15 @@ Writes benchmarks/results/vllm_pipeline.json (raw per-arm rows, length distribut
 ``--engine openai`` runs the same comparison on the served path: the CPU build's OpenAI server
 (``python -m vllm.entrypoints.openai.api_server``, started here on 127.0.0.1 with the same model)
 and our default ``OpenAIEngine`` (``max_concurrency`` 16) as the client; arms ``pipeline``
-(default schedule), ``lockstep`` (``schedule="batch"``: window steps synchronized across queries,
-each step's windows sent concurrently) and ``sequential``.
+(default schedule), ``lockstep`` (``schedule="batch"`` with each window step of all queries sent as
+one concurrent call, which waits for its slowest window), ``serial`` (one request in flight,
+queries interleaved) and ``sequential`` (one query at a time); ``--repeats`` alternates the order.
+
+Every arm starts with vLLM's prefix cache emptied (in process ``reset_prefix_cache``; the server
+runs in ``VLLM_SERVER_DEV_MODE`` for ``POST /reset_prefix_cache``): the arms send the same windows,
+so a later arm would otherwise reuse an earlier arm's prefills. Each row also reports the engine's
+CPU seconds (this process's child processes: the engine core, or the server), the work done
+whatever share of the shared cores it got.
 
 ``--batch-scan 1,2,4,8,16,32`` measures what limits pipelining on an engine: prefill and decode
 time vs batch size (random-token prompts, ``ignore_eos``), on the in-process async engine. If a
