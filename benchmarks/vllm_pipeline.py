@@ -121,11 +121,15 @@ def row(arm: str, seconds: float, lengths: list[int], queries: int, stats: list[
     return out
 
 
-def engine_cpu_seconds() -> float:
+def engine_cpu_seconds() -> float | None:
     """CPU seconds used so far by this process's child processes (vLLM's engine core, or the
     OpenAI server and its engine core): the engine's work, whatever share of the cores the
-    shared machine gave it. Finished children are not counted (none finish during a run)."""
-    import psutil
+    shared machine gave it. Finished children are not counted (none finish during a run).
+    ``None`` without psutil (vLLM depends on it; other callers of :func:`run_ours` may lack it)."""
+    try:
+        import psutil
+    except ImportError:
+        return None
 
     total = 0.0
     for child in psutil.Process().children(recursive=True):
@@ -175,7 +179,8 @@ def run_ours(arm: str, engine: Any, items: list, common: dict[str, Any]) -> dict
             engine.max_batch_size = batch_size
         stats = [reranker.last_stats]
     seconds = time.perf_counter() - started
-    cpu = engine_cpu_seconds() - cpu0
+    cpu1 = engine_cpu_seconds()
+    cpu = cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None
     assert all(sorted(r.ids) == sorted(d["id"] for d in c) for r, (_, c) in zip(results, items))
     lengths = [t.completion_tokens for r in results for t in r.traces]
     return row(arm, seconds, lengths, len(items), stats, cpu)
