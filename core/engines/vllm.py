@@ -247,10 +247,10 @@ class VLLMEngine(HFTokenizerMixin, Engine):
     def _teacher_forced(
         self, prompts: list[dict[str, Any]], choice_ids: list[list[int]], choices: Sequence[str]
     ) -> list[dict[str, float]]:
-        """The previous scoring path, kept for vLLM releases without ``logprob_token_ids``, for
-        choices with more than 128 distinct tokens at one position, and as the tests' reference: the prompt log-probabilities of
-        ``prompt + choice``. Costs a full-vocabulary log-softmax at every prompt position and
-        bypasses the prefix cache."""
+        """The previous scoring path: the prompt log-probabilities of ``prompt + choice``. Kept
+        for vLLM releases without ``logprob_token_ids``, for choices with more than 128 distinct
+        tokens at one position, and as the tests' reference. Costs a full-vocabulary log-softmax
+        at every prompt position and bypasses the prefix cache."""
         rows = [{"prompt_token_ids": p["prompt_token_ids"] + ids} for p in prompts for ids in choice_ids]
         outputs = self._run_generate(rows, self._params(SamplingParams(max_tokens=1), prompt_logprobs=0))
         dists = []
