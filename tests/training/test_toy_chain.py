@@ -4,7 +4,12 @@ Asserts the direction of each effect: the random model never writes the format, 
 write it (and rank above the random-order baseline), and over the GRPO steps the mean rollout
 reward rises (first vs last quarter of the steps and the least-squares slope, not single steps)
 while the rollouts keep differing inside their groups (reward std > 0, so there is a signal).
-The held-out numbers after GRPO are reported by benchmarks/training_curve.py.
+
+The settings are those of ``benchmarks/results/training_curve_sft5_seed0.json`` (a 5-epoch SFT
+that leaves GRPO room, GRPO lr 3e-4), which on seeds 0, 1, 2 gave held-out format 0.37, 0.38,
+0.67 after SFT and GRPO rewards rising +0.50, +0.70, +0.22 (first -> last quarter): the
+thresholds below keep a wide margin under those. The longer, better-ranked run (10 SFT epochs)
+is the benchmark's (``benchmarks/training_curve.py``).
 """
 from __future__ import annotations
 
@@ -16,29 +21,36 @@ pytest.importorskip("trl")
 
 from reasonrank.training.toy_chain import ToyChainSettings, run_toy_chain
 
+FORMAT_AFTER_SFT, NDCG_MARGIN, REWARD_RISE = 0.15, 0.0, 0.1
+
+
+# Held-out windows: 30 instead of 60 (the first 30 of the same split); train split, SFT and GRPO
+# are the recorded run's.
+TEST_SIZE = {"heldout_queries": 30}
+SFT_EPOCHS, GRPO_STEPS, GRPO_LR = 5.0, 30, 3e-4
+
 
 @pytest.mark.slow
 def test_sft_teaches_the_format_and_grpo_raises_the_reward(tmp_path: Path) -> None:
-    # The chain's own SFT/GRPO settings (SFT short enough to leave GRPO headroom), fewer
-    # held-out windows, GRPO prompts and steps than the benchmark.
-    settings = ToyChainSettings(seed=0, heldout_queries=30)
-    settings.grpo.update(max_steps=20)
-    settings.rl_examples = 64
+    settings = ToyChainSettings(seed=0, **TEST_SIZE)
+    settings.sft.update(num_train_epochs=SFT_EPOCHS)
+    settings.grpo.update(max_steps=GRPO_STEPS, learning_rate=GRPO_LR)
     report = run_toy_chain(tmp_path, settings)
     held = report["heldout"]
 
     assert report["synthesis"]["kept"] < settings.train_queries  # the filter dropped mistakes
     # SFT teaches the format (a random model never writes it) and ranking above chance.
     assert held["base"]["format_rate"] <= 0.05
-    assert held["sft"]["format_rate"] >= 0.1, held["sft"]["samples"]
-    assert held["sft"]["ndcg10"] > report["random_order_ndcg10"], (held, report["random_order_ndcg10"])
+    assert held["sft"]["format_rate"] >= FORMAT_AFTER_SFT, held["sft"]["samples"]
+    assert held["sft"]["ndcg10"] > report["random_order_ndcg10"] + NDCG_MARGIN, (
+        held, report["random_order_ndcg10"])
 
     curve = report["grpo"]["curve"]
-    assert len(curve) == 20
-    assert sum(c["reward_std"] > 0 for c in curve) >= 16, curve
+    assert len(curve) == GRPO_STEPS
+    assert sum(c["reward_std"] > 0 for c in curve) >= GRPO_STEPS - 4, curve
     # GRPO learns: the mean reward of the rollouts rises over the steps.
     trend = report["grpo"]["trend"]
-    assert trend["last_quarter"] > trend["first_quarter"], trend
+    assert trend["last_quarter"] > trend["first_quarter"] + REWARD_RISE, trend
     assert trend["slope_per_step"] > 0, trend
 
 
