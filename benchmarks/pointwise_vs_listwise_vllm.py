@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from listwise_scheduling import load_dl19  # noqa: E402
-from vllm_pipeline import cut_words, distribution  # noqa: E402
+from listwise_scheduling import load_dl19
+from vllm_pipeline import cut_words, distribution
 
 
 def timed(reranker, items) -> tuple[float, list]:
@@ -52,11 +52,10 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
 
-    from varlen_model import DEFAULT_SCALE, varlen_model_dir
-
     from reasonrank.engines.vllm import VLLMEngine
     from reasonrank.methods.listwise import ListwiseReranker
     from reasonrank.methods.pointwise import PointwiseReranker
+    from varlen_model import DEFAULT_SCALE, varlen_model_dir
 
     model = str(varlen_model_dir(args.scale if args.scale is not None else DEFAULT_SCALE))
     engine = VLLMEngine(model, dtype="bfloat16", max_model_len=4096, seed=0)  # the default: async

@@ -66,7 +66,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from listwise_scheduling import load_dl19  # noqa: E402
+from listwise_scheduling import load_dl19
 
 ARMS = ("pipeline", "lockstep-async", "rankllm", "lockstep", "sequential")
 # On the served path: lockstep = each window step of all queries sent at once, waiting for its
@@ -199,7 +199,7 @@ def import_rank_llm() -> Any:
         from rank_llm.rerank.listwise import rank_listwise_os_llm
 
         return rank_listwise_os_llm
-    except Exception as exc:  # noqa: BLE001 - reported in the JSON, the other arms still run
+    except Exception as exc:
         print(f"rankllm: not measured ({type(exc).__name__}: {exc})", flush=True)
         return None
 
@@ -233,7 +233,6 @@ def run_rankllm(module: Any, engine: Any, model: str, items: list, budget: int, 
 
     import rank_llm.rerank.vllm_handler as handler_module
     from rank_llm.data import Candidate, Query, Request
-
     from reasonrank.methods.scheduler import SchedulerStats, _Busy
 
     stats = SchedulerStats()
@@ -350,12 +349,10 @@ def run_served(model: str, arms: list[str], items: list, common: dict[str, Any],
     """The arms on the served path: the CPU build's OpenAI server with ``model`` and our default
     ``OpenAIEngine`` (the model folder is the served name, so its tokenizer is found locally, as
     for a user who serves a local model)."""
-    from servers.vllm_server import vllm_openai_server
-
+    import httpx
     from reasonrank.engines.base import ChatRequest, SamplingParams
     from reasonrank.engines.openai import OpenAIEngine
-
-    import httpx
+    from servers.vllm_server import vllm_openai_server
 
     rows: dict[str, Any] = {}
     started = time.perf_counter()
@@ -428,10 +425,9 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
 
-    from varlen_model import DEFAULT_SCALE, varlen_model_dir
-
     from reasonrank.engines.base import ChatRequest, SamplingParams
     from reasonrank.engines.vllm import VLLMEngine
+    from varlen_model import DEFAULT_SCALE, varlen_model_dir
 
     arms = [a for a in args.arms.split(",") if a]
     allowed = OPENAI_ARMS if args.engine == "openai" else ARMS

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("vllm", reason="vllm is not installed here: scripts/ci_vllm.sh runs these tests in their own venv")
 
-from reasonrank.engines.base import ChatRequest, SamplingParams  # noqa: E402
+from reasonrank.engines.base import ChatRequest, SamplingParams
 
 pytestmark = pytest.mark.vllm
 

@@ -8,7 +8,6 @@ import logging
 import math
 
 import pytest
-
 from reasonrank.engines.base import ChatRequest
 from reasonrank.engines.scripted import ScriptedEngine
 from reasonrank.errors import EngineError, ParseError
