@@ -10,14 +10,18 @@ VENV="${REASONRANK_VENV:-.venv}"
 
 bash scripts/install.sh all
 
+# Build the tiny test models up front, in the main venv: it has the embedded model's packages
+# (the real Qwen tokenizer is extracted from the embedded GGUF) and transformers. The vLLM step
+# below reads its model from this cache and its venv does not have those packages, so this must
+# run first (on a cold cache the vLLM step used to fail: issue 30).
+"$VENV/bin/python" tests/tiny_model.py >/dev/null
+"$VENV/bin/python" tests/tiny_model.py vllm >/dev/null
+
 if [ "${REASONRANK_SKIP_VLLM:-0}" = "1" ]; then
   echo "[test] SKIPPING the vLLM engine tests (REASONRANK_SKIP_VLLM=1)" >&2
 elif [ -f scripts/ci_vllm.sh ]; then
   bash scripts/ci_vllm.sh
 fi
-
-# Build the tiny test model once up front (the fixtures reuse it).
-"$VENV/bin/python" tests/tiny_model.py >/dev/null
 
 set +e
 "$VENV/bin/python" -m pytest "$@"

@@ -49,8 +49,7 @@ def tiny_model_dir(seed: int = 0, variant: str = "default") -> Path:
     """A folder loadable with ``AutoModelForCausalLM.from_pretrained``; ``variant="vllm"`` is
     the one vLLM's CPU kernels accept."""
     config_values = {"default": TINY_CONFIG, "vllm": VLLM_CONFIG}[variant]
-    suffix = "" if variant == "default" else f"-{variant}"
-    target = cache_dir() / "test-models" / f"tiny-qwen2-s{seed}{suffix}-{EMBEDDED_GGUF_SHA256[:12]}"
+    target = _tiny_target(seed, variant)
     if (target / "config.json").is_file() and (target / "tokenizer_config.json").is_file():
         return target
     import torch
@@ -79,7 +78,26 @@ def save_model(model, tokenizer, target: Path) -> Path:
     return target
 
 
-if __name__ == "__main__":  # build ahead of the tests: python tests/tiny_model.py [vllm]
+def _tiny_target(seed: int, variant: str) -> Path:
+    suffix = "" if variant == "default" else f"-{variant}"
+    return cache_dir() / "test-models" / f"tiny-qwen2-s{seed}{suffix}-{EMBEDDED_GGUF_SHA256[:12]}"
+
+
+def _cached_tiny_model_dir(variant: str) -> Path | None:
+    """The built folder of ``tiny_model_dir(variant=variant)`` if it exists, without building."""
+    target = _tiny_target(0, variant)
+    return target if (target / "config.json").is_file() else None
+
+
+if __name__ == "__main__":  # build ahead of the tests: python tests/tiny_model.py [vllm] [--cached-only]
     import sys
 
-    print(tiny_model_dir(variant=sys.argv[1] if len(sys.argv) > 1 else "default"))
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    variant = args[0] if args else "default"
+    if "--cached-only" in sys.argv:  # a venv without the embedded model's packages checks only
+        found = _cached_tiny_model_dir(variant)
+        if found is None:
+            sys.exit(f"tiny model {variant!r} not built under {cache_dir() / 'test-models'}")
+        print(found)
+    else:
+        print(tiny_model_dir(variant=variant))

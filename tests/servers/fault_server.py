@@ -54,31 +54,42 @@ def _handler(state: FaultState) -> type[BaseHTTPRequestHandler]:
                 state.in_flight += 1
                 state.max_in_flight = max(state.max_in_flight, state.in_flight)
             try:
-                if state.delay:
-                    time.sleep(state.delay)
-                mode = state.mode
-                if mode == "hang":
-                    time.sleep(5)
-                    return
-                if mode.startswith("die_after:") and n > int(mode.split(":")[1]):
-                    self.close_connection = True
-                    self.connection.shutdown(2)
-                    return
-                if mode == "500":
-                    return self._send(500, b'{"error": "internal"}')
-                if mode == "429_then_ok" and n == 1:
-                    return self._send(429, b'{"error": "slow down"}', {"Retry-After": "0"})
-                if mode == "malformed_json":
-                    return self._send(200, b'{"choices": [')
-                content = None if mode == "empty" else _ranking_answer(body)
-                # "message" answers /chat/completions, "text" /completions (a local tokenizer)
-                reply = {"choices": [{"message": {"role": "assistant", "content": content},
-                                      "text": content, "finish_reason": "stop"}],
-                         "usage": {"prompt_tokens": 10, "completion_tokens": 5}}
-                return self._send(200, json.dumps(reply).encode())
+                reply = self._reply(body, n)
             finally:
+                # A request stops counting *before* its response is written: the client holds its
+                # concurrency slot until it has read the response, so this interval lies inside
+                # the client's and ``max_in_flight`` can only under-count the client's bound.
+                # (Decrementing after the write raced: the client could release its slot and send
+                # the next request before this handler's decrement ran.)
                 with state.lock:
                     state.in_flight -= 1
+            if reply is not None:
+                self._send(*reply)
+
+        def _reply(self, body: dict, n: int) -> tuple[int, bytes, dict[str, str]] | None:
+            """What to answer (status, payload, headers), or None for no answer at all."""
+            if state.delay:
+                time.sleep(state.delay)
+            mode = state.mode
+            if mode == "hang":
+                time.sleep(5)
+                return None
+            if mode.startswith("die_after:") and n > int(mode.split(":")[1]):
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return None
+            if mode == "500":
+                return 500, b'{"error": "internal"}', {}
+            if mode == "429_then_ok" and n == 1:
+                return 429, b'{"error": "slow down"}', {"Retry-After": "0"}
+            if mode == "malformed_json":
+                return 200, b'{"choices": [', {}
+            content = None if mode == "empty" else _ranking_answer(body)
+            # "message" answers /chat/completions, "text" /completions (a local tokenizer)
+            reply = {"choices": [{"message": {"role": "assistant", "content": content},
+                                  "text": content, "finish_reason": "stop"}],
+                     "usage": {"prompt_tokens": 10, "completion_tokens": 5}}
+            return 200, json.dumps(reply).encode(), {}
 
     return Handler
 
