@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from reasonrank.engines.base import Engine
 from reasonrank.errors import InvalidInputError
-from reasonrank.methods.base import Prepared, Reranker, RerankItem
+from reasonrank.methods.base import Reranker, RerankItem
 from reasonrank.types import RerankResult
 
 FusionKind = Literal["rrf", "score"]
@@ -120,9 +120,6 @@ class FusedReranker(Reranker):
     def _fuse_all(self, results: list[Any]) -> list[Any]:
         # With ``return_exceptions`` a failed query's error stands in its place: pass it through.
         return [r if isinstance(r, BaseException) else self.fuse_result(r) for r in results]
-
-    def _rerank_many(self, items: list[Prepared]) -> list[RerankResult]:  # pragma: no cover - unused
-        return [self.fuse_result(r) for r in self.inner._rerank_many(items)]
 
     def _first_requests(self, query, candidates):  # type: ignore[no-untyped-def]
         return self.inner._first_requests(query, candidates)

@@ -12,7 +12,7 @@ from reasonrank.engines.base import ChatRequest, SamplingParams
 from reasonrank.engines.scripted import ScriptedEngine
 from reasonrank.errors import EngineError
 from reasonrank.factory import build_reranker
-from reasonrank.methods.shared_scheduler import (
+from reasonrank.scheduling import (
     RequestCancelled,
     SharedEngine,
     Ticket,
