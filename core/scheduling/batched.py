@@ -131,7 +131,7 @@ class _Run:
             try:
                 replies = call_isolated(self.engine, [step for _, step in batch])
             finally:
-                self.busy.end(replies or [None] * len(batch))
+                self.busy.end(replies or len(batch))
             for (node, _), reply in zip(batch, replies):
                 if not node.dead:
                     self.advance(node, reply)

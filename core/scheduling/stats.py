@@ -66,7 +66,10 @@ class Busy:
             s.requests += len(job_ids)
             s.submissions.extend((j, now - self.t0) for j in job_ids)
 
-    def end(self, replies: Sequence[Any]) -> None:
+    def end(self, replies: Sequence[Any] | int) -> None:
+        """Requests came back: their replies (tokens are summed), or just how many."""
+        if isinstance(replies, int):
+            replies = [None] * replies
         with self.lock:
             now = time.perf_counter()
             self._integrate(now)
