@@ -24,6 +24,7 @@ from reasonrank.errors import (
     as_engine_error,
     describe_failure,
 )
+from reasonrank.methods.passages import aprefetch_cuts, prefetch_cuts
 from reasonrank.methods.running import arun_jobs, query_label, run_jobs, settle, with_query  # noqa: F401 - re-exported
 from reasonrank.scheduling import Job, SchedulerStats
 from reasonrank.types import Candidate, Query, RankedCandidate, RerankResult, Trace, Usage
@@ -303,13 +304,23 @@ class Reranker(ABC):
             return self.schedule == "pipeline"
         return (self.max_concurrency or self.engine.max_concurrency or 1) > 1
 
+    def _cuts(self, items: list[Prepared]) -> tuple[list[str], int] | None:
+        """The texts the run's requests will cut to a token limit, and the limit (None: none):
+        :meth:`_prefetch` cuts them all in one batched engine call."""
+        return None
+
     def _prefetch(self, items: list[Prepared]) -> None:
-        """Per-run preparation before the jobs start (e.g. cutting every passage in one batched
-        call); runs inside the run's passage memo. A failure here is left to the jobs."""
+        """Per-run preparation before the jobs start, inside the run's passage memo. An engine
+        failure here is left to the jobs (where the ``on_error`` policy applies)."""
+        cuts = self._cuts(items)
+        if cuts:
+            prefetch_cuts(self.engine, *cuts, swallow=self.on_error != "raise")
 
     async def _aprefetch(self, items: list[Prepared]) -> None:
-        """Async :meth:`_prefetch` (a served engine tokenizes concurrently)."""
-        self._prefetch(items)
+        """Async :meth:`_prefetch` (a served engine tokenizes concurrently on its server)."""
+        cuts = self._cuts(items)
+        if cuts:
+            await aprefetch_cuts(self.engine, *cuts, swallow=self.on_error != "raise")
 
     def _progress_total(self, items: list[Prepared]) -> int | None:
         """How many engine requests a run makes, for the progress bar (None: unknown)."""

@@ -44,7 +44,7 @@ from reasonrank.methods.criteria import (
     parse_scores,
 )
 from reasonrank.methods.generating import GeneratingReranker, GenerationOptions
-from reasonrank.methods.passages import aprefetch_cuts, cut_passage, prefetch_cuts
+from reasonrank.methods.passages import cut_passage
 from reasonrank.parsing import split_sections
 from reasonrank.prompts import load_prompt
 from reasonrank.scheduling import Generate, Job, gather
@@ -208,16 +208,8 @@ class RebelReranker(GeneratingReranker):
             prompt_tokens=gen.prompt_tokens, completion_tokens=gen.completion_tokens,
             seconds=gen.seconds, warnings=notes, fallback=_NO_CRITERIA in notes)
 
-    def _passages(self, items: list[Prepared]) -> list[str]:
-        return [c.content().strip() for _, cands in items for c in cands]
-
-    def _prefetch(self, items: list[Prepared]) -> None:
-        # every passage cut in one batched call, once per run
-        prefetch_cuts(self.engine, self._passages(items), self.max_passage_tokens, swallow=self.on_error != "raise")
-
-    async def _aprefetch(self, items: list[Prepared]) -> None:
-        await aprefetch_cuts(self.engine, self._passages(items), self.max_passage_tokens,
-                             swallow=self.on_error != "raise")
+    def _cuts(self, items: list[Prepared]) -> tuple[list[str], int]:
+        return [c.content().strip() for _, cands in items for c in cands], self.max_passage_tokens
 
     def _progress_total(self, items: list[Prepared]) -> int:
         return sum(len(c) + int(self.two_turn) for _, c in items)

@@ -29,7 +29,7 @@ from reasonrank.methods.base import (
     stable_order_by_score,
 )
 from reasonrank.methods.generating import GeneratingReranker, GenerationOptions
-from reasonrank.methods.passages import aprefetch_cuts, cut_passage, prefetch_cuts
+from reasonrank.methods.passages import cut_passage
 from reasonrank.prompts import load_prompt
 from reasonrank.scheduling import Fork, Generate, Job, ScoreChoices
 from reasonrank.types import Candidate, Query, RerankResult, Trace
@@ -328,18 +328,10 @@ class PointwiseReranker(GeneratingReranker):
         return self._assemble(query, cands, pairs)
 
     # -- many queries: run by the base class ------------------------------------------------
-    def _passages(self, items: list[Prepared]) -> list[str]:
-        return [c.content() for _, cands in items for c in cands] if self.max_passage_tokens else []
-
-    def _prefetch(self, items: list[Prepared]) -> None:
-        # all passages cut in one batched engine call
-        prefetch_cuts(self.engine, self._passages(items), self.max_passage_tokens or 1,
-                      swallow=self.on_error != "raise")
-
-    async def _aprefetch(self, items: list[Prepared]) -> None:
-        # cut on the server concurrently, not one blocking call per pair
-        await aprefetch_cuts(self.engine, self._passages(items), self.max_passage_tokens or 1,
-                             swallow=self.on_error != "raise")
+    def _cuts(self, items: list[Prepared]) -> tuple[list[str], int] | None:
+        if not self.max_passage_tokens:
+            return None
+        return [c.content() for _, cands in items for c in cands], self.max_passage_tokens
 
     def _progress_total(self, items: list[Prepared]) -> int:
         return 2 * sum(len(c) for _, c in items)

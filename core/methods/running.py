@@ -9,13 +9,14 @@ passage memo and call the method's per-run preparation first.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Generator
+import contextlib
+from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from reasonrank._async import run_coroutine
 from reasonrank.errors import ReasonRankError
 from reasonrank.methods.passages import passage_memo
-from reasonrank.scheduling import SchedulerStats, run_async, run_batched
+from reasonrank.scheduling import Job, SchedulerStats, StepCallback, run_async, run_batched
 from reasonrank.types import Query
 
 if TYPE_CHECKING:
@@ -52,13 +53,25 @@ def settle(job: Generator[Any, Any, T], query: Query) -> Generator[Any, Any, T |
         return with_query(exc, query)
 
 
-def _progress(reranker: Reranker, items: list[Prepared]) -> tuple[Callable[[int], None] | None, Any]:
-    if not reranker.show_progress:
-        return None, None
-    from tqdm.auto import tqdm
+def _jobs(reranker: Reranker, items: list[Prepared]) -> list[Job[Any]]:
+    return [settle(reranker._job(q, c), q) for q, c in items]
 
-    bar = tqdm(total=reranker._progress_total(items), desc=reranker.method, unit="request", leave=False)
-    return bar.update, bar
+
+@contextlib.contextmanager
+def _observed(reranker: Reranker, items: list[Prepared]) -> Iterator[tuple[SchedulerStats, StepCallback | None]]:
+    """The run's stats (kept as ``reranker.last_stats``) and its progress bar, if asked for."""
+    stats = SchedulerStats()
+    bar = None
+    if reranker.show_progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=reranker._progress_total(items), desc=reranker.method, unit="request", leave=False)
+    try:
+        yield stats, bar.update if bar is not None else None
+    finally:
+        if bar is not None:
+            bar.close()
+        reranker.last_stats = stats
 
 
 def run_jobs(reranker: Reranker, items: list[Prepared]) -> list[Any]:
@@ -67,16 +80,9 @@ def run_jobs(reranker: Reranker, items: list[Prepared]) -> list[Any]:
         return run_coroutine(arun_jobs(reranker, items))
     with passage_memo():
         reranker._prefetch(items)
-        stats = SchedulerStats()
-        step, bar = _progress(reranker, items)
-        try:
-            results = run_batched([settle(reranker._job(q, c), q) for q, c in items], reranker.engine,
-                                  max_batch_size=reranker.max_batch_size, stats=stats, on_step=step)
-        finally:
-            if bar is not None:
-                bar.close()
-    reranker.last_stats = stats
-    return results
+        with _observed(reranker, items) as (stats, step):
+            return run_batched(_jobs(reranker, items), reranker.engine, max_batch_size=reranker.max_batch_size,
+                               stats=stats, on_step=step)
 
 
 async def arun_jobs(reranker: Reranker, items: list[Prepared]) -> list[Any]:
@@ -85,13 +91,6 @@ async def arun_jobs(reranker: Reranker, items: list[Prepared]) -> list[Any]:
         return await asyncio.to_thread(run_jobs, reranker, items)
     with passage_memo():
         await reranker._aprefetch(items)
-        stats = SchedulerStats()
-        step, bar = _progress(reranker, items)
-        try:
-            results = await run_async([settle(reranker._job(q, c), q) for q, c in items], reranker.engine,
-                                      max_concurrency=reranker.max_concurrency, stats=stats, on_step=step)
-        finally:
-            if bar is not None:
-                bar.close()
-    reranker.last_stats = stats
-    return results
+        with _observed(reranker, items) as (stats, step):
+            return await run_async(_jobs(reranker, items), reranker.engine, max_concurrency=reranker.max_concurrency,
+                                   stats=stats, on_step=step)

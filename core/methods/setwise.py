@@ -27,7 +27,7 @@ from reasonrank.engines.base import ChatRequest, Engine, Generation
 from reasonrank.errors import EngineError, InvalidInputError
 from reasonrank.methods.base import Prepared, assemble_result, check_positive, engine_call
 from reasonrank.methods.generating import GeneratingReranker, GenerationOptions
-from reasonrank.methods.passages import aprefetch_cuts, cut_passage, prefetch_cuts
+from reasonrank.methods.passages import cut_passage
 from reasonrank.parsing import split_sections
 from reasonrank.prompts import load_prompt
 from reasonrank.scheduling import Generate
@@ -220,16 +220,9 @@ class SetwiseReranker(GeneratingReranker):
         return choice
 
     # -- many queries: run by the base class ----------------------------------------------
-    def _passages(self, items: list[Prepared]) -> list[str]:
-        return [c.content().strip() for _, cands in items for c in cands]
-
-    def _prefetch(self, items: list[Prepared]) -> None:
+    def _cuts(self, items: list[Prepared]) -> tuple[list[str], int]:
         # each passage cut once per run, not once per set it is in
-        prefetch_cuts(self.engine, self._passages(items), self.max_passage_tokens, swallow=self.on_error != "raise")
-
-    async def _aprefetch(self, items: list[Prepared]) -> None:
-        await aprefetch_cuts(self.engine, self._passages(items), self.max_passage_tokens,
-                             swallow=self.on_error != "raise")
+        return [c.content().strip() for _, cands in items for c in cands], self.max_passage_tokens
 
 
 __all__: list[Any] = ["SetwiseReranker", "parse_choice"]
