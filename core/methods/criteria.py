@@ -111,7 +111,7 @@ def parse_scores(text: str, criteria: CriteriaSet) -> PassageScores:
             elif in_answer and key not in criteria.weights and key not in extra:
                 extra.append(key)
     scores: dict[str, float] = {}
-    raw_scores, found = found, 0  # type: ignore[assignment]
+    raw_scores, n_found = found, 0
     for name, scale in criteria.scales.items():
         raw = raw_scores.get(name)
         if raw is None:
@@ -131,10 +131,10 @@ def parse_scores(text: str, criteria: CriteriaSet) -> PassageScores:
             warnings.append(f"{name}: score {value:g} outside 0-{scale:g}, clamped to {clamped:g}")
             value = clamped
         scores[name] = value
-        found += 1
+        n_found += 1
     if extra:
         warnings.append(f"ignored criteria not asked for: {', '.join(extra[:5])}")
-    return PassageScores(scores, sections.reasoning, warnings, found)
+    return PassageScores(scores, sections.reasoning, warnings, n_found)
 
 
 def parse_meta(text: str, max_criteria: int) -> tuple[dict[str, float], dict[str, str], list[str]]:

@@ -3,7 +3,8 @@
 Every method takes the base :class:`~reasonrank.methods.base.Reranker` options
 (:class:`RerankerOptions`: the error policies, depth, progress and the scheduling limits) as
 keywords; methods that generate (listwise, setwise, pointwise, REBEL) also take the sampling
-options (:class:`GenerationOptions`) and get ``self.params`` from :class:`GeneratingReranker`.
+options (:class:`GenerationOptions`, or :class:`SamplingOptions` where the method has its own
+``depth`` default) and get ``self.params`` from :class:`GeneratingReranker`.
 """
 from __future__ import annotations
 
@@ -14,24 +15,36 @@ from reasonrank.errors import InvalidInputError
 from reasonrank.methods.base import OnError, OnParseError, Reranker, Schedule
 
 
-class RerankerOptions(TypedDict, total=False):
-    """Keywords of :class:`~reasonrank.methods.base.Reranker`, accepted by every method."""
+class CommonOptions(TypedDict, total=False):
+    """Keywords of :class:`~reasonrank.methods.base.Reranker` that every method takes as is."""
 
     on_error: OnError
     on_parse_error: OnParseError
-    depth: int | None
     show_progress: bool
     max_batch_size: int | None
     max_concurrency: int | None
     schedule: Schedule
 
 
-class GenerationOptions(RerankerOptions, total=False):
-    """Sampling keywords of the generating methods (official runs: greedy)."""
+class RerankerOptions(CommonOptions, total=False):
+    """Every keyword of :class:`~reasonrank.methods.base.Reranker` (``depth`` defaults to None)."""
+
+    depth: int | None
+
+
+class SamplingOptions(CommonOptions, total=False):
+    """The sampling keywords of the generating methods (official runs: greedy), for methods
+    with a ``depth`` default of their own (listwise, setwise)."""
 
     temperature: float
     top_p: float
     seed: int | None
+
+
+class GenerationOptions(SamplingOptions, total=False):
+    """:class:`SamplingOptions` and ``depth`` (defaulting to None)."""
+
+    depth: int | None
 
 
 class GeneratingReranker(Reranker):
@@ -56,4 +69,4 @@ class GeneratingReranker(Reranker):
             raise InvalidInputError(str(exc)) from None
 
 
-__all__ = ["GeneratingReranker", "GenerationOptions", "RerankerOptions"]
+__all__ = ["CommonOptions", "GeneratingReranker", "GenerationOptions", "RerankerOptions", "SamplingOptions"]

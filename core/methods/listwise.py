@@ -20,7 +20,7 @@ from typing import Any, Unpack
 from reasonrank.engines.base import ChatRequest, Engine, Generation
 from reasonrank.errors import EngineError, PromptTooLongError
 from reasonrank.methods.base import Prepared, assemble_result, check_positive, engine_call
-from reasonrank.methods.generating import GeneratingReranker, GenerationOptions
+from reasonrank.methods.generating import GeneratingReranker, SamplingOptions
 from reasonrank.methods.passages import aprefetch, fix_text_fast, memoized, prefetch
 from reasonrank.methods.windows import apply_window, window_plan
 from reasonrank.parsing import parse_ranking
@@ -74,7 +74,7 @@ class ListwiseReranker(GeneratingReranker):
         reasoning_budget: int = 3072,
         answer_tokens: int = 100,
         prompt: str | Mapping[str, str] = "reasonrank",
-        **options: Unpack[GenerationOptions],
+        **options: Unpack[SamplingOptions],
     ) -> None:
         for name, value in (
             ("max_passage_tokens", max_passage_tokens),

@@ -270,6 +270,7 @@ class PointwiseReranker(GeneratingReranker):
                 "sentence, closed and the answer forced"
             )
         prefix = prefix_template.replace("{reasoning}", pair.reasoning)
+        assert pair.request is not None
         pair.answer_request = ChatRequest(pair.request.messages, prefix)
 
     def score(self, dist: ChoiceDistribution) -> float:

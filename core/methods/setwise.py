@@ -26,7 +26,7 @@ from typing import Any, Unpack
 from reasonrank.engines.base import ChatRequest, Engine, Generation
 from reasonrank.errors import EngineError, InvalidInputError
 from reasonrank.methods.base import Prepared, assemble_result, check_positive, engine_call
-from reasonrank.methods.generating import GeneratingReranker, GenerationOptions
+from reasonrank.methods.generating import GeneratingReranker, SamplingOptions
 from reasonrank.methods.passages import cut_passage
 from reasonrank.parsing import split_sections
 from reasonrank.prompts import load_prompt
@@ -107,7 +107,7 @@ class SetwiseReranker(GeneratingReranker):
         max_query_tokens: int | None = None,
         reasoning_budget: int = 2048,
         prompt: str | Mapping[str, str] = "setwise",
-        **options: Unpack[GenerationOptions],
+        **options: Unpack[SamplingOptions],
     ) -> None:
         for name, value in (("set_size", set_size), ("top_k", top_k), ("max_passage_tokens", max_passage_tokens),
                             ("max_query_tokens", max_query_tokens), ("reasoning_budget", reasoning_budget)):

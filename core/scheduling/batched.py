@@ -28,8 +28,8 @@ class _Node:
         self.root = root  # the top-level job's index: what stats record
         self.parent = parent
         self.slot = slot
-        self.born = parent.epoch if parent is not None else 0  # which of the parent's forks
-        self.epoch = 0  # advances so far: a fork's children know whether it is still open
+        self.born: int = parent.epoch if parent is not None else 0  # which of the parent's forks
+        self.epoch: int = 0  # advances so far: a fork's children know whether it is still open
         self.children: list[_Node] = []
         self.results: list[Any] = []
         self.pending = 0

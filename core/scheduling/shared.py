@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import itertools
 import threading
 import time
@@ -267,26 +268,21 @@ class SharedEngine(Engine):
         self._gate = None
 
     async def agenerate(self, requests: Sequence[ChatRequest], params: SamplingParams) -> list[Generation]:
-        if not self.is_async:
-            return await asyncio.to_thread(self.generate, list(requests), params)
-        ticket = current_ticket.get() or _ANON
-        calls = [self._gated(ticket, lambda r=r: self.engine.agenerate([r], params)) for r in requests]
-        return [g for out in await self._on_loop(_gather(calls)) for g in out]
+        return await self._asubmit([Generate(r, params) for r in requests])
 
     async def achoice_logprobs(self, requests: Sequence[ChatRequest], choices: Sequence[str]) -> list[ChoiceDistribution]:
-        if not self.is_async:
-            return await asyncio.to_thread(self.choice_logprobs, list(requests), list(choices))
-        ticket = current_ticket.get() or _ANON
-        calls = [self._gated(ticket, lambda r=r: self.engine.achoice_logprobs([r], list(choices)))
-                 for r in requests]
-        return [d for out in await self._on_loop(_gather(calls)) for d in out]
+        key = tuple(choices)
+        return await self._asubmit([ScoreChoices(r, key) for r in requests])
 
     async def aattention(self, requests: Sequence[AttentionRequest]) -> list[AttentionReadout]:
-        if not self.is_async:
-            return await asyncio.to_thread(self.attention, list(requests))
+        return await self._asubmit([Attend(r) for r in requests])
+
+    async def _asubmit(self, steps: list[Step]) -> list[Any]:
+        if not self.is_async:  # the sync queue, from a worker thread (it keeps the caller's ticket)
+            return await asyncio.to_thread(self._submit, steps)
         ticket = current_ticket.get() or _ANON
-        calls = [self._gated(ticket, lambda r=r: self.engine.aattention([r])) for r in requests]
-        return [a for out in await self._on_loop(_gather(calls)) for a in out]
+        calls = [self._gated(ticket, functools.partial(step.acall, self.engine, [step.request])) for step in steps]
+        return [x for out in await self._on_loop(_gather(calls)) for x in out]
 
     async def _on_loop(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on the bound loop (callers on other loops, e.g. a method's worker thread)."""
@@ -297,7 +293,7 @@ class SharedEngine(Engine):
             return await coro
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
 
-    async def _gated(self, ticket: Ticket, call: Callable[[], Awaitable[list[T]]]) -> list[T]:
+    async def _gated(self, ticket: Ticket, call: Callable[[], Awaitable[Sequence[T]]]) -> Sequence[T]:
         # the ticket is passed in: this may run on the bound loop, outside the caller's context
         if self._gate is None:
             self._gate = asyncio.Semaphore(self.max_concurrency)
@@ -366,5 +362,5 @@ class SharedEngine(Engine):
             self.engine.close()
 
 
-async def _gather(calls: Sequence[Awaitable[list[T]]]) -> list[list[T]]:
+async def _gather(calls: Sequence[Awaitable[Sequence[T]]]) -> list[Sequence[T]]:
     return list(await asyncio.gather(*calls))
