@@ -22,6 +22,7 @@ from typing import Any, Literal
 from reasonrank.engines.base import Engine
 from reasonrank.errors import InvalidInputError
 from reasonrank.methods.base import Reranker, RerankItem
+from reasonrank.scheduling import SchedulerStats
 from reasonrank.types import RerankResult
 
 FusionKind = Literal["rrf", "score"]
@@ -110,6 +111,15 @@ class FusedReranker(Reranker):
     @engine.setter
     def engine(self, value: Engine) -> None:
         self.inner.engine = value
+
+    @property  # type: ignore[override]
+    def last_stats(self) -> SchedulerStats | None:
+        """The inner reranker's scheduler stats of its latest batch."""
+        return self.inner.last_stats
+
+    @last_stats.setter
+    def last_stats(self, value: SchedulerStats | None) -> None:
+        self.inner.last_stats = value
 
     def rerank_batch(self, items: Sequence[RerankItem], *, return_exceptions: bool = False) -> list[Any]:
         return self._fuse_all(self.inner.rerank_batch(items, return_exceptions=return_exceptions))

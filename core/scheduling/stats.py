@@ -40,6 +40,17 @@ class SchedulerStats:
     def busy_fraction(self) -> float:
         return self.busy_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
 
+    def add(self, other: SchedulerStats) -> SchedulerStats:
+        """Accumulate a later run's stats into these (runs one after the other: an evaluation's
+        batches); returns ``self``."""
+        for name in ("calls", "requests", "wall_seconds", "busy_seconds", "in_flight_seconds",
+                     "prompt_tokens", "completion_tokens"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.max_in_flight = max(self.max_in_flight, other.max_in_flight)
+        for kind, n in other.calls_by_kind.items():
+            self.calls_by_kind[kind] = self.calls_by_kind.get(kind, 0) + n
+        return self
+
 
 class Busy:
     """Tracks in-flight requests to measure the union of busy intervals (thread-safe)."""
