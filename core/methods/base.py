@@ -25,7 +25,14 @@ from reasonrank.errors import (
     describe_failure,
 )
 from reasonrank.methods.passages import aprefetch_cuts, prefetch_cuts
-from reasonrank.methods.running import arun_jobs, query_label, run_jobs, settle, with_query  # noqa: F401 - re-exported
+from reasonrank.methods.running import (  # noqa: F401 - re-exported
+    arun_jobs,
+    first_requests,
+    query_label,
+    run_jobs,
+    settle,
+    with_query,
+)
 from reasonrank.scheduling import Job, SchedulerStats
 from reasonrank.types import Candidate, Query, RankedCandidate, RerankResult, Trace, Usage
 
@@ -327,7 +334,8 @@ class Reranker(ABC):
         return None
 
     def _first_requests(self, query: Query, candidates: list[Candidate]) -> list[Any]:
-        raise NotImplementedError(f"{type(self).__name__} has no dry run")
+        """The requests the query's job sends first (of a fork: each sub-job's first one)."""
+        return first_requests(self._job(query, candidates))
 
     def keep_order_result(self, query: Query, candidates: Sequence[Candidate], reason: str,
                           engine_fallbacks: int = 1) -> RerankResult:

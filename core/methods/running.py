@@ -14,9 +14,10 @@ from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from reasonrank._async import run_coroutine
+from reasonrank.engines.base import ChatRequest
 from reasonrank.errors import ReasonRankError
 from reasonrank.methods.passages import passage_memo
-from reasonrank.scheduling import Job, SchedulerStats, StepCallback, run_async, run_batched
+from reasonrank.scheduling import Fork, Job, SchedulerStats, StepCallback, run_async, run_batched
 from reasonrank.types import Query
 
 if TYPE_CHECKING:
@@ -51,6 +52,20 @@ def settle(job: Generator[Any, Any, T], query: Query) -> Generator[Any, Any, T |
         return (yield from job)
     except Exception as exc:  # noqa: BLE001 - handed back as this query's result
         return with_query(exc, query)
+
+
+def first_requests(job: Job[Any]) -> list[Any]:
+    """The engine requests ``job`` sends before it needs a reply (a dry run: no model called)."""
+    try:
+        out = next(job)
+    except StopIteration:
+        return []
+    try:
+        if isinstance(out, Fork):
+            return [r for sub in out.jobs for r in first_requests(sub)]
+        return [out if isinstance(out, ChatRequest) else out.request]
+    finally:
+        job.close()
 
 
 def _jobs(reranker: Reranker, items: list[Prepared]) -> list[Job[Any]]:

@@ -139,16 +139,6 @@ class SetwiseReranker(GeneratingReranker):
             messages.insert(0, {"role": "system", "content": tpl["system"]})
         return ChatRequest.of(messages)
 
-    def _first_requests(self, query: Query, candidates: list[Candidate]) -> list[ChatRequest]:
-        """The first heapify question (the deepest parent with children)."""
-        job = self._job(query, candidates)
-        try:
-            return [next(job).request]
-        except StopIteration:
-            return []
-        finally:
-            job.close()
-
     # -- one query as a scheduler job ------------------------------------------------------
     def _job(self, query: Query, cands: list[Candidate]) -> SetJob:
         try:

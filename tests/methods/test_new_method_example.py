@@ -52,3 +52,11 @@ def test_the_example_method_gets_the_error_policy() -> None:
     broken = ScriptedEngine(logprob_fn=lambda r, c: 1 / 0, max_concurrency=1)
     kept = YesNoReranker(broken, on_error="keep_order").rerank("cats", DOCS)
     assert kept.ids == ["a", "b", "c"] and "ZeroDivisionError" in kept.warnings[0]
+
+
+def test_the_example_method_has_a_dry_run_from_its_job() -> None:
+    engine = _engine()
+    requests = YesNoReranker(engine).dry_run("cats", DOCS)
+    assert [r.messages[0]["content"].split("Passage: ")[1].split("\n")[0] for r in requests] == [
+        "dogs bark", "cats purr", "cats nap"]
+    assert engine.calls == []
