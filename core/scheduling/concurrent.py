@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from reasonrank.engines.base import Engine, SamplingParams
-from reasonrank.errors import as_engine_error
-from reasonrank.scheduling.stats import Busy, SchedulerStats, checked, timed
+from reasonrank.scheduling.stats import Busy, SchedulerStats, checked, reply_error, timed
 from reasonrank.scheduling.steps import Fork, Job, Step, StepCallback, as_step
 
 
@@ -68,7 +67,7 @@ class _Run:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - every engine failure goes to its job
-                reply = as_engine_error(exc)
+                reply = reply_error(exc)
             finally:
                 self.busy.end([reply])
         if self.on_step:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reasonrank.engines.base import Engine
-from reasonrank.errors import EngineError, as_engine_error
+from reasonrank.errors import EngineError, InvalidInputError, as_engine_error
 from reasonrank.scheduling.steps import Step
 
 
@@ -99,6 +99,13 @@ class Busy:
         self.stats.wall_seconds = time.perf_counter() - self.t0
 
 
+def reply_error(exc: BaseException) -> Exception:
+    """What a failed request hands its job: the caller's own mistake (:class:`InvalidInputError`,
+    e.g. a layer the model does not have) as it is, any other failure as :class:`EngineError`
+    (the one type the ``on_error`` policy handles)."""
+    return exc if isinstance(exc, InvalidInputError) else as_engine_error(exc)
+
+
 def timed(replies: list[Any], seconds: float) -> list[Any]:
     """Replies of engines that do not time requests get the call's wall time."""
     for r in replies:
@@ -117,12 +124,12 @@ def checked(out: Sequence[Any], n: int) -> list[Any]:
 def call_isolated(engine: Engine, steps: list[Step]) -> list[Any]:
     """One engine call for compatible ``steps``; if it fails, each step is tried alone, so one
     bad request (too long, a crash on its input) fails only its own job, not the whole batch.
-    Failures come back as :class:`EngineError` values."""
+    Failures come back as values (see :func:`reply_error`)."""
     t0 = time.perf_counter()
     try:
         out = checked(steps[0].call(engine, [s.request for s in steps]), len(steps))
         return timed(out, time.perf_counter() - t0)
     except Exception as exc:  # noqa: BLE001 - every engine failure goes to its jobs
         if len(steps) == 1:
-            return [as_engine_error(exc)]
+            return [reply_error(exc)]
     return [call_isolated(engine, [s])[0] for s in steps]
