@@ -5,7 +5,6 @@ engine available here; the embedded one goes through a LlamaIndex postprocessor,
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 import subprocess
 import sys
@@ -34,7 +33,7 @@ SCRIPTS = {
     "openai": """
         from reasonrank.engines.openai import OpenAIEngine
         from reasonrank.methods.listwise import ListwiseReranker
-        from servers.fault_server import fault_server
+        from reasonrank.testing.servers.fault_server import fault_server
         with fault_server('ok') as (url, state):
             engine = OpenAIEngine('m', base_url=url, tokenizer=TOK)
             r = ListwiseReranker(engine, on_error='keep_order')
@@ -67,9 +66,8 @@ PREAMBLE = "import logging, sys\nlogging.basicConfig(stream=sys.stdout, level=lo
 
 
 def run_script(body: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
     return subprocess.run([sys.executable, "-c", PREAMBLE + textwrap.dedent(body)], capture_output=True,
-                          text=True, timeout=600, env=env, cwd=TESTS)
+                          text=True, timeout=600, cwd=TESTS)
 
 
 @pytest.mark.parametrize("engine", list(SCRIPTS))

@@ -10,8 +10,8 @@ from reasonrank.cli import main
 from reasonrank.engines.openai import OpenAIEngine
 from reasonrank.errors import EngineError
 from reasonrank.methods.listwise import ListwiseReranker
-from servers.fault_server import fault_server
-from servers.llama_server import free_port
+from reasonrank.testing.servers.fault_server import fault_server
+from reasonrank.testing.servers.process import free_port
 
 DOCS = [{"id": f"d{i}", "text": f"passage {i}"} for i in range(12)]
 IDS = [d["id"] for d in DOCS]

@@ -19,7 +19,7 @@ from haystack_reasonrank import ReasonRankRanker  # noqa: E402
 from llama_index_reasonrank import ReasonRankRerank  # noqa: E402
 from reasonrank.engines.openai import OpenAIEngine  # noqa: E402
 from reasonrank.methods.listwise import ListwiseReranker  # noqa: E402
-from servers.fault_server import fault_server  # noqa: E402
+from reasonrank.testing.servers.fault_server import fault_server  # noqa: E402
 
 LIMIT = 8
 N = 200

@@ -16,8 +16,8 @@ from reasonrank.engines.openai import OpenAIEngine
 from reasonrank.errors import EngineError
 from reasonrank.methods import method_class
 from reasonrank.types import Query
-from servers.fault_server import fault_server
-from servers.llama_server import free_port
+from reasonrank.testing.servers.fault_server import fault_server
+from reasonrank.testing.servers.process import free_port
 
 DOCS = [{"id": f"d{i}", "text": f"passage number {i} about rivers"} for i in range(3)]
 IDS = [d["id"] for d in DOCS]

@@ -2,7 +2,7 @@
 the embedded model, and N concurrent async reranks go through the Haystack and LlamaIndex
 wrappers sharing one OpenAI engine (remote token counting included). All complete, every id
 comes back once, the engine never has more than ``max_concurrency`` requests in flight (and does
-reach concurrency), and memory stays flat from one round to the next. ``benchmarks/served_load.py``
+reach concurrency), and memory stays flat from one round to the next. ``benchmarks/serving/model_server_load.py``
 reports queries/s and latency percentiles for the same setup."""
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from haystack_reasonrank import ReasonRankRanker  # noqa: E402
 from llama_index_reasonrank import ReasonRankRerank  # noqa: E402
 from reasonrank.engines.openai import OpenAIEngine  # noqa: E402
 from reasonrank.methods.listwise import ListwiseReranker  # noqa: E402
-from servers.llama_server import llama_cpp_server  # noqa: E402
+from reasonrank.testing.servers.llama_server import llama_cpp_server  # noqa: E402
 
 pytestmark = pytest.mark.embedded
 
