@@ -8,9 +8,9 @@ torch = pytest.importorskip("torch")
 
 
 def test_wide_model_matches_the_tiny_one(tiny_model_path) -> None:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     from reasonrank.testing.varlen_model import varlen_model_dir
     from reasonrank.testing.widen_model import widen
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = varlen_model_dir()
     small = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
@@ -28,9 +28,9 @@ def test_wide_model_matches_the_tiny_one(tiny_model_path) -> None:
 
 
 def test_sizes_that_cannot_hold_the_tiny_model_are_refused() -> None:
-    from transformers import AutoModelForCausalLM
     from reasonrank.testing.varlen_model import varlen_model_dir
     from reasonrank.testing.widen_model import widen
+    from transformers import AutoModelForCausalLM
 
     small = AutoModelForCausalLM.from_pretrained(varlen_model_dir(), dtype=torch.float32)
     with pytest.raises(ValueError, match="cannot embed"):

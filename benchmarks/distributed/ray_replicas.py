@@ -27,16 +27,15 @@ import os
 import platform
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
-
-from reasonrank.testing.ray_factories import ScriptedFactory
 from reasonrank.distributed import RayOptions, RerankerSpec, rerank_dataset
 from reasonrank.distributed.rows import parse_row, scan_input
+from reasonrank.testing.ray_factories import ScriptedFactory
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 DL19 = Path("/work/shared/data/trec-dl19")
 

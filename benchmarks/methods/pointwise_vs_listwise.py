@@ -15,14 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
-WORDS = ("retrieval ranking passage query relevance model reasoning document search index "
-         "neural language evidence answer context score list order compute token").split()
+WORDS = ["retrieval", "ranking", "passage", "query", "relevance", "model", "reasoning", "document", "search",
+         "index", "neural", "language", "evidence", "answer", "context", "score", "list", "order", "compute",
+         "token"]
 
 
 def passages(n: int, words: int = 60) -> list[dict[str, str]]:
@@ -73,11 +73,10 @@ def main() -> None:
     ap.add_argument("--out", default=str(RESULTS / "pointwise_vs_listwise.json"))
     args = ap.parse_args()
 
-    from reasonrank.testing.tiny_model import tiny_model_dir
-
     from reasonrank.engines.transformers import TransformersEngine
     from reasonrank.methods.listwise import ListwiseReranker
     from reasonrank.methods.pointwise import PointwiseReranker
+    from reasonrank.testing.tiny_model import tiny_model_dir
 
     engine = TransformersEngine(model=str(tiny_model_dir()), device="cpu", dtype="float32",
                                 max_batch_size=args.batch_size)

@@ -80,7 +80,7 @@ class ContinuousHFEngine(Engine):
         """Log-uniform in [min_len, max_len], fixed by the prompt (same in every mode)."""
         digest = hashlib.sha256(str(list(prompt_ids)).encode()).digest()
         u = int.from_bytes(digest[:8], "big") / 2**64
-        return int(round(math.exp(math.log(self.min_len) + u * (math.log(self.max_len) - math.log(self.min_len)))))
+        return round(math.exp(math.log(self.min_len) + u * (math.log(self.max_len) - math.log(self.min_len))))
 
     def _dispatch(self) -> None:
         while not self._stop.is_set():
@@ -176,8 +176,8 @@ def main() -> None:
     items = load_dl19(args.queries, args.depth)
     engine = ContinuousHFEngine(str(tiny_model_dir()), max_concurrency=args.concurrency,
                                 min_len=args.min_len, max_len=args.max_len)
-    common = dict(reasoning_budget=args.max_len, max_passage_tokens=args.max_passage_tokens,
-                  depth=args.depth, on_error="keep_order")
+    common = {"reasoning_budget": args.max_len, "max_passage_tokens": args.max_passage_tokens,
+              "depth": args.depth, "on_error": "keep_order"}
     engine.generate([ChatRequest.of([{"role": "user", "content": "warm up"}])], SamplingParams(max_tokens=4))
 
     def sequential():

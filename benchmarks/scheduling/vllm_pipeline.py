@@ -55,7 +55,6 @@ import asyncio
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 import types
@@ -175,7 +174,7 @@ def import_rank_llm() -> Any:
         from rank_llm.rerank.listwise import rank_listwise_os_llm
 
         return rank_listwise_os_llm
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - RankLLM is optional: not measured, said so
         print(f"rankllm: not measured ({type(exc).__name__}: {exc})", flush=True)
         return None
 
@@ -413,9 +412,9 @@ def main() -> None:
     scan_sizes = [int(b) for b in args.batch_scan.split(",") if b]
     model = str(varlen_model_dir(args.scale if args.scale is not None else DEFAULT_SCALE))
     items = cut_words(load_dl19(args.queries, args.depth), args.passage_words)
-    common = dict(reasoning_budget=args.reasoning_budget, answer_tokens=args.answer_tokens,
-                  max_passage_tokens=10_000, depth=args.depth, on_error="keep_order")
-    engine_args = dict(dtype="bfloat16", max_model_len=4096, seed=0)
+    common = {"reasoning_budget": args.reasoning_budget, "answer_tokens": args.answer_tokens,
+              "max_passage_tokens": 10_000, "depth": args.depth, "on_error": "keep_order"}
+    engine_args = {"dtype": "bfloat16", "max_model_len": 4096, "seed": 0}
     rank_llm_module = import_rank_llm() if "rankllm" in arms else None
     template = find_template(args.rankllm_template) if rank_llm_module else None
     notes: dict[str, str] = {}

@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from reasonrank.data import Dataset
 from reasonrank.engines.embedded_model import embedded_gguf_path
 from reasonrank.engines.openai import OpenAIEngine

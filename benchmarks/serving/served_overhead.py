@@ -220,7 +220,7 @@ def main() -> None:
                     if args.baseline_commit else None)
     report = {
         "benchmark": "served path library overhead (ReasonRank windows 20/10 over DL19 BM25 top-k)",
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared with other work), "
                    f"Python {platform.python_version()}",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,7 @@ def distribution(lengths: list[int]) -> dict[str, Any]:
         return xs[min(len(xs) - 1, int(p / 100 * len(xs)))]
 
     edges = [0, 16, 32, 64, 128, 256, 512, 1024, 1 << 30]
-    hist = {f"{a}-{b - 1}" if b < 1 << 30 else f">={a}": sum(a <= x < b for x in xs) for a, b in zip(edges, edges[1:])}
+    hist = {f"{a}-{b - 1}" if b < 1 << 30 else f">={a}": sum(a <= x < b for x in xs) for a, b in pairwise(edges)}
     return {"windows": len(xs), "mean": round(statistics.fmean(xs), 1), "p10": pct(10), "p25": pct(25),
             "median": pct(50), "p75": pct(75), "p90": pct(90), "p99": pct(99), "max": xs[-1],
             "max_over_mean": round(xs[-1] / max(1e-9, statistics.fmean(xs)), 2),

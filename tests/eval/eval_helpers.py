@@ -6,6 +6,7 @@ answer (a space-separated id list) is the new order; ids it misses are appended 
 from __future__ import annotations
 
 from collections.abc import Callable
+
 from reasonrank.engines.base import ChatRequest, SamplingParams
 from reasonrank.engines.scripted import ScriptedEngine
 from reasonrank.errors import EngineError
