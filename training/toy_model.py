@@ -102,7 +102,8 @@ def build_toy_model(out_dir: str | Path, texts: Iterable[str], *, seed: int = 0,
                                 chat_template=chat_template or qwen_chat_template())
     eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
     shape = {k: v for k, v in asdict(config).items() if k != "vocab_size"}
-    model_config = Qwen2Config(
+    # rope_theta and torch_dtype go through Qwen2Config's **kwargs (its typed signature lacks them).
+    model_config = Qwen2Config(  # type: ignore[call-arg]
         vocab_size=len(tokenizer), eos_token_id=eos, bos_token_id=None,
         pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True, rope_theta=10000.0,
         torch_dtype="float32", **shape,

@@ -122,7 +122,7 @@ def _rerank_and_save(
         record = res.to_dict()
         record["query_id"] = it.query.id
         append_result(fh, record)
-        done[it.query.id] = record
+        done[it.query.id] = record  # type: ignore[index]  # a dataset query always has an id
         records.append(record)
     return records, (failures[0] if failures else None)
 

@@ -20,6 +20,7 @@ from typing import Any
 from reasonrank.engines.base import ChatRequest, Generation, SamplingParams
 from reasonrank.engines.scripted import ScriptedEngine
 from reasonrank.errors import EngineError
+from reasonrank.methods.base import OnError
 from reasonrank.methods.listwise import ListwiseReranker
 
 LABEL = re.compile(r"^\[(\d+)\] (\S+)", re.MULTILINE)
@@ -76,7 +77,7 @@ class ScriptedFactory:
     fail_after: int | None = None
     exit_marker: str | None = None
     exit_after: int = 0
-    on_error: str = "raise"
+    on_error: OnError = "raise"
     window_size: int = 4
     stride: int = 2
     method = "listwise"

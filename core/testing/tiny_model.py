@@ -58,7 +58,8 @@ def tiny_model_dir(seed: int = 0, variant: str = "default") -> Path:
     from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
     tok = AutoTokenizer.from_pretrained(qwen_tokenizer_dir())
-    config = Qwen2Config(
+    # torch_dtype goes through Qwen2Config's **kwargs (its typed signature does not list it).
+    config = Qwen2Config(  # type: ignore[call-arg]
         vocab_size=len(tok),
         bos_token_id=tok.bos_token_id,
         eos_token_id=tok.convert_tokens_to_ids("<|im_end|>"),

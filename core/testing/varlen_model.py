@@ -58,7 +58,8 @@ def varlen_model_dir(scale: float = DEFAULT_SCALE, seed: int = 0) -> Path:
     eos = model.config.eos_token_id
     head = torch.nn.Linear(model.config.hidden_size, model.config.vocab_size, bias=False)
     with torch.no_grad():
-        head.weight.copy_(model.get_input_embeddings().weight)  # untie: same rows, own tensor
+        embeddings: torch.Tensor = model.get_input_embeddings().weight  # type: ignore[assignment]
+        head.weight.copy_(embeddings)  # untie: same rows, own tensor
         head.weight[eos] = scale * torch.tensor(EOS_ROW)
     model.lm_head = head
     model.config.tie_word_embeddings = False
