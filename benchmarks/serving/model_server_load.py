@@ -94,7 +94,7 @@ def main() -> None:
                   f"p99 {lat['p99']:.1f}s, {level['completed']}/{len(items)} complete, "
                   f"{level['fallbacks']} fallbacks", flush=True)
     report = {
-        "benchmark": "served_load",
+        "benchmark": "model_server_load",
         "server": "llama_cpp.server (llama-cpp-python), embedded Qwen2.5-Coder-0.5B-Instruct Q4_K_M",
         "method": "listwise", "top_k": args.top_k, "reasoning_budget": args.reasoning_budget,
         "answer_tokens": args.answer_tokens,

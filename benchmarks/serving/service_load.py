@@ -135,7 +135,7 @@ def main() -> None:
 
     queries = load_queries(43, args.docs)
     out: dict[str, Any] = {
-        "benchmark": "serve_load", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "benchmark": "service_load", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared with other work)",
         "data": f"DL19 BM25 top-{args.docs}" if (DL19 / "queries.tsv").is_file() else "synthetic",
         "command": "benchmarks/serving/service_load.py " + " ".join(sys.argv[1:]), "engines": {},

@@ -13,8 +13,8 @@ random-order baseline. Each seed draws its own task, model init and training ord
         --chat-template-from .gpu/19c/qwen-tokenizer --out $OUT --name training_curve_gpu  # a GPU
 
 Writes ``<name>.json`` (one report per seed + a summary + the machine) and ``<name>.png`` (SFT
-loss, GRPO reward per step, held-out metrics per stage; all seeds) to ``benchmarks/results/`` or
-``--out``. The JSON is rewritten after every seed, so a run cut short keeps the finished seeds.
+loss, GRPO reward per step, held-out metrics per stage; all seeds) to
+``benchmarks/training/results/`` or ``--out``. The JSON is rewritten after every seed, so a run cut short keeps the finished seeds.
 Exit status: 0 ok, 1 on any error, 2 for bad arguments (e.g. ``--device cuda`` without a GPU).
 """
 from __future__ import annotations
