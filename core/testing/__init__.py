@@ -13,6 +13,8 @@ this package is cheap; torch and transformers load only when a model is built.
 - :mod:`~reasonrank.testing.scripted_engines` — engine factories for
   ``reasonrank serve --engine-factory reasonrank.testing.scripted_engines:NAME``;
 - :mod:`~reasonrank.testing.ray_factories` — picklable reranker factories for Ray replicas;
+- :mod:`~reasonrank.testing.bench_inputs` — DL19 queries with their BM25 passages, passages cut
+  to N words, generated-length distributions (for the benchmark scripts);
 - :mod:`reasonrank.testing.servers` — subprocess servers: llama.cpp's and vLLM's
   OpenAI-compatible servers, ``reasonrank serve``, an instant fake server in vLLM's shapes and
   a programmable fault server.
