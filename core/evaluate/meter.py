@@ -11,19 +11,14 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from reasonrank.engines.base import (
-    AttentionReadout,
-    AttentionRequest,
-    ChatRequest,
-    ChoiceDistribution,
-    Engine,
-    Generation,
-    SamplingParams,
-)
+from reasonrank.engines import base  # the protocol's types, as base.X
 from reasonrank.methods.base import Reranker
 
+# What an engine call returns, per request: each carries its token counts.
+_Answer = base.Generation | base.ChoiceDistribution | base.AttentionReadout
 
-class EngineMeter(Engine):
+
+class EngineMeter(base.Engine):
     """Wraps an engine and records the wall time it spends generating/scoring.
 
     Engine time is the union of the intervals in which at least one call was running, so
@@ -31,7 +26,7 @@ class EngineMeter(Engine):
     count as library time: they are the method's preparation work.
     """
 
-    def __init__(self, inner: Engine) -> None:
+    def __init__(self, inner: base.Engine) -> None:
         self.inner = inner
         self.name = inner.name
         self.model_name = inner.model_name
@@ -56,9 +51,7 @@ class EngineMeter(Engine):
             self.intervals.clear()
             self.calls = self.requests = self.prompt_tokens = self.completion_tokens = 0
 
-    def _record(
-        self, start: float, results: Sequence[Generation | ChoiceDistribution | AttentionReadout]
-    ) -> None:
+    def _record(self, start: float, results: Sequence[_Answer]) -> None:
         end = time.perf_counter()
         with self._lock:
             self.intervals.append((start, end))
@@ -68,31 +61,33 @@ class EngineMeter(Engine):
                 self.prompt_tokens += r.prompt_tokens
                 self.completion_tokens += getattr(r, "completion_tokens", 0)
 
-    def generate(self, requests: Sequence[ChatRequest], params: SamplingParams) -> list[Generation]:
+    def generate(
+        self, requests: Sequence[base.ChatRequest], params: base.SamplingParams
+    ) -> list[base.Generation]:
         start = time.perf_counter()
         out = self.inner.generate(requests, params)
         self._record(start, out)
         return out
 
     async def agenerate(
-        self, requests: Sequence[ChatRequest], params: SamplingParams
-    ) -> list[Generation]:
+        self, requests: Sequence[base.ChatRequest], params: base.SamplingParams
+    ) -> list[base.Generation]:
         start = time.perf_counter()
         out = await self.inner.agenerate(requests, params)
         self._record(start, out)
         return out
 
     def choice_logprobs(
-        self, requests: Sequence[ChatRequest], choices: Sequence[str]
-    ) -> list[ChoiceDistribution]:
+        self, requests: Sequence[base.ChatRequest], choices: Sequence[str]
+    ) -> list[base.ChoiceDistribution]:
         start = time.perf_counter()
         out = self.inner.choice_logprobs(requests, choices)
         self._record(start, out)
         return out
 
     async def achoice_logprobs(
-        self, requests: Sequence[ChatRequest], choices: Sequence[str]
-    ) -> list[ChoiceDistribution]:
+        self, requests: Sequence[base.ChatRequest], choices: Sequence[str]
+    ) -> list[base.ChoiceDistribution]:
         start = time.perf_counter()
         out = await self.inner.achoice_logprobs(requests, choices)
         self._record(start, out)
@@ -102,7 +97,7 @@ class EngineMeter(Engine):
     def supports_attention(self) -> bool:  # type: ignore[override]
         return bool(getattr(self.inner, "supports_attention", False))
 
-    def attention(self, requests: Sequence[AttentionRequest]) -> list[AttentionReadout]:
+    def attention(self, requests: Sequence[base.AttentionRequest]) -> list[base.AttentionReadout]:
         start = time.perf_counter()
         out = self.inner.attention(requests)
         self._record(start, out)
@@ -120,7 +115,7 @@ class EngineMeter(Engine):
     async def atruncate_many(self, texts: Sequence[str], max_tokens: int) -> list[str]:
         return await self.inner.atruncate_many(texts, max_tokens)
 
-    def render(self, request: ChatRequest) -> str:
+    def render(self, request: base.ChatRequest) -> str:
         return self.inner.render(request)
 
     def close(self) -> None:

@@ -71,14 +71,3 @@ def check_config(out: Path, config: dict[str, Any], resuming: bool) -> None:
             )
     path.write_text(json.dumps(config, indent=2) + "\n")
 
-
-__all__ = [
-    "CONFIG_FILE",
-    "METRICS_FILE",
-    "RESULTS_FILE",
-    "RESUME_KEYS",
-    "RUN_FILE",
-    "append_result",
-    "check_config",
-    "load_results",
-]

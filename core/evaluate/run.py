@@ -67,9 +67,10 @@ def evaluate(
     :meth:`Reranker.rerank_batch` ``batch_size`` at a time; each finished query is appended
     and synced before the next batch. A query that fails (an engine error under
     ``on_error="raise"``, a :class:`ParseError` in strict mode) stops the run only after the
-    other finished queries of its batch are saved, so a rerun resumes with nothing lost. The reranked run is the reranked top-``top_k`` followed by
-    the rest of the first-stage list, so deep measures (``R@100``) compare like with like.
-    Returns the metrics document.
+    other finished queries of its batch are saved, so a rerun resumes with nothing lost.
+
+    The reranked run is the reranked top-``top_k`` followed by the rest of the first-stage list,
+    so deep measures (``R@100``) compare like with like. Returns the metrics document.
     """
     check_positive("top_k", top_k)
     check_positive("limit_queries", limit_queries)
