@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from reasonrank.engines import base  # the protocol's types, as base.X
 from reasonrank.methods.base import Reranker
 
 # What an engine call returns, per request: each carries its token counts.
 _Answer = base.Generation | base.ChoiceDistribution | base.AttentionReadout
+_A = TypeVar("_A", base.Generation, base.ChoiceDistribution, base.AttentionReadout)
 
 
 class EngineMeter(base.Engine):
@@ -61,47 +62,44 @@ class EngineMeter(base.Engine):
                 self.prompt_tokens += r.prompt_tokens
                 self.completion_tokens += getattr(r, "completion_tokens", 0)
 
+    def _timed(self, call: Callable[..., list[_A]], *args: Any) -> list[_A]:
+        start = time.perf_counter()
+        out = call(*args)
+        self._record(start, out)
+        return out
+
+    async def _atimed(self, call: Callable[..., Awaitable[list[_A]]], *args: Any) -> list[_A]:
+        start = time.perf_counter()
+        out = await call(*args)
+        self._record(start, out)
+        return out
+
     def generate(
         self, requests: Sequence[base.ChatRequest], params: base.SamplingParams
     ) -> list[base.Generation]:
-        start = time.perf_counter()
-        out = self.inner.generate(requests, params)
-        self._record(start, out)
-        return out
+        return self._timed(self.inner.generate, requests, params)
 
     async def agenerate(
         self, requests: Sequence[base.ChatRequest], params: base.SamplingParams
     ) -> list[base.Generation]:
-        start = time.perf_counter()
-        out = await self.inner.agenerate(requests, params)
-        self._record(start, out)
-        return out
+        return await self._atimed(self.inner.agenerate, requests, params)
 
     def choice_logprobs(
         self, requests: Sequence[base.ChatRequest], choices: Sequence[str]
     ) -> list[base.ChoiceDistribution]:
-        start = time.perf_counter()
-        out = self.inner.choice_logprobs(requests, choices)
-        self._record(start, out)
-        return out
+        return self._timed(self.inner.choice_logprobs, requests, choices)
 
     async def achoice_logprobs(
         self, requests: Sequence[base.ChatRequest], choices: Sequence[str]
     ) -> list[base.ChoiceDistribution]:
-        start = time.perf_counter()
-        out = await self.inner.achoice_logprobs(requests, choices)
-        self._record(start, out)
-        return out
+        return await self._atimed(self.inner.achoice_logprobs, requests, choices)
 
     @property
     def supports_attention(self) -> bool:  # type: ignore[override]
         return bool(getattr(self.inner, "supports_attention", False))
 
     def attention(self, requests: Sequence[base.AttentionRequest]) -> list[base.AttentionReadout]:
-        start = time.perf_counter()
-        out = self.inner.attention(requests)
-        self._record(start, out)
-        return out
+        return self._timed(self.inner.attention, requests)
 
     def count_tokens(self, text: str) -> int:
         return self.inner.count_tokens(text)
