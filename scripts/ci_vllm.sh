@@ -21,10 +21,10 @@ fi
 "${PIP[@]}" install -q --no-deps -e .
 "${PIP[@]}" install -q pytest pytest-asyncio gguf ftfy httpx aiohttp tqdm pyyaml
 export VLLM_CPU_KVCACHE_SPACE="${VLLM_CPU_KVCACHE_SPACE:-2}"
-# The tiny vLLM model is built by the main venv (scripts/test.sh runs `tests/tiny_model.py vllm`
+# The tiny vLLM model is built by the main venv (scripts/test.sh runs `reasonrank.testing.tiny_model vllm`
 # there first): this venv lacks the embedded model's packages that hold the Qwen tokenizer.
-MODEL_DIR="$("$VENV/bin/python" tests/tiny_model.py vllm --cached-only)" || {
-  log "the tiny vLLM test model is not built: run scripts/test.sh (or: .venv/bin/python tests/tiny_model.py vllm) first"
+MODEL_DIR="$("$VENV/bin/python" -m reasonrank.testing.tiny_model vllm --cached-only)" || {
+  log "the tiny vLLM test model is not built: run scripts/test.sh (or: .venv/bin/python -m reasonrank.testing.tiny_model vllm) first"
   exit 1
 }
 log "tiny model: $MODEL_DIR"

@@ -14,8 +14,8 @@ bash scripts/install.sh all
 # (the real Qwen tokenizer is extracted from the embedded GGUF) and transformers. The vLLM step
 # below reads its model from this cache and its venv does not have those packages, so this must
 # run first (on a cold cache the vLLM step used to fail: issue 30).
-"$VENV/bin/python" tests/tiny_model.py >/dev/null
-"$VENV/bin/python" tests/tiny_model.py vllm >/dev/null
+"$VENV/bin/python" -m reasonrank.testing.tiny_model >/dev/null
+"$VENV/bin/python" -m reasonrank.testing.tiny_model vllm >/dev/null
 
 if [ "${REASONRANK_SKIP_VLLM:-0}" = "1" ]; then
   echo "[test] SKIPPING the vLLM engine tests (REASONRANK_SKIP_VLLM=1)" >&2

@@ -2,12 +2,9 @@
 from __future__ import annotations
 
 import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 
 def has_module(name: str) -> bool:
@@ -18,7 +15,7 @@ def has_module(name: str) -> bool:
 def tiny_model_path() -> Path:
     """Folder of the tiny random Qwen2 model with the real Qwen tokenizer (built once)."""
     pytest.importorskip("transformers")
-    from tiny_model import tiny_model_dir
+    from reasonrank.testing.tiny_model import tiny_model_dir
 
     return tiny_model_dir()
 

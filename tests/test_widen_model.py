@@ -1,20 +1,16 @@
-"""The widened variable-length model (benchmarks/widen_model.py) computes the tiny model's
-function: same logits up to float rounding, same greedy tokens."""
+"""The widened variable-length model (:mod:`reasonrank.testing.widen_model`) computes the tiny
+model's function: same logits up to float rounding, same greedy tokens."""
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 import pytest
 
 torch = pytest.importorskip("torch")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 
 def test_wide_model_matches_the_tiny_one(tiny_model_path) -> None:
+    from reasonrank.testing.varlen_model import varlen_model_dir
+    from reasonrank.testing.widen_model import widen
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from varlen_model import varlen_model_dir
-    from widen_model import widen
 
     path = varlen_model_dir()
     small = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
@@ -32,9 +28,9 @@ def test_wide_model_matches_the_tiny_one(tiny_model_path) -> None:
 
 
 def test_sizes_that_cannot_hold_the_tiny_model_are_refused() -> None:
+    from reasonrank.testing.varlen_model import varlen_model_dir
+    from reasonrank.testing.widen_model import widen
     from transformers import AutoModelForCausalLM
-    from varlen_model import varlen_model_dir
-    from widen_model import widen
 
     small = AutoModelForCausalLM.from_pretrained(varlen_model_dir(), dtype=torch.float32)
     with pytest.raises(ValueError, match="cannot embed"):

@@ -1,6 +1,6 @@
 """The whole training chain on the toy task: synthesize -> SFT -> GRPO, each step measured.
 
-``run_toy_chain`` is what ``benchmarks/training_curve.py`` and the seeded CPU test run (with
+``run_toy_chain`` is what ``benchmarks/training/training_curve.py`` and the seeded CPU test run (with
 different sizes). Every step goes through the public API the CLI calls:
 
 1. :func:`~reasonrank.training.toy_task.write_toy_task` writes train/held-out dataset folders;
@@ -42,7 +42,7 @@ class ToyChainSettings:
     heldout_queries: int = 60
     # SFT of 10 epochs (~240 steps): held-out format rate 0.98 on seed 0, where 5 epochs stopped
     # at 0.37-0.67 (seeds 0-2): the per-passage counts come late, after a plateau where
-    # every <think> count is 0 (benchmarks/results/training_curve_sft5_seed*.json).
+    # every <think> count is 0 (benchmarks/training/results/training_curve_sft5_seed*.json).
     sft: dict[str, Any] = field(default_factory=lambda: {
         "learning_rate": 3e-3, "num_train_epochs": 10.0, "per_device_train_batch_size": 16,
         "gradient_accumulation_steps": 1, "lr_scheduler_type": "cosine", "warmup_ratio": 0.05,

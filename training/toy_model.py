@@ -16,7 +16,6 @@ outputs (a few hundred tokens) keeps what matters for the pipeline:
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -47,21 +46,10 @@ def qwen_chat_template(tokenizer_source: str | Path | None = None) -> str:
     if tokenizer_source is not None:
         return _saved_template(Path(tokenizer_source)) or AutoTokenizer.from_pretrained(
             str(tokenizer_source)).chat_template
-    from reasonrank.engines.embedded_model import (
-        EMBEDDED_GGUF_SHA256,
-        cache_dir,
-        embedded_gguf_path,
-    )
+    from reasonrank.testing.tiny_model import qwen_tokenizer_dir
 
-    # Same folder tests/tiny_model.py fills, so a machine extracts the GGUF tokenizer once.
-    target = cache_dir() / "test-models" / f"qwen-tokenizer-{EMBEDDED_GGUF_SHA256[:12]}"
-    if not (target / "tokenizer_config.json").is_file():
-        gguf = embedded_gguf_path()
-        tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-        tok.save_pretrained(tmp)
-        if not target.exists():
-            os.replace(tmp, target)
+    # The tiny test models' tokenizer folder, so a machine extracts the GGUF tokenizer once.
+    target = qwen_tokenizer_dir()
     return _saved_template(target) or AutoTokenizer.from_pretrained(str(target)).chat_template
 
 
@@ -114,7 +102,8 @@ def build_toy_model(out_dir: str | Path, texts: Iterable[str], *, seed: int = 0,
                                 chat_template=chat_template or qwen_chat_template())
     eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
     shape = {k: v for k, v in asdict(config).items() if k != "vocab_size"}
-    model_config = Qwen2Config(
+    # rope_theta and torch_dtype go through Qwen2Config's **kwargs (its typed signature lacks them).
+    model_config = Qwen2Config(  # type: ignore[call-arg]
         vocab_size=len(tokenizer), eos_token_id=eos, bos_token_id=None,
         pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True, rope_theta=10000.0,
         torch_dtype="float32", **shape,

@@ -6,7 +6,7 @@ import re
 import shutil
 
 import pytest
-from conftest import EXAMPLE_CORPUS
+from dataset_helpers import EXAMPLE_CORPUS
 from reasonrank.data import read_corpus_jsonl, read_trec_run, write_trec_run
 from reasonrank.datasets import Collection, bm25_run, folder_collection, load_dataset
 from reasonrank.datasets.bm25 import load_or_build

@@ -3,7 +3,13 @@ excluded ids removed from every run, and the error when the hub data is not cach
 from __future__ import annotations
 
 import pytest
-from conftest import BRIGHT_DOCUMENTS, IDENTITY_RERANKER, make_bright_copy, offline_env, run_cli
+from dataset_helpers import (
+    BRIGHT_DOCUMENTS,
+    IDENTITY_RERANKER,
+    make_bright_copy,
+    offline_env,
+    run_cli,
+)
 from reasonrank.cli import EXIT_BAD_INPUT
 from reasonrank.data import write_trec_run
 from reasonrank.datasets import bm25_run, load_collection, load_dataset

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import EXAMPLE_CORPUS
+from dataset_helpers import EXAMPLE_CORPUS
 from reasonrank.datasets import BRIGHT_TASKS, resolve
 from reasonrank.errors import InvalidInputError
 

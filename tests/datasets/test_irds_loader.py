@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from conftest import IDENTITY_RERANKER, SCIFACT_QRELS, offline_env, run_cli, seed_scifact
+from dataset_helpers import IDENTITY_RERANKER, SCIFACT_QRELS, offline_env, run_cli, seed_scifact
 from reasonrank.cli import EXIT_BAD_INPUT
 
 

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-from ray_helpers import ScriptedFactory, rows, write_jsonl
 from reasonrank.cli import EXIT_BAD_INPUT, EXIT_ENGINE, main
 from reasonrank.data import read_trec_run
 from reasonrank.distributed import (
@@ -19,6 +18,7 @@ from reasonrank.distributed import (
 )
 from reasonrank.distributed.output import shard_paths
 from reasonrank.errors import EngineError, InvalidInputError
+from reasonrank.testing.ray_factories import ScriptedFactory, rows, write_jsonl
 
 EVAL_DATA = Path(__file__).parents[1] / "eval" / "data"
 TWO = RayOptions(replicas=2, cpus_per_replica=0.5, batch_size=2)
@@ -201,7 +201,7 @@ def test_served_fleet_endpoints_round_robin_over_replicas():
 
 
 def test_served_fleet_of_two_endpoints(ray_cluster, tmp_path, tiny_model_path, capsys):
-    from servers.fault_server import fault_server
+    from reasonrank.testing.servers.fault_server import fault_server
 
     write_jsonl(tmp_path / "in.jsonl", rows(6, n_docs=4))
     options = json.dumps({"tokenizer": str(tiny_model_path), "max_retries": 0})

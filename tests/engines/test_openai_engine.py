@@ -9,10 +9,11 @@ import pytest
 
 pytest.importorskip("llama_cpp.server.app")
 
-from reasonrank.engines.base import ChatRequest, SamplingParams  # noqa: E402
-from reasonrank.engines.openai import OpenAIEngine  # noqa: E402
-from reasonrank.errors import EngineError  # noqa: E402
-from servers.llama_server import free_port, llama_cpp_server  # noqa: E402
+from reasonrank.engines.base import ChatRequest, SamplingParams
+from reasonrank.engines.openai import OpenAIEngine
+from reasonrank.errors import EngineError
+from reasonrank.testing.servers.llama_server import llama_cpp_server
+from reasonrank.testing.servers.process import free_port
 
 pytestmark = pytest.mark.embedded
 

@@ -1,7 +1,7 @@
 """The served path's own cost: server-side tokenization (vLLM's /tokenize and /detokenize
 shapes) batched, concurrent and cached; the model's tokenizer found offline when it is on this
 machine; passages cut once per run; the line-wise ftfy shortcut equal to ftfy. Against the
-instant server (tests/servers/instant_openai.py, a real HTTP server in a subprocess); the same
+instant server (reasonrank.testing.servers.instant_openai, a real HTTP server in a subprocess); the same
 calls against a real vLLM server are in test_vllm_served.py (vLLM CI step)."""
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from reasonrank.engines.remote_tokenizer import surely_fits
 from reasonrank.engines.scripted import ScriptedEngine
 from reasonrank.methods.listwise import ListwiseReranker
 from reasonrank.methods.passages import fix_text_fast
-from servers.instant_openai import instant_server
+from reasonrank.testing.servers.instant_openai import instant_server
 
 LONG = "Reasoning rerankers read every candidate passage carefully, then answer. " * 12
 
@@ -101,7 +101,7 @@ def test_surely_fits_is_conservative() -> None:
 
 def test_unknown_server_dialect_is_a_clear_error() -> None:
     from reasonrank.errors import EngineError
-    from servers.fault_server import fault_server
+    from reasonrank.testing.servers.fault_server import fault_server
 
     with fault_server("500") as (url, _state):
         engine = OpenAIEngine("m", base_url=url, max_retries=0)

@@ -23,7 +23,7 @@ REQS = [
 @pytest.fixture(scope="module")
 def vllm_engine():
     from reasonrank.engines.vllm import VLLMEngine
-    from tiny_model import tiny_model_dir
+    from reasonrank.testing.tiny_model import tiny_model_dir
 
     engine = VLLMEngine(str(tiny_model_dir(variant="vllm")), dtype="bfloat16", max_model_len=2048, seed=0)
     yield engine
@@ -33,7 +33,7 @@ def vllm_engine():
 @pytest.fixture(scope="module")
 def vllm_sync_engine():
     from reasonrank.engines.vllm import VLLMEngine
-    from tiny_model import tiny_model_dir
+    from reasonrank.testing.tiny_model import tiny_model_dir
 
     engine = VLLMEngine(str(tiny_model_dir(variant="vllm")), async_engine=False, dtype="bfloat16",
                         max_model_len=2048, seed=0)

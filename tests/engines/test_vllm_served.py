@@ -27,14 +27,14 @@ LONG = "Reasoning rerankers read every candidate passage carefully before they a
 
 @pytest.fixture(scope="module")
 def model_dir():
-    from tiny_model import tiny_model_dir
+    from reasonrank.testing.tiny_model import tiny_model_dir
 
     return tiny_model_dir(variant="vllm")
 
 
 @pytest.fixture(scope="module")
 def server(model_dir):
-    from servers.vllm_server import vllm_openai_server
+    from reasonrank.testing.servers.vllm_server import vllm_openai_server
 
     # The second name is the model's folder: a client given it finds the tokenizer locally.
     with vllm_openai_server(model_dir, [SERVED, str(model_dir)]) as url:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import CountingEngine, ScriptRanker, oracle_fn
+from eval_helpers import CountingEngine, ScriptRanker, oracle_fn
 from reasonrank.cli import EXIT_BAD_INPUT, EXIT_ENGINE, main
 from reasonrank.data import Dataset, read_trec_run
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import CountingEngine, ScriptRanker, oracle_fn
+from eval_helpers import CountingEngine, ScriptRanker, oracle_fn
 from reasonrank.data import Dataset, read_trec_run
 from reasonrank.errors import EngineError, InvalidInputError
 from reasonrank.evaluate import evaluate, load_results

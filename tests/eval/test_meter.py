@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import ScriptRanker
+from eval_helpers import ScriptRanker
 from reasonrank.engines.base import ChatRequest, SamplingParams
 from reasonrank.engines.scripted import ScriptedEngine
 from reasonrank.evaluate import EngineMeter, meter

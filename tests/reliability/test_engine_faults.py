@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from reasonrank.cli import main
 from reasonrank.engines.openai import OpenAIEngine
 from reasonrank.errors import EngineError
 from reasonrank.methods.listwise import ListwiseReranker
-from servers.fault_server import fault_server
-from servers.llama_server import free_port
+from reasonrank.testing.servers.fault_server import fault_server
+from reasonrank.testing.servers.process import free_port
 
 DOCS = [{"id": f"d{i}", "text": f"passage {i}"} for i in range(12)]
 IDS = [d["id"] for d in DOCS]
@@ -50,9 +49,8 @@ def test_429_then_ok_is_retried_once() -> None:
     ("empty", "empty completion"),
 ])
 def test_bad_server_raises_one_clear_error(mode: str, message: str) -> None:
-    with fault_server(mode) as (url, state):
-        with pytest.raises(EngineError, match=message):
-            reranker(url).rerank("q", DOCS)
+    with fault_server(mode) as (url, state), pytest.raises(EngineError, match=message):
+        reranker(url).rerank("q", DOCS)
     # Retries are bounded: 500 is retried max_retries times, the others are not retried.
     assert state.requests == (3 if mode == "500" else 1)
 

@@ -12,14 +12,14 @@ import pytest
 pytest.importorskip("haystack")
 pytest.importorskip("llama_index.core")
 
-from haystack import Document  # noqa: E402
-from llama_index.core.schema import NodeWithScore, TextNode  # noqa: E402
+from haystack import Document
+from llama_index.core.schema import NodeWithScore, TextNode
+from reasonrank.engines.openai import OpenAIEngine
+from reasonrank.methods.listwise import ListwiseReranker
+from reasonrank.testing.servers.fault_server import fault_server
 
-from haystack_reasonrank import ReasonRankRanker  # noqa: E402
-from llama_index_reasonrank import ReasonRankRerank  # noqa: E402
-from reasonrank.engines.openai import OpenAIEngine  # noqa: E402
-from reasonrank.methods.listwise import ListwiseReranker  # noqa: E402
-from servers.fault_server import fault_server  # noqa: E402
+from haystack_reasonrank import ReasonRankRanker
+from llama_index_reasonrank import ReasonRankRerank
 
 LIMIT = 8
 N = 200

@@ -10,14 +10,13 @@ import contextlib
 import json
 
 import pytest
-
 from reasonrank.cli import main
 from reasonrank.engines.openai import OpenAIEngine
 from reasonrank.errors import EngineError
 from reasonrank.methods import method_class
+from reasonrank.testing.servers.fault_server import fault_server
+from reasonrank.testing.servers.process import free_port
 from reasonrank.types import Query
-from servers.fault_server import fault_server
-from servers.llama_server import free_port
 
 DOCS = [{"id": f"d{i}", "text": f"passage number {i} about rivers"} for i in range(3)]
 IDS = [d["id"] for d in DOCS]
@@ -59,9 +58,8 @@ def test_keep_order_covers_request_building(method: str, fault: str) -> None:
 @pytest.mark.parametrize("method", METHODS)
 def test_raise_gives_one_clear_error_naming_the_query(method: str, fault: str) -> None:
     cause = {"down": "not reachable", "500": "HTTP 500", "hang": "timed out"}[fault]
-    with server(fault) as url:
-        with pytest.raises(EngineError, match=f"query 'q1'.*{cause}"):
-            reranker(method, url, "raise").rerank(Query("rivers", id="q1"), DOCS)
+    with server(fault) as url, pytest.raises(EngineError, match=f"query 'q1'.*{cause}"):
+        reranker(method, url, "raise").rerank(Query("rivers", id="q1"), DOCS)
 
 
 def test_choice_scoring_failure_is_under_the_policy() -> None:

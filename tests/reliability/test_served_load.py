@@ -2,7 +2,7 @@
 the embedded model, and N concurrent async reranks go through the Haystack and LlamaIndex
 wrappers sharing one OpenAI engine (remote token counting included). All complete, every id
 comes back once, the engine never has more than ``max_concurrency`` requests in flight (and does
-reach concurrency), and memory stays flat from one round to the next. ``benchmarks/served_load.py``
+reach concurrency), and memory stays flat from one round to the next. ``benchmarks/serving/model_server_load.py``
 reports queries/s and latency percentiles for the same setup."""
 from __future__ import annotations
 
@@ -16,14 +16,14 @@ pytest.importorskip("llama_cpp.server.app")
 pytest.importorskip("haystack")
 pytest.importorskip("llama_index.core")
 
-from haystack import Document  # noqa: E402
-from llama_index.core.schema import NodeWithScore, TextNode  # noqa: E402
+from haystack import Document
+from llama_index.core.schema import NodeWithScore, TextNode
+from reasonrank.engines.openai import OpenAIEngine
+from reasonrank.methods.listwise import ListwiseReranker
+from reasonrank.testing.servers.llama_server import llama_cpp_server
 
-from haystack_reasonrank import ReasonRankRanker  # noqa: E402
-from llama_index_reasonrank import ReasonRankRerank  # noqa: E402
-from reasonrank.engines.openai import OpenAIEngine  # noqa: E402
-from reasonrank.methods.listwise import ListwiseReranker  # noqa: E402
-from servers.llama_server import llama_cpp_server  # noqa: E402
+from haystack_reasonrank import ReasonRankRanker
+from llama_index_reasonrank import ReasonRankRerank
 
 pytestmark = pytest.mark.embedded
 
@@ -61,7 +61,6 @@ class InFlight:
 
 def test_concurrent_reranks_through_both_wrappers_against_llama_cpp_server(monkeypatch) -> None:
     import aiohttp
-
     from reasonrank.engines.embedded_model import embedded_gguf_path
 
     wire = InFlight()

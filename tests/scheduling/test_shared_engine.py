@@ -127,7 +127,7 @@ async def test_async_engine_one_gate_across_callers():
 
 def test_listwise_through_shared_engine_matches_direct():
     """Same rankings through the shared engine as directly (the sharing is transparent)."""
-    from scripted_engines import reverse_window  # tests/serve
+    from reasonrank.testing.scripted_engines import reverse_window
 
     docs = [{"id": f"d{i}", "text": f"text {i}"} for i in range(30)]
     direct = build_reranker(method="listwise", engine=ScriptedEngine(reverse_window, max_concurrency=1),
@@ -166,13 +166,3 @@ def test_every_request_kind_goes_through_one_shared_dispatcher(name: str):
     shared.close()
     assert all(sorted(r.ids) == ["d0", "d1", "d2"] for r in results)
     assert shared.stats.mixed_calls >= 1 and shared.stats.failed_calls == 0
-
-
-@pytest.fixture(autouse=True)
-def _serve_helpers_on_path(monkeypatch):
-    import sys
-    from pathlib import Path
-
-    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "serve"))
-    yield
-    sys.modules.pop("scripted_engines", None)

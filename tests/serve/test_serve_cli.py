@@ -19,9 +19,9 @@ def test_help_lists_the_service_flags(capsys):
     (["--engine-factory", "nocolon"], "must be MODULE:CALLABLE"),
     (["--engine-factory", "no_such_module_16:make"], "No module named 'no_such_module_16'"),
     (["--engine-factory", "reasonrank.errors:ReasonRankError"], "not an Engine"),
-    (["--engine-factory", "scripted_engines:instant", "--max-in-flight", "0"], "max_in_flight must be a positive"),
-    (["--engine-factory", "scripted_engines:instant", "--top-k", "0"], "--top-k must be a positive"),
-    (["--engine-factory", "scripted_engines:instant", "--port", "70000"], "--port must be 1-65535"),
+    (["--engine-factory", "reasonrank.testing.scripted_engines:instant", "--max-in-flight", "0"], "max_in_flight must be a positive"),
+    (["--engine-factory", "reasonrank.testing.scripted_engines:instant", "--top-k", "0"], "--top-k must be a positive"),
+    (["--engine-factory", "reasonrank.testing.scripted_engines:instant", "--port", "70000"], "--port must be 1-65535"),
 ])
 def test_bad_flags_exit_2_with_a_message(argv, needle, capsys, monkeypatch):
     pytest.importorskip("fastapi")

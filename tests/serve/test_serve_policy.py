@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from reasonrank.engines.scripted import ScriptedEngine
 from reasonrank.factory import build_reranker
 from reasonrank.serve import ServeSettings, create_app
-from scripted_engines import reverse_window
+from reasonrank.testing.scripted_engines import reverse_window
 
 DOCS = [f"doc {i}" for i in range(5)]
 

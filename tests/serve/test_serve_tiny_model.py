@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from server_process import serve
+from reasonrank.testing.servers.reasonrank_server import serve
 
 DOCS = [f"The city number {i} has {i * 7} parks and a river." for i in range(30)]
 

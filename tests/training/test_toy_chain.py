@@ -5,11 +5,11 @@ write it (and rank above the random-order baseline), and over the GRPO steps the
 reward rises (first vs last quarter of the steps and the least-squares slope, not single steps)
 while the rollouts keep differing inside their groups (reward std > 0, so there is a signal).
 
-The settings are those of ``benchmarks/results/training_curve_sft5_seed0.json`` (a 5-epoch SFT
+The settings are those of ``benchmarks/training/results/training_curve_sft5_seed0.json`` (a 5-epoch SFT
 that leaves GRPO room, GRPO lr 3e-4), which on seeds 0, 1, 2 gave held-out format 0.37, 0.38,
 0.67 after SFT and GRPO rewards rising +0.50, +0.70, +0.22 (first -> last quarter): the
 thresholds below keep a wide margin under those. The longer, better-ranked run (10 SFT epochs)
-is the benchmark's (``benchmarks/training_curve.py``).
+is the benchmark's (``benchmarks/training/training_curve.py``).
 """
 from __future__ import annotations
 

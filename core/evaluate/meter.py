@@ -1,0 +1,154 @@
+"""Engine metering: how much wall time a reranker spends inside its engine, and on what.
+
+An :class:`EngineMeter` is an :class:`~reasonrank.engines.base.Engine` wrapping another one, so
+it can be composed wherever an engine is built (``EngineMeter(engine)``). :func:`meter` is the
+older way in: it puts a meter between an already built reranker and its engine.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from reasonrank.engines import base  # the protocol's types, as base.X
+from reasonrank.methods.base import Reranker
+
+# What an engine call returns, per request: each carries its token counts.
+_Answer = base.Generation | base.ChoiceDistribution | base.AttentionReadout
+_A = TypeVar("_A", base.Generation, base.ChoiceDistribution, base.AttentionReadout)
+
+
+class EngineMeter(base.Engine):
+    """Wraps an engine and records the wall time it spends generating/scoring.
+
+    Engine time is the union of the intervals in which at least one call was running, so
+    concurrent async calls are not double-counted. Tokenizer helpers (count/truncate/render)
+    count as library time: they are the method's preparation work.
+    """
+
+    def __init__(self, inner: base.Engine) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.model_name = inner.model_name
+        self.max_context = inner.max_context
+        self.max_batch_size = inner.max_batch_size
+        self.max_concurrency = inner.max_concurrency
+        self._lock = threading.Lock()
+        self.intervals: list[tuple[float, float]] = []
+        self.calls = 0
+        self.requests = 0
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+
+    def __getattr__(self, name: str) -> Any:  # backend-specific attributes (tokenizer...)
+        if name == "inner":  # not set yet (copy/pickle): no recursion into __getattr__
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def reset(self) -> None:
+        """Forget what was recorded so far (e.g. after a warm-up)."""
+        with self._lock:
+            self.intervals.clear()
+            self.calls = self.requests = self.prompt_tokens = self.completion_tokens = 0
+
+    def _record(self, start: float, results: Sequence[_Answer]) -> None:
+        end = time.perf_counter()
+        with self._lock:
+            self.intervals.append((start, end))
+            self.calls += 1
+            self.requests += len(results)
+            for r in results:
+                self.prompt_tokens += r.prompt_tokens
+                self.completion_tokens += getattr(r, "completion_tokens", 0)
+
+    def _timed(self, call: Callable[..., list[_A]], *args: Any) -> list[_A]:
+        start = time.perf_counter()
+        out = call(*args)
+        self._record(start, out)
+        return out
+
+    async def _atimed(self, call: Callable[..., Awaitable[list[_A]]], *args: Any) -> list[_A]:
+        start = time.perf_counter()
+        out = await call(*args)
+        self._record(start, out)
+        return out
+
+    def generate(
+        self, requests: Sequence[base.ChatRequest], params: base.SamplingParams
+    ) -> list[base.Generation]:
+        return self._timed(self.inner.generate, requests, params)
+
+    async def agenerate(
+        self, requests: Sequence[base.ChatRequest], params: base.SamplingParams
+    ) -> list[base.Generation]:
+        return await self._atimed(self.inner.agenerate, requests, params)
+
+    def choice_logprobs(
+        self, requests: Sequence[base.ChatRequest], choices: Sequence[str]
+    ) -> list[base.ChoiceDistribution]:
+        return self._timed(self.inner.choice_logprobs, requests, choices)
+
+    async def achoice_logprobs(
+        self, requests: Sequence[base.ChatRequest], choices: Sequence[str]
+    ) -> list[base.ChoiceDistribution]:
+        return await self._atimed(self.inner.achoice_logprobs, requests, choices)
+
+    @property
+    def supports_attention(self) -> bool:  # type: ignore[override]
+        return bool(getattr(self.inner, "supports_attention", False))
+
+    def attention(self, requests: Sequence[base.AttentionRequest]) -> list[base.AttentionReadout]:
+        return self._timed(self.inner.attention, requests)
+
+    def count_tokens(self, text: str) -> int:
+        return self.inner.count_tokens(text)
+
+    def truncate_tokens(self, text: str, max_tokens: int) -> str:
+        return self.inner.truncate_tokens(text, max_tokens)
+
+    def truncate_many(self, texts: Sequence[str], max_tokens: int) -> list[str]:
+        return self.inner.truncate_many(texts, max_tokens)
+
+    async def atruncate_many(self, texts: Sequence[str], max_tokens: int) -> list[str]:
+        return await self.inner.atruncate_many(texts, max_tokens)
+
+    def render(self, request: base.ChatRequest) -> str:
+        return self.inner.render(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def describe(self) -> dict[str, Any]:
+        return self.inner.describe()
+
+    @property
+    def busy_seconds(self) -> float:
+        """Wall seconds during which at least one engine call was running."""
+        with self._lock:
+            spans = sorted(self.intervals)
+        if not spans:
+            return 0.0
+        total = 0.0
+        cur_start, cur_end = spans[0]
+        for start, end in spans[1:]:
+            if start > cur_end:  # a gap: close the current busy stretch
+                total += cur_end - cur_start
+                cur_start, cur_end = start, end
+            else:
+                cur_end = max(cur_end, end)
+        return total + (cur_end - cur_start)
+
+
+def meter(reranker: Reranker) -> EngineMeter:
+    """Put an :class:`EngineMeter` between ``reranker`` and its engine (idempotent)."""
+    # TODO(issue 25): compose the meter when the reranker is built (the scheduler's engine
+    # layers) instead of replacing the attribute here; callers only need the returned meter.
+    engine = reranker.engine
+    if not isinstance(engine, EngineMeter):
+        engine = EngineMeter(engine)
+        reranker.engine = engine
+    return engine
+
+
+__all__ = ["EngineMeter", "meter"]
