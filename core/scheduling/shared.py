@@ -37,15 +37,7 @@ from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
-from reasonrank.engines.base import (
-    AttentionReadout,
-    AttentionRequest,
-    ChatRequest,
-    ChoiceDistribution,
-    Engine,
-    Generation,
-    SamplingParams,
-)
+from reasonrank.engines import base  # the protocol's types, as base.X
 from reasonrank.errors import EngineError, as_engine_error
 from reasonrank.scheduling.stats import checked, timed
 from reasonrank.scheduling.steps import Attend, Generate, ScoreChoices, Step, same_batch
@@ -110,10 +102,10 @@ class _Item:
     future: Future = field(default_factory=Future)
 
 
-class SharedEngine(Engine):
-    """An :class:`Engine` that shares ``engine`` between concurrent callers (see module doc).
+class SharedEngine(base.Engine):
+    """An engine that shares ``engine`` between concurrent callers (see the module doc).
 
-    Build the reranker on it (or set ``reranker.engine``); call :meth:`bind_loop` from the
+    Build the reranker on it (an engine layer: :func:`~reasonrank.scheduling.compose`); call :meth:`bind_loop` from the
     event loop that async callers use, and :meth:`close` at shutdown (drains the queue, then
     closes the real engine). ``on_call(n_requests, n_tickets, seconds)`` is called after every
     engine call (metrics).
@@ -123,7 +115,7 @@ class SharedEngine(Engine):
 
     def __init__(
         self,
-        engine: Engine,
+        engine: base.Engine,
         *,
         max_batch_size: int | None = None,
         max_concurrency: int | None = None,
@@ -153,7 +145,7 @@ class SharedEngine(Engine):
     def truncate_tokens(self, text: str, max_tokens: int) -> str:
         return self.engine.truncate_tokens(text, max_tokens)
 
-    def render(self, request: ChatRequest) -> str:
+    def render(self, request: base.ChatRequest) -> str:
         return self.engine.render(request)
 
     def describe(self) -> dict[str, Any]:
@@ -167,10 +159,10 @@ class SharedEngine(Engine):
         return getattr(self.engine, name)
 
     # -- sync callers: the continuous-batching queue ------------------------------------------
-    def generate(self, requests: Sequence[ChatRequest], params: SamplingParams) -> list[Generation]:
+    def generate(self, requests: Sequence[base.ChatRequest], params: base.SamplingParams) -> list[base.Generation]:
         return self._submit([Generate(r, params) for r in requests])
 
-    def choice_logprobs(self, requests: Sequence[ChatRequest], choices: Sequence[str]) -> list[ChoiceDistribution]:
+    def choice_logprobs(self, requests: Sequence[base.ChatRequest], choices: Sequence[str]) -> list[base.ChoiceDistribution]:
         key = tuple(choices)
         return self._submit([ScoreChoices(r, key) for r in requests])
 
@@ -178,7 +170,7 @@ class SharedEngine(Engine):
     def supports_attention(self) -> bool:  # type: ignore[override]
         return bool(getattr(self.engine, "supports_attention", False))
 
-    def attention(self, requests: Sequence[AttentionRequest]) -> list[AttentionReadout]:
+    def attention(self, requests: Sequence[base.AttentionRequest]) -> list[base.AttentionReadout]:
         return self._submit([Attend(r) for r in requests])
 
     def _submit(self, steps: list[Step]) -> list[Any]:
@@ -267,14 +259,14 @@ class SharedEngine(Engine):
         self._loop = loop or asyncio.get_running_loop()
         self._gate = None
 
-    async def agenerate(self, requests: Sequence[ChatRequest], params: SamplingParams) -> list[Generation]:
+    async def agenerate(self, requests: Sequence[base.ChatRequest], params: base.SamplingParams) -> list[base.Generation]:
         return await self._asubmit([Generate(r, params) for r in requests])
 
-    async def achoice_logprobs(self, requests: Sequence[ChatRequest], choices: Sequence[str]) -> list[ChoiceDistribution]:
+    async def achoice_logprobs(self, requests: Sequence[base.ChatRequest], choices: Sequence[str]) -> list[base.ChoiceDistribution]:
         key = tuple(choices)
         return await self._asubmit([ScoreChoices(r, key) for r in requests])
 
-    async def aattention(self, requests: Sequence[AttentionRequest]) -> list[AttentionReadout]:
+    async def aattention(self, requests: Sequence[base.AttentionRequest]) -> list[base.AttentionReadout]:
         return await self._asubmit([Attend(r) for r in requests])
 
     async def _asubmit(self, steps: list[Step]) -> list[Any]:
