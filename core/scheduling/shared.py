@@ -105,9 +105,9 @@ class _Item:
 class SharedEngine(base.Engine):
     """An engine that shares ``engine`` between concurrent callers (see the module doc).
 
-    Build the reranker on it (an engine layer: :func:`~reasonrank.scheduling.compose`); call :meth:`bind_loop` from the
-    event loop that async callers use, and :meth:`close` at shutdown (drains the queue, then
-    closes the real engine). ``on_call(n_requests, n_tickets, seconds)`` is called after every
+    Build the reranker on it (an engine layer, see :func:`~reasonrank.scheduling.compose`);
+    call :meth:`bind_loop` from the event loop that async callers use, and :meth:`close` at
+    shutdown (drains the queue, then closes the real engine). ``on_call(n_requests, n_tickets, seconds)`` is called after every
     engine call (metrics).
     """
 
