@@ -6,12 +6,12 @@ them: one file per method (``reasonrank``, ``setwise``, ``rank1``, ``erank``, ``
 """
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import tomllib
 from reasonrank.errors import InvalidInputError
 
 PromptLike = str | Path | Mapping[str, Any]
