@@ -23,6 +23,7 @@ from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
 from reasonrank.engines.base import Engine
 from reasonrank.methods.base import Reranker
+from reasonrank.spec import RerankerSpec
 from reasonrank.types import Candidate, RerankResult
 
 dispatcher = get_dispatcher(__name__)
@@ -44,6 +45,8 @@ class ReasonRankRerank(BaseNodePostprocessor):
     TREC DL19; see the README). Pass ``preset``
     (e.g. ``"reasonrank-7b"``), or ``engine``/``model``/``base_url`` to run elsewhere, or an
     already built ``reranker`` / ``engine`` object to share one model between components.
+    The reranker options are the fields of :class:`reasonrank.RerankerSpec` under the same
+    names (see :meth:`spec`); ``top_n`` is how many nodes come back.
 
     Usage::
 
@@ -82,9 +85,26 @@ class ReasonRankRerank(BaseNodePostprocessor):
     )
     on_error: Literal["raise", "keep_order"] = Field(
         default="raise",
-        description="'raise' on engine/parse failure, or 'keep_order' to keep the retrieval "
+        description="'raise' on engine failure, or 'keep_order' to keep the retrieval "
         "order with a warning.",
     )
+    on_parse_error: Optional[Literal["keep_order", "raise"]] = Field(
+        default=None,
+        description="On a model output with no usable answer: 'keep_order' (the default: input "
+        "order or the fallback score, with a warning) or 'raise'.",
+    )
+    depth: Optional[int] = Field(
+        default=None, gt=0,
+        description="Rerank only the first `depth` nodes (rerank depth); the rest follow in "
+        "retrieval order. None: the preset's (all).",
+    )
+    fusion: Optional[Literal["rrf", "score"]] = Field(
+        default=None, description="Fuse the reranker's order with the retrieval order ('rrf' or 'score')."
+    )
+    fusion_weight: Optional[float] = Field(
+        default=None, ge=0.0, le=1.0, description="The reranker's share in the fusion (default 0.5)."
+    )
+    rrf_k: Optional[float] = Field(default=None, ge=0.0, description="RRF's constant (default 60).")
     keep_reasoning_metadata: bool = Field(
         default=True,
         description="Store the reasoning, per-criterion scores and rank in node metadata.",
@@ -132,19 +152,13 @@ class ReasonRankRerank(BaseNodePostprocessor):
     def reranker(self) -> Reranker:
         """The underlying reasonrank reranker (built lazily; the model loads on first use)."""
         if self._reranker is None:
-            from reasonrank.factory import build_reranker
-
-            self._reranker = build_reranker(
-                method=self.method,
-                preset=self.preset,
-                engine=self._engine if self._engine is not None else self.engine,
-                model=self.model,
-                base_url=self.base_url,
-                engine_options=dict(self.engine_options) or None,
-                on_error=self.on_error,
-                **self.method_options,
-            )
+            self._reranker = self.spec().build()
         return self._reranker
+
+    def spec(self) -> RerankerSpec:
+        """The :class:`~reasonrank.RerankerSpec` this postprocessor's fields describe."""
+        engine = self._engine if self._engine is not None else self.engine
+        return RerankerSpec.from_object(self, engine=engine)
 
     def _model_name(self) -> str:
         if self._reranker is not None:
