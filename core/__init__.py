@@ -27,15 +27,15 @@ __all__ = [
     "RerankResult",
     "RerankerSpec",
     "Usage",
-    "load_reranker",
     "__version__",
+    "load_reranker",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
     from reasonrank.methods.base import Reranker
 
 
-def load_reranker(method: str | None = None, preset: str | None = None, **overrides: Any) -> "Reranker":
+def load_reranker(method: str | None = None, preset: str | None = None, **overrides: Any) -> Reranker:
     """Build a reranker from a preset name (see :mod:`reasonrank.presets`) and overrides: the
     fields of :class:`RerankerSpec` by name, any other keyword a method setting.
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from reasonrank.cli.common import add_depth_argument, add_reranker_arguments, depth_from_args, reranker_from_args
+from reasonrank.cli import common
 from reasonrank.metrics import DEFAULT_MEASURES
 
 
@@ -33,8 +33,8 @@ def add_dataset_arguments(parser: argparse.ArgumentParser, default_depth: int) -
                         "(default $REASONRANK_CACHE or ~/.cache/reasonrank)")
     parser.add_argument("--data-dir", default=None, metavar="DIR",
                         help="a local copy of the xlangai/BRIGHT dataset repo, for bright/<task> offline")
-    add_depth_argument(parser, default=default_depth,
-                       help=f"rerank each query's first-stage top K (rerank depth; default {default_depth})")
+    common.add_depth_argument(parser, default=default_depth,
+                              help=f"rerank each query's first-stage top K (rerank depth; default {default_depth})")
     parser.add_argument("--limit-queries", type=int, default=None, metavar="N",
                         help="only the first N judged queries of the run")
     parser.add_argument("--batch-size", type=int, default=None, metavar="B",
@@ -55,7 +55,7 @@ def dataset_from_args(args: argparse.Namespace):
 
     return load_dataset(
         args.dataset, run=args.run, first_stage=args.first_stage,
-        depth=args.first_stage_depth or max(100, depth_from_args(args) or 0),
+        depth=args.first_stage_depth or max(100, common.depth_from_args(args) or 0),
         cache_dir=args.cache_dir, data_dir=args.data_dir, show_progress=not args.no_progress,
     )
 
@@ -72,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="ir-measures names (default: %(default)s)")
     parser.add_argument("--json", action="store_true",
                         help="print the metrics document (metrics.json, with fallback totals) instead of the table")
-    add_reranker_arguments(parser)
+    common.add_reranker_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     from reasonrank.evaluate import evaluate, format_metrics
 
     dataset = dataset_from_args(args)  # bad data fails before a model loads
-    reranker = reranker_from_args(args)
+    reranker = common.reranker_from_args(args)
     try:
         doc = evaluate(
             reranker, dataset, args.output,

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from reasonrank.cli.common import add_depth_argument, add_reranker_arguments, depth_from_args, spec_from_args
+from reasonrank.cli import common
 from reasonrank.errors import InvalidInputError
 from reasonrank.inputs import read_candidates_jsonl
 from reasonrank.types import Candidate, Query, RerankResult
@@ -26,9 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--query", required=True, help="the query text")
     parser.add_argument("--docs", required=True, metavar="FILE.jsonl", help="documents, one JSON object per line")
-    add_reranker_arguments(parser)
-    add_depth_argument(parser, default=None,
-                       help="rerank only the first K documents (rerank depth); the rest follow in input order")
+    common.add_reranker_arguments(parser)
+    common.add_depth_argument(parser, default=None,
+                              help="rerank only the first K documents (rerank depth); the rest follow in input order")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the exact prompt(s) that would be sent first, without calling the model")
@@ -62,9 +62,9 @@ def parse_criteria(text: str) -> dict[str, float]:
 
 
 def _method_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    overrides: dict[str, Any] = {"depth": depth_from_args(args)}
+    overrides: dict[str, Any] = {"depth": common.depth_from_args(args)}
     if args.criteria is not None or args.two_turn:
-        method = args.method or spec_from_args(args).resolved_preset().method
+        method = args.method or common.spec_from_args(args).resolved_preset().method
         if method != "rebel":
             raise InvalidInputError("--criteria and --two-turn apply to --method rebel only")
         if args.criteria is not None:
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.query.strip():
         raise InvalidInputError("--query is empty")
     docs = read_docs_jsonl(args.docs)
-    reranker = spec_from_args(args, **_method_overrides(args)).build()
+    reranker = common.spec_from_args(args, **_method_overrides(args)).build()
     try:
         if args.dry_run:
             return _dry_run(reranker, args, docs)

@@ -11,7 +11,7 @@ import logging
 import sys
 from typing import Any
 
-from reasonrank.cli.common import add_depth_argument, add_reranker_arguments, depth_from_args, spec_from_args
+from reasonrank.cli import common
 from reasonrank.errors import InvalidInputError
 
 
@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    add_reranker_arguments(parser)
+    common.add_reranker_arguments(parser)
     parser.add_argument("--engine-factory", default=None, metavar="MODULE:CALLABLE",
                         help="build the engine by calling a Python factory (a custom Engine) "
                         "instead of --engine/--model")
@@ -43,8 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     edge.add_argument("--request-timeout", type=float, default=600.0, help="seconds per request (600)")
     edge.add_argument("--shutdown-timeout", type=float, default=60.0,
                       help="seconds to finish in-flight requests on SIGTERM/SIGINT (60)")
-    add_depth_argument(edge, default=None,
-                       help="rerank only the first K documents of each request; the rest follow in input order")
+    common.add_depth_argument(edge, default=None,
+                              help="rerank only the first K documents of each request; the rest follow in input order")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     parser.set_defaults(func=run)
 
@@ -84,10 +84,10 @@ def build_settings(args: argparse.Namespace, model_name: str) -> Any:
 def serve_spec(args: argparse.Namespace) -> Any:
     """The spec to serve: the shared reranker options, ``--depth``, and the engine of
     ``--engine-factory`` when given (then --engine/--model/--base-url are not used)."""
-    overrides: dict[str, Any] = {"depth": depth_from_args(args)}
+    overrides: dict[str, Any] = {"depth": common.depth_from_args(args)}
     if args.engine_factory:
         overrides.update(engine=load_factory(args.engine_factory), model=None, base_url=None)
-    return spec_from_args(args, **overrides)
+    return common.spec_from_args(args, **overrides)
 
 
 def model_name_of(spec: Any) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from reasonrank.data import json_lines
+from reasonrank.deprecation import renamed_keyword
 from reasonrank.errors import InvalidInputError
 from reasonrank.inputs import coerce_candidates
 from reasonrank.types import Candidate, Query
@@ -112,6 +113,7 @@ def scan_input(
     run: str | Path | None = None,
     candidates_per_query: int | None = None,
     limit_queries: int | None = None,
+    **deprecated: Any,
 ) -> InputSource:
     """Validate every row of ``source`` (folder or benchmark name, ``.jsonl`` or ``.parquet``)
     on the driver.
@@ -119,7 +121,12 @@ def scan_input(
     For a dataset folder (or name) the rows are every query of the first-stage run (judged or
     not) with its first-stage top ``candidates_per_query`` (default 100); a file's rows are kept whole. ``limit_queries`` keeps the first N rows. Raises
     :class:`InvalidInputError` (or ``FileNotFoundError``) naming the bad file and line.
+    ``top_k`` is the deprecated name of ``candidates_per_query``.
     """
+    candidates_per_query = renamed_keyword(deprecated, "top_k", "candidates_per_query", candidates_per_query,
+                                           where="scan_input: ")
+    if deprecated:
+        raise TypeError(f"scan_input got unexpected keywords {sorted(deprecated)}")
     path = Path(source)
     if not path.is_file() and path.suffix.lower() not in FILE_SUFFIXES:
         # a folder or a benchmark name, exactly as `reasonrank eval` reads it

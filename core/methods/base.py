@@ -26,7 +26,7 @@ Prepared = tuple[Query, list[Candidate]]
 
 
 # One function turns user input into candidates (reasonrank.inputs); re-exported here.
-from reasonrank.inputs import coerce_candidate, coerce_candidates, coerce_query  # noqa: E402
+from reasonrank.inputs import coerce_candidate, coerce_candidates, coerce_query  # noqa: F401 - re-exported
 
 
 def check_positive(name: str, value: int | None) -> None:

@@ -3,8 +3,8 @@
 ``serve`` extra (FastAPI, uvicorn, prometheus-client)."""
 from __future__ import annotations
 
-from reasonrank.serve.app import create_app, share_engine
 from reasonrank.serve.apis import API_SHAPES, ApiShape, RerankCall
+from reasonrank.serve.app import create_app, share_engine
 from reasonrank.serve.service import sharing_layer
 from reasonrank.serve.settings import API_KEY_ENV, ServeSettings
 

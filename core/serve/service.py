@@ -10,7 +10,6 @@ import asyncio
 import time
 import warnings
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response

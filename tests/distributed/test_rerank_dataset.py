@@ -226,10 +226,15 @@ def test_top_k_is_a_deprecated_name_of_candidates_per_query(tmp_path):
     with pytest.warns(DeprecationWarning, match="top_k is deprecated; use RerankActor: candidates_per_query"):
         actor = RerankActor(ScriptedFactory(), top_k=3)
     assert actor.candidates_per_query == 3
-    with pytest.raises(TypeError, match="give only candidates_per_query"):
+    with pytest.warns(DeprecationWarning), pytest.raises(TypeError, match="give only candidates_per_query"):
         RerankActor(ScriptedFactory(), top_k=3, candidates_per_query=4)
     with pytest.warns(DeprecationWarning, match="rerank_dataset: top_k"), pytest.raises(FileNotFoundError):
         rerank_dataset(tmp_path / "nope.jsonl", tmp_path / "out", ScriptedFactory(), top_k=2)
+    from reasonrank.distributed import scan_input
+
+    write_jsonl(tmp_path / "in.jsonl", rows(2))
+    with pytest.warns(DeprecationWarning, match="scan_input: top_k"):
+        assert scan_input(tmp_path / "in.jsonl", top_k=2).query_ids == ["q0", "q1"]
 
 
 def test_cli_top_k_still_works_with_a_warning(tmp_path, capsys):

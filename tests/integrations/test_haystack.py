@@ -12,13 +12,18 @@ import pytest
 
 pytest.importorskip("haystack")
 
-from haystack import Document, Pipeline  # noqa: E402
-from rr_integration_helpers import EXPECTED_ORDER, EXPECTED_SCORES, QUERY, TEXTS  # noqa: E402
+from haystack import Document, Pipeline
+from reasonrank.engines.scripted import ScriptedEngine
+from reasonrank.spec import RerankerSpec
+from rr_integration_helpers import EXPECTED_ORDER, EXPECTED_SCORES, QUERY, TEXTS
 
-from haystack_reasonrank import CRITERIA_KEY, REASONING_KEY, RETRIEVAL_SCORE_KEY  # noqa: E402
-from haystack_reasonrank import ReasonRankGenerator, ReasonRankRanker  # noqa: E402
-from reasonrank.engines.scripted import ScriptedEngine  # noqa: E402
-from reasonrank.spec import RerankerSpec  # noqa: E402
+from haystack_reasonrank import (
+    CRITERIA_KEY,
+    REASONING_KEY,
+    RETRIEVAL_SCORE_KEY,
+    ReasonRankGenerator,
+    ReasonRankRanker,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 RANKER_TYPE = "haystack_integrations.components.rankers.reasonrank.ranker.ReasonRankRanker"

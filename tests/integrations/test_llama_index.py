@@ -8,13 +8,16 @@ import pytest
 
 pytest.importorskip("llama_index.core")
 
-from llama_index.core import VectorStoreIndex  # noqa: E402
-from llama_index.core.bridge.pydantic import ValidationError  # noqa: E402
-from llama_index.core.embeddings import MockEmbedding  # noqa: E402
-from llama_index.core.postprocessor.types import BaseNodePostprocessor  # noqa: E402
-from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle, TextNode  # noqa: E402
+from llama_index.core import VectorStoreIndex
+from llama_index.core.bridge.pydantic import ValidationError
+from llama_index.core.embeddings import MockEmbedding
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
+from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle, TextNode
+from reasonrank.engines.scripted import ScriptedEngine
+from reasonrank.spec import RerankerSpec, spec_fields
+from rr_integration_helpers import EXPECTED_ORDER, EXPECTED_SCORES, QUERY, TEXTS, collect_events
 
-from llama_index_reasonrank import (  # noqa: E402
+from llama_index_reasonrank import (
     CRITERIA_KEY,
     REASONING_KEY,
     RETRIEVAL_SCORE_KEY,
@@ -23,11 +26,7 @@ from llama_index_reasonrank import (  # noqa: E402
     RebelRerank,
     SetwiseRerank,
 )
-from llama_index_reasonrank.llm import ReasonRankLLM  # noqa: E402
-from reasonrank.engines.scripted import ScriptedEngine  # noqa: E402
-from reasonrank.spec import RerankerSpec, spec_fields  # noqa: E402
-
-from rr_integration_helpers import EXPECTED_ORDER, EXPECTED_SCORES, QUERY, TEXTS, collect_events  # noqa: E402
+from llama_index_reasonrank.llm import ReasonRankLLM
 
 
 def make_nodes() -> list[NodeWithScore]:

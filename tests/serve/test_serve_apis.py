@@ -14,7 +14,14 @@ from pydantic import BaseModel
 from reasonrank.engines.scripted import ScriptedEngine
 from reasonrank.factory import build_reranker
 from reasonrank.methods.shared_scheduler import SharedEngine
-from reasonrank.serve import API_SHAPES, ApiShape, RerankCall, create_app, share_engine, sharing_layer
+from reasonrank.serve import (
+    API_SHAPES,
+    ApiShape,
+    RerankCall,
+    create_app,
+    share_engine,
+    sharing_layer,
+)
 from reasonrank.serve.apis import load_apis
 from reasonrank.spec import RerankerSpec
 from reasonrank.types import RerankResult

@@ -185,7 +185,7 @@ class ReasonRankRanker:
         )
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ReasonRankRanker":
+    def from_dict(cls, data: dict[str, Any]) -> ReasonRankRanker:
         """Deserializes the component from a dictionary."""
         return default_from_dict(cls, data)
 
