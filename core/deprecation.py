@@ -16,14 +16,17 @@ def warn_renamed(old: str, new: str, *, stacklevel: int = 3) -> None:
 
 def renamed_keyword(kwargs: MutableMapping[str, Any], old: str, new: str, value: Any, *,
                     default: Any = None, where: str = "", stacklevel: int = 4) -> Any:
-    """The value of keyword ``new``, taking the deprecated ``old`` from ``kwargs`` (popped,
-    with a warning) when given; both at once is an error."""
+    """The value of keyword ``new``, taking the deprecated ``old`` from ``kwargs`` (the
+    function's ``**kwargs``; popped, with a warning) when given; both at once, or any other
+    keyword left in ``kwargs``, is a ``TypeError``."""
     given = kwargs.pop(old, _MISSING)
+    if kwargs:
+        raise TypeError(f"{where}unexpected keywords {sorted(kwargs)}")
     if given is _MISSING:
         return value
-    warn_renamed(f"{where}{old}", f"{where}{new}", stacklevel=stacklevel)
+    warn_renamed(f"{where}{old}", new, stacklevel=stacklevel)
     if value is not default and value != given:
-        raise TypeError(f"{where}{old} and {where}{new} name the same setting; give only {new}")
+        raise TypeError(f"{where}{old} and {new} name the same setting; give only {new}")
     return given
 
 

@@ -100,8 +100,6 @@ class RerankActor:
         start = time.perf_counter()
         candidates_per_query = renamed_keyword(deprecated, "top_k", "candidates_per_query", candidates_per_query,
                                                where="RerankActor: ")
-        if deprecated:
-            raise TypeError(f"RerankActor got unexpected keywords {sorted(deprecated)}")
         if counter is not None and isinstance(factory, RerankerSpec):
             import ray
 

@@ -125,8 +125,6 @@ def scan_input(
     """
     candidates_per_query = renamed_keyword(deprecated, "top_k", "candidates_per_query", candidates_per_query,
                                            where="scan_input: ")
-    if deprecated:
-        raise TypeError(f"scan_input got unexpected keywords {sorted(deprecated)}")
     path = Path(source)
     if not path.is_file() and path.suffix.lower() not in FILE_SUFFIXES:
         # a folder or a benchmark name, exactly as `reasonrank eval` reads it

@@ -135,8 +135,6 @@ def rerank_dataset(
     """
     per_query = renamed_keyword(deprecated, "top_k", "candidates_per_query", candidates_per_query,
                             where="rerank_dataset: ")
-    if deprecated:
-        raise TypeError(f"rerank_dataset got unexpected keywords {sorted(deprecated)}")
     opts = ray_options or RayOptions()
     factory = factory or RerankerSpec()
     for name, value in (("replicas", opts.replicas), ("batch_size", opts.batch_size), ("shard_size", shard_size),

@@ -223,7 +223,7 @@ def test_served_fleet_of_two_endpoints(ray_cluster, tmp_path, tiny_model_path, c
 def test_top_k_is_a_deprecated_name_of_candidates_per_query(tmp_path):
     from reasonrank.distributed.actor import RerankActor
 
-    with pytest.warns(DeprecationWarning, match="top_k is deprecated; use RerankActor: candidates_per_query"):
+    with pytest.warns(DeprecationWarning, match="RerankActor: top_k is deprecated; use candidates_per_query"):
         actor = RerankActor(ScriptedFactory(), top_k=3)
     assert actor.candidates_per_query == 3
     with pytest.warns(DeprecationWarning), pytest.raises(TypeError, match="give only candidates_per_query"):
@@ -235,6 +235,8 @@ def test_top_k_is_a_deprecated_name_of_candidates_per_query(tmp_path):
     write_jsonl(tmp_path / "in.jsonl", rows(2))
     with pytest.warns(DeprecationWarning, match="scan_input: top_k"):
         assert scan_input(tmp_path / "in.jsonl", top_k=2).query_ids == ["q0", "q1"]
+    with pytest.raises(TypeError, match="unexpected keywords"):
+        scan_input(tmp_path / "in.jsonl", topk=2)
 
 
 def test_cli_top_k_still_works_with_a_warning(tmp_path, capsys):
