@@ -14,6 +14,7 @@ Errors are :class:`InvalidInputError` naming where the bad input is (``FILE:LINE
 """
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
@@ -144,7 +145,7 @@ def coerce_candidates(items: Iterable[CandidateInput], **options: Any) -> list[C
     return cands
 
 
-def iter_candidates_jsonl(path: str | Path, *, id_keys: tuple[str, ...] = ID_KEYS) -> Iterator[tuple[int, Candidate]]:
+def iter_candidates_jsonl(path: str | os.PathLike[str], *, id_keys: tuple[str, ...] = ID_KEYS) -> Iterator[tuple[int, Candidate]]:
     """(line number, candidate) for each line of a JSONL file, errors naming ``FILE:LINE``."""
     from reasonrank.data import json_lines
 
@@ -152,7 +153,7 @@ def iter_candidates_jsonl(path: str | Path, *, id_keys: tuple[str, ...] = ID_KEY
         yield n, coerce_candidate(obj, n - 1, where=f"{path}:{n}", id_keys=id_keys)
 
 
-def read_candidates_jsonl(path: str | Path) -> list[Candidate]:
+def read_candidates_jsonl(path: str | os.PathLike[str]) -> list[Candidate]:
     """The candidates of a JSONL file (one object per line, unique ids; the CLI's ``--docs``)."""
     path = Path(path)
     if not path.exists():

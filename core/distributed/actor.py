@@ -134,7 +134,7 @@ class RerankActor:
             results = self.reranker.rerank_batch(items)
         except ReasonRankError as exc:
             return _error_table(exc)
-        qids = [q.id for q, _ in items]
+        qids = [q.id or "" for q, _ in items]  # parse_row always gives an id
         records = [json.dumps(result_record(r, q), ensure_ascii=False) for r, q in zip(results, qids)]
         init, self.init_seconds = self.init_seconds, 0.0
         return _table(qids, records, busy=time.perf_counter() - start, init=init, replica=self.replica)
