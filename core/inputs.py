@@ -117,8 +117,8 @@ def coerce_candidate(
         cid = str(position) if positional_id else _candidate_id(item, position, where, id_keys)
         cand = _from_document(item, cid, where) if structured else _from_mapping(item, cid, where)
     else:
-        raise _fail(where or f"candidate at position {position}",
-                    f"expected a Candidate, a string or an object, got {type(item).__name__}")
+        raise InvalidInputError(f"{where or f'candidate at position {position}'} must be a string, "
+                                f"a Candidate or a mapping, got {type(item).__name__}")
     if not isinstance(cand.id, str) or not cand.id:
         raise _fail(where or f"candidate at position {position}", "empty or non-string id")
     if not isinstance(cand.text, str):
