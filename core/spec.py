@@ -40,7 +40,9 @@ def _cli(help: str, **argparse: Any) -> dict[str, Any]:
 class RerankerSpec:
     """How to build a reranker: method, preset, engine, model and options, as data.
 
-    Every field is optional: ``RerankerSpec()`` is the library's embedded CPU default. Calling
+    Every field is optional: ``RerankerSpec()`` is the library's embedded CPU default.
+    ``engine`` is an engine name, or (Python API) an already built :class:`Engine` to share
+    between rerankers. The field metadata (``help``...) makes the CLI options. Calling
     the spec (``spec()``) builds it, so a spec is also the zero-argument factory Ray replicas
     use (it must pickle there: give ``engine`` as a name, not an object).
     """
@@ -50,8 +52,7 @@ class RerankerSpec:
     preset: str | None = field(default=None, metadata=_cli(
         "named preset (see `reasonrank presets`) or a preset TOML file"))
     engine: str | Engine | None = field(default=None, metadata=_cli(
-        "engine backend, or (Python API) an already built Engine to share "
-        "(default: the preset's; the embedded CPU model otherwise)", choices="engines"))
+        "engine backend (default: the preset's; the embedded CPU model otherwise)", choices="engines"))
     model: str | None = field(default=None, metadata=_cli("model id or local path for the engine"))
     base_url: str | None = field(default=None, metadata=_cli(
         "OpenAI-compatible server URL (with --engine openai); several, comma-separated, "
@@ -61,7 +62,7 @@ class RerankerSpec:
     method_options: dict[str, Any] = field(default_factory=dict, metadata=_cli(
         'extra method settings as JSON, e.g. \'{"window_size": 10}\'', json=True))
     on_error: Literal["raise", "keep_order"] = field(default="raise", metadata=_cli(
-        "on an engine failure (server down, timeout, HTTP error): raise (CLI exit 3), or keep the "
+        "on an engine failure (server down, timeout, HTTP error): raise (exit 3), or keep the "
         "input order with a warning", choices=("raise", "keep_order")))
     on_parse_error: Literal["keep_order", "raise"] | None = field(default=None, metadata=_cli(
         "on a model output with no usable answer: keep that window's input order or give the "
@@ -74,8 +75,8 @@ class RerankerSpec:
         "fuse the reranker's order with the first stage's: rrf (reciprocal rank) or score "
         "(default: the preset's; none)", choices=("rrf", "score")))
     fusion_weight: float | None = field(default=None, metadata=_cli(
-        "the reranker's share in the fusion, 0-1 (default 0.5)", type=float))
-    rrf_k: float | None = field(default=None, metadata=_cli("RRF's constant (default 60)", type=float))
+        "the reranker's share in the fusion, 0-1 (default 0.5)", type=float, metavar="W"))
+    rrf_k: float | None = field(default=None, metadata=_cli("RRF's constant (default 60)", type=float, metavar="K"))
     show_progress: bool = field(default=False, metadata=_cli("a progress bar over queries", cli=False))
 
     def __post_init__(self) -> None:

@@ -59,8 +59,8 @@ def add_reranker_arguments(parser: argparse.ArgumentParser) -> None:
         kwargs: dict[str, Any] = {"dest": f.name, "default": None, "help": meta["help"]}
         if _choices(meta) is not None:
             kwargs["choices"] = _choices(meta)
-        if meta.get("json"):
-            kwargs["metavar"] = "JSON"
+        if meta.get("json") or "metavar" in meta:
+            kwargs["metavar"] = meta.get("metavar", "JSON")
         if "type" in meta:
             kwargs["type"] = meta["type"]
         group.add_argument(flag_of(f.name), **kwargs)
