@@ -105,7 +105,7 @@ def add_depth_argument(parser: argparse.ArgumentParser | Any, *, default: int | 
     """``--depth K`` (the rerank depth) and its deprecated alias ``--top-k``."""
     parser.add_argument("--depth", type=int, default=default, metavar="K", help=help)
     parser.add_argument("--top-k", dest="depth", type=int, action=_DeprecatedAlias, new="--depth",
-                        metavar="K", help="deprecated alias of --depth")
+                        metavar="K", help=argparse.SUPPRESS)  # deprecated: kept working, not advertised
 
 
 def depth_from_args(args: argparse.Namespace) -> int | None:
