@@ -2,14 +2,16 @@
 
 The core is framework-free: :mod:`reasonrank.types` holds the data model,
 :mod:`reasonrank.engines` the LLM backends and :mod:`reasonrank.methods` the
-published reranking methods. :func:`reasonrank.load_reranker` builds a ready
-reranker from a named preset.
+published reranking methods. :class:`reasonrank.RerankerSpec` describes a reranker (method,
+preset, engine, model, options) and builds it; :func:`reasonrank.load_reranker` is its keyword
+form.
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from reasonrank.errors import EngineError, ParseError, PromptTooLongError, ReasonRankError
+from reasonrank.spec import RerankerSpec
 from reasonrank.types import Candidate, Query, RankedCandidate, RerankResult, Usage
 
 __version__ = "0.1.0"
@@ -23,17 +25,19 @@ __all__ = [
     "RankedCandidate",
     "ReasonRankError",
     "RerankResult",
+    "RerankerSpec",
     "Usage",
-    "load_reranker",
     "__version__",
+    "load_reranker",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
     from reasonrank.methods.base import Reranker
 
 
-def load_reranker(method: str | None = None, preset: str | None = None, **overrides: Any) -> "Reranker":
-    """Build a reranker from a preset name (see :mod:`reasonrank.presets`).
+def load_reranker(method: str | None = None, preset: str | None = None, **overrides: Any) -> Reranker:
+    """Build a reranker from a preset name (see :mod:`reasonrank.presets`) and overrides: the
+    fields of :class:`RerankerSpec` by name, any other keyword a method setting.
 
     ``load_reranker()`` with no arguments gives the embedded CPU default
     (:data:`reasonrank.presets.DEFAULT_PRESET`, chosen on TREC DL19; see the README).

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from reasonrank.errors import InvalidInputError
+from reasonrank.inputs import iter_candidates_jsonl
 from reasonrank.types import Candidate, Query
 
 # qid -> docid -> relevance
@@ -44,10 +45,14 @@ def _lines(path: PathLike) -> Iterator[tuple[int, str]]:
     if not p.is_file():
         raise FileNotFoundError(f"no such file: {p}")
     with p.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, start=1):
-            line = line.rstrip("\r\n")
-            if line.strip():
-                yield n, line
+        n = 0
+        try:
+            for n, line in enumerate(fh, start=1):
+                line = line.rstrip("\r\n")
+                if line.strip():
+                    yield n, line
+        except UnicodeDecodeError as exc:
+            raise _bad(path, n + 1, f"not UTF-8 text ({exc.reason})") from None
 
 
 # -- TREC runs -------------------------------------------------------------------------------
@@ -146,7 +151,9 @@ def read_queries_tsv(path: PathLike) -> dict[str, str]:
     return queries
 
 
-def _json_lines(path: PathLike) -> Iterator[tuple[int, dict]]:
+def json_lines(path: PathLike) -> Iterator[tuple[int, dict]]:
+    """(1-based line number, object) for each non-blank line of a JSONL file; a line that is
+    not a JSON object raises :class:`InvalidInputError` naming ``FILE:LINE``."""
     for n, line in _lines(path):
         try:
             obj = json.loads(line)
@@ -157,8 +164,11 @@ def _json_lines(path: PathLike) -> Iterator[tuple[int, dict]]:
         yield n, obj
 
 
+_ID_KEYS = ("_id", "id", "docid")  # BEIR's key first
+
+
 def _get_id(path: PathLike, n: int, obj: dict) -> str:
-    value = obj.get("_id", obj.get("id", obj.get("docid")))
+    value = next((obj[k] for k in _ID_KEYS if obj.get(k) is not None), None)
     if value is None or str(value) == "":
         raise _bad(path, n, "object has no '_id'")
     return str(value)
@@ -167,7 +177,7 @@ def _get_id(path: PathLike, n: int, obj: dict) -> str:
 def read_queries_jsonl(path: PathLike) -> dict[str, str]:
     """Read BEIR queries (``{"_id", "text"}`` per line)."""
     queries: dict[str, str] = {}
-    for n, obj in _json_lines(path):
+    for n, obj in json_lines(path):
         qid = _get_id(path, n, obj)
         text = obj.get("text")
         if not isinstance(text, str) or not text.strip():
@@ -179,13 +189,8 @@ def read_queries_jsonl(path: PathLike) -> dict[str, str]:
 # -- corpus ----------------------------------------------------------------------------------
 def iter_corpus_jsonl(path: PathLike) -> Iterator[Candidate]:
     """Stream a BEIR corpus (``{"_id", "title", "text"}`` per line) as Candidates, in file order."""
-    for n, obj in _json_lines(path):
-        docid = _get_id(path, n, obj)
-        text = obj.get("text")
-        if not isinstance(text, str):
-            raise _bad(path, n, f"document {docid!r} has no 'text'")
-        title = obj.get("title")
-        yield Candidate(id=docid, text=text, title=title if isinstance(title, str) and title else None)
+    for _, cand in iter_candidates_jsonl(path, id_keys=_ID_KEYS):
+        yield cand
 
 
 def read_corpus_jsonl(path: PathLike, ids: set[str] | None = None) -> dict[str, Candidate]:
@@ -318,8 +323,9 @@ __all__ = [
     "EvalItem",
     "Qrels",
     "Run",
-    "read_beir_qrels",
     "iter_corpus_jsonl",
+    "json_lines",
+    "read_beir_qrels",
     "read_corpus_jsonl",
     "read_folder_qrels",
     "read_folder_queries",

@@ -1,14 +1,15 @@
-"""Build rerankers and engines from preset names and overrides (used by the CLI, the
-LlamaIndex and Haystack wrappers, and :func:`reasonrank.load_reranker`)."""
+"""Presets and engines for :class:`~reasonrank.spec.RerankerSpec` (which every entry point
+builds a reranker from), and :func:`build_reranker`, the keyword form of a spec."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from reasonrank.engines import create_engine
 from reasonrank.engines.base import Engine
-from reasonrank.methods import method_class
 from reasonrank.methods.base import Reranker
 from reasonrank.presets import DEFAULT_PRESET, DEFAULT_PRESETS, Preset, get_preset
+from reasonrank.spec import EngineLayer, RerankerSpec
 
 # Engines whose attention the default method (ICR) can read; any other engine the user names
 # gets the default of the generating methods, ReasonRank listwise, which runs everywhere.
@@ -70,28 +71,16 @@ def build_reranker(
     model: str | None = None,
     base_url: str | None = None,
     engine_options: dict[str, Any] | None = None,
+    layers: Sequence[EngineLayer] = (),
     **method_options: Any,
 ) -> Reranker:
-    """A ready reranker: preset settings, then the caller's overrides.
+    """A ready reranker: preset settings, then the caller's overrides (the Python API over
+    :class:`~reasonrank.spec.RerankerSpec`; any other keyword is a method setting).
 
     ``engine`` may be an engine name or an already built :class:`Engine` (shared between
-    rerankers, e.g. one vLLM model for two methods).
+    rerankers, e.g. one vLLM model for two methods); ``layers`` wrap the engine before the
+    method is built (see :meth:`RerankerSpec.build`).
     """
-    chosen = resolve_preset(method, preset, engine)
-    if isinstance(engine, Engine):
-        built = engine
-    else:
-        built = build_engine(
-            chosen, engine=engine, model=model, base_url=base_url, engine_options=engine_options
-        )
-    options = {**chosen.method_options, **method_options}
-    # Fusion with the first stage is an option of every method: a wrapper, not a method setting.
-    fusion = {k: options.pop(k) for k in ("fusion", "fusion_weight", "rrf_k") if k in options}
-    reranker = method_class(chosen.method)(built, **options)
-    if fusion.get("fusion") is not None:
-        from reasonrank.methods.fusion import FusedReranker
-
-        return FusedReranker(
-            reranker, fusion=fusion["fusion"], weight=fusion.get("fusion_weight", 0.5), rrf_k=fusion.get("rrf_k", 60.0)
-        )
-    return reranker
+    spec = RerankerSpec.from_options(method, preset, engine=engine, model=model, base_url=base_url,
+                                     engine_options=engine_options, **method_options)
+    return spec.build(layers=layers)

@@ -13,16 +13,16 @@ reasoning and per-criterion scores; those keys are hidden from the LLM and embed
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar, Dict, List, Literal, Optional
+from typing import Any, ClassVar, Literal
 
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
-
 from reasonrank.engines.base import Engine
 from reasonrank.methods.base import Reranker
+from reasonrank.spec import RerankerSpec
 from reasonrank.types import Candidate, RerankResult
 
 dispatcher = get_dispatcher(__name__)
@@ -44,6 +44,8 @@ class ReasonRankRerank(BaseNodePostprocessor):
     TREC DL19; see the README). Pass ``preset``
     (e.g. ``"reasonrank-7b"``), or ``engine``/``model``/``base_url`` to run elsewhere, or an
     already built ``reranker`` / ``engine`` object to share one model between components.
+    The reranker options are the fields of :class:`reasonrank.RerankerSpec` under the same
+    names (see :meth:`spec`); ``top_n`` is how many nodes come back.
 
     Usage::
 
@@ -54,37 +56,54 @@ class ReasonRankRerank(BaseNodePostprocessor):
     """
 
     # None: the library's default (reasonrank.presets.DEFAULT_PRESET, chosen on TREC DL19).
-    default_method: ClassVar[Optional[str]] = None
+    default_method: ClassVar[str | None] = None
 
     top_n: int = Field(default=5, gt=0, description="Number of nodes to return after reranking.")
-    method: Optional[str] = Field(
+    method: str | None = Field(
         default=None,
         description="Reranking method: 'listwise' (ReasonRank), 'pointwise' (Rank1/ERank), "
         "'rebel' (multi-criteria), 'setwise' (Rank-R1), 'icr', 'first' or 'relevance'; "
         "None = the library's embedded default.",
     )
-    preset: Optional[str] = Field(
+    preset: str | None = Field(
         default=None, description="Preset name (see `reasonrank presets`); None = embedded default."
     )
-    engine: Optional[str] = Field(
+    engine: str | None = Field(
         default=None, description="Engine name (embedded, transformers, vllm, openai, llamacpp)."
     )
-    model: Optional[str] = Field(default=None, description="Model name or path for the engine.")
-    base_url: Optional[str] = Field(
+    model: str | None = Field(default=None, description="Model name or path for the engine.")
+    base_url: str | None = Field(
         default=None, description="Base URL of an OpenAI-compatible server (engine='openai')."
     )
-    engine_options: Dict[str, Any] = Field(
+    engine_options: dict[str, Any] = Field(
         default_factory=dict, description="Extra keyword arguments for the engine."
     )
-    method_options: Dict[str, Any] = Field(
+    method_options: dict[str, Any] = Field(
         default_factory=dict,
         description="Extra keyword arguments for the method (e.g. mode='graded', criteria=[...]).",
     )
     on_error: Literal["raise", "keep_order"] = Field(
         default="raise",
-        description="'raise' on engine/parse failure, or 'keep_order' to keep the retrieval "
+        description="'raise' on engine failure, or 'keep_order' to keep the retrieval "
         "order with a warning.",
     )
+    on_parse_error: Literal["keep_order", "raise"] | None = Field(
+        default=None,
+        description="On a model output with no usable answer: 'keep_order' (the default: input "
+        "order or the fallback score, with a warning) or 'raise'.",
+    )
+    depth: int | None = Field(
+        default=None, gt=0,
+        description="Rerank only the first `depth` nodes (rerank depth); the rest follow in "
+        "retrieval order. None: the preset's (all).",
+    )
+    fusion: Literal["rrf", "score"] | None = Field(
+        default=None, description="Fuse the reranker's order with the retrieval order ('rrf' or 'score')."
+    )
+    fusion_weight: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="The reranker's share in the fusion (default 0.5)."
+    )
+    rrf_k: float | None = Field(default=None, ge=0.0, description="RRF's constant (default 60).")
     keep_reasoning_metadata: bool = Field(
         default=True,
         description="Store the reasoning, per-criterion scores and rank in node metadata.",
@@ -96,14 +115,14 @@ class ReasonRankRerank(BaseNodePostprocessor):
         default=MetadataMode.NONE, description="Which node metadata the reranker sees with the text."
     )
 
-    _reranker: Optional[Reranker] = PrivateAttr(default=None)
-    _engine: Optional[Engine] = PrivateAttr(default=None)
+    _reranker: Reranker | None = PrivateAttr(default=None)
+    _engine: Engine | None = PrivateAttr(default=None)
 
     def __init__(
         self,
         *,
-        reranker: Optional[Reranker] = None,
-        engine: Optional[str | Engine] = None,
+        reranker: Reranker | None = None,
+        engine: str | Engine | None = None,
         **data: Any,
     ) -> None:
         data.setdefault("method", self.default_method)
@@ -132,19 +151,13 @@ class ReasonRankRerank(BaseNodePostprocessor):
     def reranker(self) -> Reranker:
         """The underlying reasonrank reranker (built lazily; the model loads on first use)."""
         if self._reranker is None:
-            from reasonrank.factory import build_reranker
-
-            self._reranker = build_reranker(
-                method=self.method,
-                preset=self.preset,
-                engine=self._engine if self._engine is not None else self.engine,
-                model=self.model,
-                base_url=self.base_url,
-                engine_options=dict(self.engine_options) or None,
-                on_error=self.on_error,
-                **self.method_options,
-            )
+            self._reranker = self.spec().build()
         return self._reranker
+
+    def spec(self) -> RerankerSpec:
+        """The :class:`~reasonrank.RerankerSpec` this postprocessor's fields describe."""
+        engine = self._engine if self._engine is not None else self.engine
+        return RerankerSpec.from_object(self, engine=engine)
 
     def _model_name(self) -> str:
         if self._reranker is not None:
@@ -153,8 +166,8 @@ class ReasonRankRerank(BaseNodePostprocessor):
 
     # -- postprocessing ----------------------------------------------------------------------
     def _postprocess_nodes(
-        self, nodes: List[NodeWithScore], query_bundle: Optional[QueryBundle] = None
-    ) -> List[NodeWithScore]:
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
         query = self._start(nodes, query_bundle)
         if not nodes:
             dispatcher.event(ReRankEndEvent(nodes=[]))
@@ -163,8 +176,8 @@ class ReasonRankRerank(BaseNodePostprocessor):
         return self._finish(nodes, result)
 
     async def _apostprocess_nodes(
-        self, nodes: List[NodeWithScore], query_bundle: Optional[QueryBundle] = None
-    ) -> List[NodeWithScore]:
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
         query = self._start(nodes, query_bundle)
         if not nodes:
             dispatcher.event(ReRankEndEvent(nodes=[]))
@@ -172,7 +185,7 @@ class ReasonRankRerank(BaseNodePostprocessor):
         result = await self.reranker.arerank(query, self._candidates(nodes))
         return self._finish(nodes, result)
 
-    def _start(self, nodes: List[NodeWithScore], query_bundle: Optional[QueryBundle]) -> str:
+    def _start(self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None) -> str:
         if query_bundle is None:
             raise ValueError("Query bundle must be provided (pass query_str or query_bundle).")
         dispatcher.event(
@@ -182,21 +195,21 @@ class ReasonRankRerank(BaseNodePostprocessor):
         )
         return query_bundle.query_str
 
-    def _candidates(self, nodes: List[NodeWithScore]) -> List[Candidate]:
+    def _candidates(self, nodes: list[NodeWithScore]) -> list[Candidate]:
         # Positions as ids: node ids may repeat (the same chunk from two retrievers).
         return [
             Candidate(id=str(i), text=n.node.get_content(metadata_mode=self.metadata_mode), score=n.score)
             for i, n in enumerate(nodes)
         ]
 
-    def _finish(self, nodes: List[NodeWithScore], result: RerankResult) -> List[NodeWithScore]:
+    def _finish(self, nodes: list[NodeWithScore], result: RerankResult) -> list[NodeWithScore]:
         overall = result.reasoning
         if result.warnings:  # e.g. on_error="keep_order" fell back to the retrieval order
             logger.warning("reasonrank: %s", "; ".join(result.warnings))
-        out: List[NodeWithScore] = []
+        out: list[NodeWithScore] = []
         for ranked in result.ranked[: self.top_n]:
             original = nodes[int(ranked.candidate.id)]
-            added: Dict[str, Any] = {}
+            added: dict[str, Any] = {}
             if self.keep_retrieval_score:
                 added[RETRIEVAL_SCORE_KEY] = original.score
             if self.keep_reasoning_metadata:
@@ -210,7 +223,7 @@ class ReasonRankRerank(BaseNodePostprocessor):
         return out
 
 
-def _with_metadata(node: Any, added: Dict[str, Any]) -> Any:
+def _with_metadata(node: Any, added: dict[str, Any]) -> Any:
     """A copy of ``node`` with ``added`` metadata, hidden from LLM and embedding text."""
     if not added:
         return node
@@ -224,7 +237,7 @@ def _with_metadata(node: Any, added: Dict[str, Any]) -> Any:
     )
 
 
-def _union(keys: List[str], more: List[str]) -> List[str]:
+def _union(keys: list[str], more: list[str]) -> list[str]:
     return list(keys) + [k for k in more if k not in keys]
 
 

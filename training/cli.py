@@ -64,7 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     syn.add_argument("--limit-queries", type=int, default=None, help="only the first N judged queries")
     syn.add_argument("--reasoning-budget", type=int, default=3072, help="max reasoning tokens of the teacher")
     syn.add_argument("--concurrency", type=int, default=None, help="requests in flight (default: the engine's)")
-    from reasonrank.cli.common import add_reranker_arguments
+    from reasonrank.cli import add_reranker_arguments
 
     add_reranker_arguments(syn)
     syn.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -96,15 +96,15 @@ def _run_grpo(args: argparse.Namespace) -> int:
 
 
 def _run_synthesize(args: argparse.Namespace) -> int:
-    from reasonrank.cli.common import parse_json_option
-    from reasonrank.factory import build_engine, resolve_preset
+    from dataclasses import replace
+
+    from reasonrank.cli import spec_from_args
     from reasonrank.training.synthesize import SynthesisSettings, synthesize
 
-    preset = resolve_preset(args.method or ("listwise" if args.preset is None else None), args.preset)
-    teacher = build_engine(
-        preset, engine=args.engine, model=args.model, base_url=args.base_url,
-        engine_options=parse_json_option(args.engine_options, "--engine-options"),
-    )
+    spec = spec_from_args(args)
+    if spec.method is None and spec.preset is None:  # the teacher writes listwise rankings
+        spec = replace(spec, method="listwise")
+    teacher = spec.build_engine()
     settings = SynthesisSettings(
         kinds=tuple(k.strip() for k in args.kinds.split(",") if k.strip()),
         window_size=args.window_size,

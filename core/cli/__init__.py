@@ -1,5 +1,9 @@
 """The ``reasonrank`` command. Each subcommand lives in its own module with a ``register``
-function; exit codes: 0 ok, 1 unexpected failure, 2 bad input, 3 engine failure."""
+function; exit codes: 0 ok, 1 unexpected failure, 2 bad input, 3 engine failure.
+
+Public for subcommands defined elsewhere (``reasonrank.training.cli``): the reranker options
+generated from :class:`~reasonrank.spec.RerankerSpec` (:func:`add_reranker_arguments`), the spec
+they describe (:func:`spec_from_args`) and :func:`parse_json_option`."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +12,11 @@ import sys
 from collections.abc import Sequence
 
 from reasonrank import __version__
+from reasonrank.cli.common import add_reranker_arguments, parse_json_option, spec_from_args
 from reasonrank.errors import EngineError, ReasonRankError
+
+__all__ = ["EXIT_BAD_INPUT", "EXIT_ENGINE", "EXIT_FAILURE", "EXIT_OK", "add_reranker_arguments", "build_parser",
+           "main", "parse_json_option", "spec_from_args"]
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT, EXIT_ENGINE = 0, 1, 2, 3
 

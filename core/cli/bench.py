@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "bench", help="measure throughput, latency and library overhead on a dataset",
         description=__doc__,
     )
-    add_dataset_arguments(parser, default_top_k=20)
+    add_dataset_arguments(parser, default_depth=20)
     parser.add_argument("--output", "-o", required=True, metavar="OUT_DIR",
                         help="folder for bench.json and bench.png")
     parser.add_argument("--warmup", type=int, default=1,
@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         report = benchmark(
             reranker, dataset,
-            top_k=args.top_k,
+            top_k=args.depth,
             limit_queries=args.limit_queries,
             batch_size=args.batch_size or default_batch_size(reranker),
             warmup=args.warmup,

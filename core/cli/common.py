@@ -1,15 +1,21 @@
-"""Options shared by every subcommand that builds a reranker."""
+"""Options shared by every subcommand that builds a reranker: generated from the fields of
+:class:`~reasonrank.spec.RerankerSpec`, so a new spec field is a new flag without writing it
+out again (``--engine-options`` for ``engine_options``...), and turned back into a spec."""
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+from collections.abc import Sequence
+from dataclasses import Field, fields
 from typing import Any
 
-from reasonrank.engines import ENGINES
-from reasonrank.methods import METHODS
+from reasonrank.errors import InvalidInputError
+from reasonrank.spec import RerankerSpec
 
 
 def parse_json_option(text: str | None, flag: str) -> dict[str, Any]:
+    """The JSON object given to ``flag`` (``{}`` when absent); a ``ValueError`` naming the flag."""
     if not text:
         return {}
     try:
@@ -17,49 +23,107 @@ def parse_json_option(text: str | None, flag: str) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise ValueError(f"{flag} is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
-        raise ValueError(f"{flag} must be a JSON object")
+        raise ValueError(f"{flag} must be a JSON object")  # noqa: TRY004 - the CLI exits 2 on ValueError
     return value
 
 
+def flag_of(name: str) -> str:
+    """The CLI flag of a spec field: ``engine_options`` -> ``--engine-options``."""
+    return "--" + name.replace("_", "-")
+
+
+def _choices(meta: Any) -> Sequence[str] | None:
+    choices = meta.get("choices")
+    if choices == "methods":
+        from reasonrank.methods import METHODS
+
+        return sorted(METHODS)
+    if choices == "engines":
+        from reasonrank.engines import ENGINES
+
+        return sorted(ENGINES)
+    return choices
+
+
+def cli_fields() -> list[Field]:
+    """The spec fields that get a generated option (the rest each subcommand adds itself)."""
+    return [f for f in fields(RerankerSpec) if f.metadata.get("cli", True)]
+
+
 def add_reranker_arguments(parser: argparse.ArgumentParser) -> None:
-    """--method, --preset, --engine, --model, --base-url, --on-error and option overrides."""
+    """One option per :class:`RerankerSpec` field (``--method``, ``--preset``, ``--engine``,
+    ``--model``, ``--base-url``, ``--engine-options``, ``--on-error``, ``--strict``...)."""
     group = parser.add_argument_group("reranker")
-    group.add_argument("--method", choices=sorted(METHODS), default=None,
-                       help="reranking method (default: listwise, or the preset's method)")
-    group.add_argument("--preset", default=None,
-                       help="named preset (see `reasonrank presets`) or a preset TOML file")
-    group.add_argument("--engine", choices=sorted(ENGINES), default=None,
-                       help="engine backend (default: the preset's; embedded CPU model otherwise)")
-    group.add_argument("--model", default=None, help="model id or local path for the engine")
-    group.add_argument("--base-url", default=None,
-                       help="OpenAI-compatible server URL (with --engine openai)")
-    group.add_argument("--on-error", choices=["raise", "keep_order"], default="raise",
-                       help="on an engine failure (server down, timeout, HTTP error): raise (exit 3), "
-                       "or keep the input order with a warning")
-    group.add_argument("--strict", action="store_true",
-                       help="fail on a model output with no usable answer (default: keep that window's "
-                       "input order or give the fallback score, with a warning, counted in usage.fallbacks)")
-    group.add_argument("--method-options", default=None, metavar="JSON",
-                       help='extra method settings as JSON, e.g. \'{"window_size": 10}\'')
-    group.add_argument("--engine-options", default=None, metavar="JSON",
-                       help='extra engine settings as JSON, e.g. \'{"n_ctx": 8192}\'')
+    for f in cli_fields():
+        meta = f.metadata
+        kwargs: dict[str, Any] = {"dest": f.name, "default": None, "help": meta["help"]}
+        if _choices(meta) is not None:
+            kwargs["choices"] = _choices(meta)
+        if meta.get("json") or "metavar" in meta:
+            kwargs["metavar"] = meta.get("metavar", "JSON")
+        if "type" in meta:
+            kwargs["type"] = meta["type"]
+        group.add_argument(flag_of(f.name), **kwargs)
+        if meta.get("strict_flag"):
+            group.add_argument("--strict", dest=f.name, action="store_const", const="raise",
+                               help=f"the same as {flag_of(f.name)} raise")
 
 
-def reranker_from_args(args: argparse.Namespace, **method_overrides: Any):
-    """Build the reranker the shared options describe."""
-    from reasonrank.factory import build_reranker
+def spec_from_args(args: argparse.Namespace, **overrides: Any) -> RerankerSpec:
+    """The :class:`RerankerSpec` the generated options describe; ``overrides`` are further
+    spec fields or method settings (``depth=``, ``criteria=``...)."""
+    values: dict[str, Any] = {}
+    for f in cli_fields():
+        value = getattr(args, f.name, None)
+        if f.metadata.get("json"):
+            value = parse_json_option(value, flag_of(f.name))
+        if value is not None:
+            values[f.name] = value
+    return RerankerSpec.from_options(**{**values, **overrides})
 
-    options = parse_json_option(args.method_options, "--method-options")
-    if getattr(args, "strict", False):
-        options["on_parse_error"] = "raise"
-    options.update(method_overrides)
-    return build_reranker(
-        method=args.method,
-        preset=args.preset,
-        engine=args.engine,
-        model=args.model,
-        base_url=args.base_url,
-        engine_options=parse_json_option(args.engine_options, "--engine-options"),
-        on_error=args.on_error,
-        **options,
-    )
+
+def reranker_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
+    """Build the reranker the shared options describe (see :func:`spec_from_args`)."""
+    return spec_from_args(args, **overrides).build()
+
+
+class _DeprecatedAlias(argparse.Action):
+    """An old flag that still works: stores into the new one's ``dest`` and says so on stderr."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, new: str = "", **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, **kwargs)
+        self.new = new
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        print(f"reasonrank: warning: {option_string} is deprecated; use {self.new}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+        namespace.depth_flag = option_string
+
+
+def add_depth_argument(parser: argparse.ArgumentParser | Any, *, default: int | None, help: str) -> None:
+    """``--depth K`` (the rerank depth) and its deprecated alias ``--top-k``."""
+    parser.add_argument("--depth", type=int, default=default, metavar="K", help=help)
+    parser.add_argument("--top-k", dest="depth", type=int, action=_DeprecatedAlias, new="--depth",
+                        metavar="K", help=argparse.SUPPRESS)  # deprecated: kept working, not advertised
+
+
+def depth_from_args(args: argparse.Namespace) -> int | None:
+    """``--depth``, checked positive (the error names the flag the user typed)."""
+    depth = args.depth
+    if depth is not None and depth < 1:
+        flag = getattr(args, "depth_flag", "--depth")
+        raise InvalidInputError(f"{flag} must be a positive integer, got {depth}")
+    return depth
+
+
+__all__ = [
+    "add_depth_argument",
+    "add_reranker_arguments",
+    "cli_fields",
+    "depth_from_args",
+    "flag_of",
+    "parse_json_option",
+    "reranker_from_args",
+    "spec_from_args",
+]

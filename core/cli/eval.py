@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from reasonrank.cli.common import add_reranker_arguments, reranker_from_args
+from reasonrank.cli import common
 from reasonrank.metrics import DEFAULT_MEASURES
 
 
-def add_dataset_arguments(parser: argparse.ArgumentParser, default_top_k: int) -> None:
-    """DATASET, --run, --first-stage..., --top-k, --limit-queries, --batch-size, --no-progress."""
+def add_dataset_arguments(parser: argparse.ArgumentParser, default_depth: int) -> None:
+    """DATASET, --run, --first-stage..., --depth, --limit-queries, --batch-size, --no-progress."""
     parser.add_argument("dataset", metavar="DATASET",
                         help="dataset folder (queries.tsv, qrels.txt, run.*.trec, corpus.jsonl), "
                         "BEIR folder (queries.jsonl, qrels/test.tsv, corpus.jsonl), or a benchmark "
@@ -27,14 +27,14 @@ def add_dataset_arguments(parser: argparse.ArgumentParser, default_top_k: int) -
                         help="bm25s: BM25 over the whole corpus even when the folder ships a run "
                         "(default auto: --run, else the folder's run, else bm25s)")
     parser.add_argument("--first-stage-depth", type=int, default=None, metavar="K",
-                        help="documents bm25s retrieves per query (default max(100, --top-k))")
+                        help="documents bm25s retrieves per query (default max(100, --depth))")
     parser.add_argument("--cache-dir", default=None, metavar="DIR",
                         help="where bm25s indexes and runs are cached "
                         "(default $REASONRANK_CACHE or ~/.cache/reasonrank)")
     parser.add_argument("--data-dir", default=None, metavar="DIR",
                         help="a local copy of the xlangai/BRIGHT dataset repo, for bright/<task> offline")
-    parser.add_argument("--top-k", type=int, default=default_top_k,
-                        help=f"rerank each query's first-stage top K (default {default_top_k})")
+    common.add_depth_argument(parser, default=default_depth,
+                              help=f"rerank each query's first-stage top K (rerank depth; default {default_depth})")
     parser.add_argument("--limit-queries", type=int, default=None, metavar="N",
                         help="only the first N judged queries of the run")
     parser.add_argument("--batch-size", type=int, default=None, metavar="B",
@@ -55,7 +55,7 @@ def dataset_from_args(args: argparse.Namespace):
 
     return load_dataset(
         args.dataset, run=args.run, first_stage=args.first_stage,
-        depth=args.first_stage_depth or max(100, args.top_k),
+        depth=args.first_stage_depth or max(100, common.depth_from_args(args) or 0),
         cache_dir=args.cache_dir, data_dir=args.data_dir, show_progress=not args.no_progress,
     )
 
@@ -65,14 +65,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "eval", help="rerank a dataset's first-stage run and report nDCG/Recall/MRR",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_dataset_arguments(parser, default_top_k=100)
+    add_dataset_arguments(parser, default_depth=100)
     parser.add_argument("--output", "-o", required=True, metavar="OUT_DIR",
                         help="output folder (resumes if it holds results of the same settings)")
     parser.add_argument("--measures", nargs="+", default=list(DEFAULT_MEASURES),
                         help="ir-measures names (default: %(default)s)")
     parser.add_argument("--json", action="store_true",
                         help="print the metrics document (metrics.json, with fallback totals) instead of the table")
-    add_reranker_arguments(parser)
+    common.add_reranker_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -80,11 +80,11 @@ def run(args: argparse.Namespace) -> int:
     from reasonrank.evaluate import evaluate, format_metrics
 
     dataset = dataset_from_args(args)  # bad data fails before a model loads
-    reranker = reranker_from_args(args)
+    reranker = common.reranker_from_args(args)
     try:
         doc = evaluate(
             reranker, dataset, args.output,
-            top_k=args.top_k,
+            top_k=args.depth,
             limit_queries=args.limit_queries,
             batch_size=args.batch_size or default_batch_size(reranker),
             measures=args.measures,

@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from reasonrank.cli.common import add_reranker_arguments, reranker_from_args
+from reasonrank.cli import common
 from reasonrank.errors import InvalidInputError
+from reasonrank.inputs import read_candidates_jsonl
 from reasonrank.types import Candidate, Query, RerankResult
 
 
@@ -25,9 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--query", required=True, help="the query text")
     parser.add_argument("--docs", required=True, metavar="FILE.jsonl", help="documents, one JSON object per line")
-    add_reranker_arguments(parser)
-    parser.add_argument("--top-k", type=int, default=None, metavar="K",
-                        help="rerank only the first K documents (rerank depth); the rest follow in input order")
+    common.add_reranker_arguments(parser)
+    common.add_depth_argument(parser, default=None,
+                              help="rerank only the first K documents (rerank depth); the rest follow in input order")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the exact prompt(s) that would be sent first, without calling the model")
@@ -41,47 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def read_docs_jsonl(path: str | Path) -> list[Candidate]:
     """Candidates from a JSONL file; raises :class:`InvalidInputError` naming FILE:LINE."""
-    path = Path(path)
-    if not path.exists():
-        raise InvalidInputError(f"{path}: no such file")
-    if path.is_dir():
-        raise InvalidInputError(f"{path}: is a directory, expected a JSONL file")
-    docs: list[Candidate] = []
-    first_line: dict[str, int] = {}
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidInputError(f"{path}: not UTF-8 text ({exc.reason})") from None
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"{where}: not valid JSON ({exc.msg})") from None
-        if not isinstance(obj, dict):
-            raise InvalidInputError(f"{where}: expected a JSON object, got {type(obj).__name__}")
-        doc_id = obj.get("id")
-        if isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)) or str(doc_id) == "":
-            raise InvalidInputError(f"{where}: missing or invalid 'id'")
-        doc_id = str(doc_id)
-        if not isinstance(obj.get("text"), str):
-            raise InvalidInputError(f"{where}: missing or non-string 'text'")
-        title = obj.get("title")
-        if title is not None and not isinstance(title, str):
-            raise InvalidInputError(f"{where}: 'title' must be a string")
-        if doc_id in first_line:
-            raise InvalidInputError(f"{where}: duplicate id {doc_id!r} (first on line {first_line[doc_id]})")
-        first_line[doc_id] = number
-        extra = {k: v for k, v in obj.items() if k not in {"id", "text", "title", "score"}}
-        score = obj.get("score")
-        docs.append(Candidate(id=doc_id, text=obj["text"], title=title or None,
-                              score=float(score) if isinstance(score, (int, float)) else None,
-                              metadata=extra))
-    if not docs:
-        raise InvalidInputError(f"{path}: no documents")
-    return docs
+    return read_candidates_jsonl(path)
 
 
 def parse_criteria(text: str) -> dict[str, float]:
@@ -101,15 +62,9 @@ def parse_criteria(text: str) -> dict[str, float]:
 
 
 def _method_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    from reasonrank.factory import resolve_preset
-
-    overrides: dict[str, Any] = {}
-    if args.top_k is not None:
-        if args.top_k < 1:
-            raise InvalidInputError(f"--top-k must be a positive integer, got {args.top_k}")
-        overrides["depth"] = args.top_k
+    overrides: dict[str, Any] = {"depth": common.depth_from_args(args)}
     if args.criteria is not None or args.two_turn:
-        method = args.method or resolve_preset(args.method, args.preset, args.engine).method
+        method = args.method or common.spec_from_args(args).resolved_preset().method
         if method != "rebel":
             raise InvalidInputError("--criteria and --two-turn apply to --method rebel only")
         if args.criteria is not None:
@@ -125,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.query.strip():
         raise InvalidInputError("--query is empty")
     docs = read_docs_jsonl(args.docs)
-    reranker = reranker_from_args(args, **_method_overrides(args))
+    reranker = common.spec_from_args(args, **_method_overrides(args)).build()
     try:
         if args.dry_run:
             return _dry_run(reranker, args, docs)

@@ -16,7 +16,7 @@ import contextlib
 import json
 import sys
 
-from reasonrank.cli.common import add_reranker_arguments, parse_json_option
+from reasonrank.cli import common
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,9 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="output folder (resumes if it holds results of the same settings)")
     parser.add_argument("--run", default=None, metavar="FILE",
                         help="first-stage TREC run of a dataset folder (default: run.bm25.trec)")
-    parser.add_argument("--top-k", type=int, default=None, metavar="K",
-                        help="rerank each query's first K candidates (default: a dataset folder's "
-                        "top 100; all of a row's candidates)")
+    common.add_depth_argument(parser, default=None,
+                              help="rerank each query's first K candidates (its candidates per query; default: "
+                              "a dataset folder's top 100, all of a row's candidates)")
     parser.add_argument("--limit-queries", type=int, default=None, metavar="N", help="only the first N queries")
     ray_group = parser.add_argument_group("ray")
     ray_group.add_argument("--ray-address", default=None, metavar="ADDR",
@@ -52,25 +52,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                            help="queries per output shard file (default 10000)")
     ray_group.add_argument("--runtime-env", default=None, metavar="JSON",
                            help='Ray runtime_env for the job, e.g. \'{"pip": ["reasonrank[vllm]"]}\'')
-    add_reranker_arguments(parser)
+    common.add_reranker_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON document")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
 
-def spec_from_args(args: argparse.Namespace):
-    """The :class:`RerankerSpec` the shared reranker options describe (checked on the driver)."""
-    from reasonrank.distributed import RerankerSpec
-    from reasonrank.factory import resolve_preset
-
-    resolve_preset(args.method, args.preset, args.engine)  # an unknown preset or method fails before Ray starts
-    return RerankerSpec(
-        method=args.method, preset=args.preset, engine=args.engine, model=args.model,
-        base_url=args.base_url,
-        engine_options=parse_json_option(args.engine_options, "--engine-options"),
-        method_options=parse_json_option(args.method_options, "--method-options"),
-        on_error=args.on_error,
-    )
+def checked_spec(args: argparse.Namespace):
+    """The :class:`RerankerSpec` the shared reranker options describe, checked on the driver (an
+    unknown preset or method fails before Ray starts)."""
+    spec = common.spec_from_args(args)
+    spec.resolved_preset()
+    return spec
 
 
 def format_summary(summary: dict) -> str:
@@ -95,15 +88,15 @@ def run(args: argparse.Namespace) -> int:
         address=args.ray_address, replicas=args.replicas, gpus_per_replica=args.gpus_per_replica,
         cpus_per_replica=args.cpus_per_replica, batch_size=args.batch_size,
         max_restarts=args.max_restarts,
-        runtime_env=parse_json_option(args.runtime_env, "--runtime-env"),
+        runtime_env=common.parse_json_option(args.runtime_env, "--runtime-env"),
     )
     # Ray prints cluster errors (a task killed for memory and retried...) to stdout: send them
     # to stderr, so stdout holds only the summary (--json stays parseable).
     with contextlib.redirect_stdout(sys.stderr):
         summary = rerank_dataset(
-            args.input, args.output, spec_from_args(args), ray_options=options, run=args.run,
-            top_k=args.top_k, limit_queries=args.limit_queries, shard_size=args.shard_size,
-            show_progress=not args.no_progress,
+            args.input, args.output, checked_spec(args), ray_options=options, run=args.run,
+            candidates_per_query=common.depth_from_args(args), limit_queries=args.limit_queries,
+            shard_size=args.shard_size, show_progress=not args.no_progress,
         )
     if args.json:
         print(json.dumps(summary, indent=2))

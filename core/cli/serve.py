@@ -1,4 +1,4 @@
-"""``reasonrank serve``: the reranker as a Cohere-v2-compatible rerank API (FastAPI + uvicorn).
+"""``reasonrank serve``: the reranker as an HTTP rerank API (Cohere v2, TEI; FastAPI + uvicorn).
 
 One engine per process, built at start-up and shared by every request (see
 :mod:`reasonrank.methods.shared_scheduler`). Needs the ``serve`` extra.
@@ -11,22 +11,23 @@ import logging
 import sys
 from typing import Any
 
-from reasonrank.cli.common import add_reranker_arguments, reranker_from_args
+from reasonrank.cli import common
 from reasonrank.errors import InvalidInputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "serve",
-        help="serve the reranker over HTTP (Cohere v2 rerank API)",
+        help="serve the reranker over HTTP (Cohere v2 and TEI rerank APIs)",
         description="Serve POST /v2/rerank (and /v1/rerank) with the request/response shape of the "
         "Cohere v2 rerank API, so Cohere clients (the cohere SDK, LlamaIndex, Haystack, LangChain) "
-        "work unchanged; plus GET /health, GET /metrics (Prometheus) and GET /v1/stats. "
+        "work unchanged, and POST /rerank in the shape of Text Embeddings Inference (TEI); plus "
+        "GET /health, GET /metrics (Prometheus) and GET /v1/stats. "
         "Requests share one engine: their windows are batched together.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    add_reranker_arguments(parser)
+    common.add_reranker_arguments(parser)
     parser.add_argument("--engine-factory", default=None, metavar="MODULE:CALLABLE",
                         help="build the engine by calling a Python factory (a custom Engine) "
                         "instead of --engine/--model")
@@ -42,8 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     edge.add_argument("--request-timeout", type=float, default=600.0, help="seconds per request (600)")
     edge.add_argument("--shutdown-timeout", type=float, default=60.0,
                       help="seconds to finish in-flight requests on SIGTERM/SIGINT (60)")
-    edge.add_argument("--top-k", type=int, default=None, metavar="K",
-                      help="rerank only the first K documents of each request; the rest follow in input order")
+    common.add_depth_argument(edge, default=None,
+                              help="rerank only the first K documents of each request; the rest follow in input order")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     parser.set_defaults(func=run)
 
@@ -80,6 +81,24 @@ def build_settings(args: argparse.Namespace, model_name: str) -> Any:
     )
 
 
+def serve_spec(args: argparse.Namespace) -> Any:
+    """The spec to serve: the shared reranker options, ``--depth``, and the engine of
+    ``--engine-factory`` when given (then --engine/--model/--base-url are not used)."""
+    overrides: dict[str, Any] = {"depth": common.depth_from_args(args)}
+    if args.engine_factory:
+        overrides.update(engine=load_factory(args.engine_factory), model=None, base_url=None)
+    return common.spec_from_args(args, **overrides)
+
+
+def model_name_of(spec: Any) -> str:
+    """The model the service reports (an engine object's own name, else the spec's or preset's)."""
+    from reasonrank.engines.base import Engine
+
+    if isinstance(spec.engine, Engine):
+        return spec.engine.model_name
+    return spec.model or spec.resolved_preset().model or "reasonrank"
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         import uvicorn
@@ -89,23 +108,11 @@ def run(args: argparse.Namespace) -> int:
                                 f"({exc.name} is missing)") from None
     if not 1 <= args.port <= 65535:
         raise InvalidInputError(f"--port must be 1-65535, got {args.port}")
-    overrides: dict[str, Any] = {}
-    if args.top_k is not None:
-        if args.top_k < 1:
-            raise InvalidInputError(f"--top-k must be a positive integer, got {args.top_k}")
-        overrides["depth"] = args.top_k
-    if args.engine_factory:
-        from reasonrank.cli.common import parse_json_option
-        from reasonrank.factory import build_reranker
-
-        options = {**parse_json_option(args.method_options, "--method-options"), **overrides}
-        reranker = build_reranker(method=args.method, preset=args.preset, engine=load_factory(args.engine_factory),
-                                  on_error=args.on_error, **options)
-    else:
-        reranker = reranker_from_args(args, **overrides)
-    settings = build_settings(args, reranker.engine.model_name)
+    spec = serve_spec(args)
+    settings = build_settings(args, model_name_of(spec))
     _configure_logging(args.log_level)
-    app = create_app(reranker, settings)
+    app = create_app(spec, settings)
+    reranker = app.state.reranker
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
                             timeout_graceful_shutdown=args.shutdown_timeout, access_log=False)
     server = uvicorn.Server(config)

@@ -11,11 +11,12 @@ TREC run. Needs the ``ray`` extra: ``pip install "reasonrank[ray]"``.
 """
 from __future__ import annotations
 
-from reasonrank.distributed.actor import RerankActor, RerankerSpec, result_record
+from reasonrank.distributed.actor import RerankActor, result_record
 from reasonrank.distributed.output import iter_records
 from reasonrank.distributed.rows import parse_row, scan_input
 from reasonrank.distributed.runner import RayOptions, rerank_dataset
 from reasonrank.distributed.summary import Totals
+from reasonrank.spec import RerankerSpec  # defined in reasonrank.spec, re-exported for Ray users
 
 __all__ = [
     "RayOptions",

@@ -14,50 +14,14 @@ import os
 import socket
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field, replace
 from typing import Any
 
+from reasonrank.deprecation import renamed_keyword
 from reasonrank.distributed.rows import parse_row
 from reasonrank.errors import ReasonRankError
 from reasonrank.methods.base import Reranker
+from reasonrank.spec import RerankerSpec
 from reasonrank.types import RerankResult
-
-
-@dataclass(frozen=True)
-class RerankerSpec:
-    """How to build the reranker on each replica: the CLI's reranker options as data.
-
-    Calling it builds the reranker with :func:`reasonrank.factory.build_reranker`. Any other
-    zero-argument callable returning a :class:`Reranker` works as well (it must pickle).
-    """
-
-    method: str | None = None
-    preset: str | None = None
-    engine: str | None = None
-    model: str | None = None
-    base_url: str | None = None
-    engine_options: dict[str, Any] = field(default_factory=dict)
-    method_options: dict[str, Any] = field(default_factory=dict)
-    on_error: str = "raise"
-
-    @property
-    def base_urls(self) -> list[str]:
-        """The served fleet: ``base_url`` may list several endpoints, comma-separated."""
-        return [u.strip() for u in (self.base_url or "").split(",") if u.strip()]
-
-    def for_replica(self, index: int) -> RerankerSpec:
-        """This spec with one endpoint of the fleet, round-robin by replica number."""
-        urls = self.base_urls
-        return replace(self, base_url=urls[index % len(urls)]) if len(urls) > 1 else self
-
-    def __call__(self) -> Reranker:
-        from reasonrank.factory import build_reranker
-
-        return build_reranker(
-            method=self.method, preset=self.preset, engine=self.engine, model=self.model,
-            base_url=self.base_url, engine_options=dict(self.engine_options),
-            on_error=self.on_error, **self.method_options,
-        )
 
 
 def result_record(result: RerankResult, query_id: str) -> dict[str, Any]:
@@ -118,7 +82,8 @@ class RerankActor:
     """Ray Data callable class: query rows in, ``{query_id, record}`` rows out.
 
     ``counter`` (a :class:`ReplicaCounter` actor) numbers the replicas when the spec lists
-    several endpoints. ``todo`` is the set of query ids this run must rerank; rows outside it (already written by
+    several endpoints. ``candidates_per_query`` keeps each row's first K candidates (``top_k``
+    is its deprecated name). ``todo`` is the set of query ids this run must rerank; rows outside it (already written by
     an earlier run, or beyond ``--limit-queries``) are skipped, so resuming costs no model call.
     A row is a JSON string in the ``text`` column (JSONL lines) or a row of ``query_id``,
     ``query`` and ``candidates`` columns (Parquet).
@@ -128,16 +93,19 @@ class RerankActor:
         self,
         factory: Callable[[], Reranker],
         todo: Collection[str] | None = None,
-        top_k: int | None = None,
+        candidates_per_query: int | None = None,
         counter: Any = None,
+        **deprecated: Any,
     ) -> None:
         start = time.perf_counter()
+        candidates_per_query = renamed_keyword(deprecated, "top_k", "candidates_per_query", candidates_per_query,
+                                               where="RerankActor: ")
         if counter is not None and isinstance(factory, RerankerSpec):
             import ray
 
             factory = factory.for_replica(ray.get(counter.next.remote()))
         self.todo = frozenset(todo) if todo is not None else None
-        self.top_k = top_k
+        self.candidates_per_query = candidates_per_query
         self.error: Exception | None = None
         self.replica = f"{socket.gethostname()}:{os.getpid()}"
         try:
@@ -156,7 +124,8 @@ class RerankActor:
             query, candidates = parse_row(obj, f"row {n} of a batch")
             if self.todo is not None and query.id not in self.todo:
                 continue
-            items.append((query, candidates[: self.top_k] if self.top_k else candidates))
+            cut = self.candidates_per_query
+            items.append((query, candidates[:cut] if cut else candidates))
         if not items:
             return _table([], [])
         if self.error is not None:
@@ -165,7 +134,7 @@ class RerankActor:
             results = self.reranker.rerank_batch(items)
         except ReasonRankError as exc:
             return _error_table(exc)
-        qids = [q.id for q, _ in items]
+        qids = [q.id or "" for q, _ in items]  # parse_row always gives an id
         records = [json.dumps(result_record(r, q), ensure_ascii=False) for r, q in zip(results, qids)]
         init, self.init_seconds = self.init_seconds, 0.0
         return _table(qids, records, busy=time.perf_counter() - start, init=init, replica=self.replica)

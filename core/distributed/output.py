@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from reasonrank.data import write_trec_run
 from reasonrank.evaluate import load_results
@@ -68,7 +68,7 @@ class ShardWriter:
         self.shard_size = shard_size
         existing = shard_paths(out)
         self._next = int(_SHARD.match(existing[-1].name).group(1)) + 1 if existing else 0  # type: ignore[union-attr]
-        self._fh = None
+        self._fh: TextIO | None = None
         self._count = 0
         self.paths: list[Path] = []
 
@@ -77,7 +77,8 @@ class ShardWriter:
             return False
         if self._fh is None or self._count >= self.shard_size:
             self._open_next()
-        self._fh.write(line.rstrip("\n") + "\n")  # type: ignore[union-attr]
+        assert self._fh is not None  # opened just above
+        self._fh.write(line.rstrip("\n") + "\n")
         self._count += 1
         self.written.add(query_id)
         return True

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reasonrank.data import _json_lines
+from reasonrank.data import json_lines
+from reasonrank.deprecation import renamed_keyword
 from reasonrank.errors import InvalidInputError
-from reasonrank.methods.base import coerce_candidates
+from reasonrank.inputs import coerce_candidates
 from reasonrank.types import Candidate, Query
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -81,7 +82,7 @@ def _check_unique(qid: str, where: str, first: dict[str, str]) -> None:
 
 
 def _scan_jsonl(path: Path) -> Iterator[tuple[str, str]]:
-    for n, obj in _json_lines(path):
+    for n, obj in json_lines(path):
         where = f"{path}:{n}"
         query, _ = parse_row(obj, where)
         yield query.id or "", where
@@ -110,28 +111,32 @@ def scan_input(
     source: str | Path,
     *,
     run: str | Path | None = None,
-    top_k: int | None = None,
+    candidates_per_query: int | None = None,
     limit_queries: int | None = None,
+    **deprecated: Any,
 ) -> InputSource:
     """Validate every row of ``source`` (folder or benchmark name, ``.jsonl`` or ``.parquet``)
     on the driver.
 
     For a dataset folder (or name) the rows are every query of the first-stage run (judged or
-    not) with its first-stage top-``top_k`` (default 100); a file's rows are kept whole. ``limit_queries`` keeps the first N rows. Raises
+    not) with its first-stage top ``candidates_per_query`` (default 100); a file's rows are kept whole. ``limit_queries`` keeps the first N rows. Raises
     :class:`InvalidInputError` (or ``FileNotFoundError``) naming the bad file and line.
+    ``top_k`` is the deprecated name of ``candidates_per_query``.
     """
+    candidates_per_query = renamed_keyword(deprecated, "top_k", "candidates_per_query", candidates_per_query,
+                                           where="scan_input: ")
     path = Path(source)
     if not path.is_file() and path.suffix.lower() not in FILE_SUFFIXES:
         # a folder or a benchmark name, exactly as `reasonrank eval` reads it
         from reasonrank.datasets import load_dataset
 
-        dataset = load_dataset(source, run=run, depth=max(100, top_k or 100), show_progress=False)
+        dataset = load_dataset(source, run=run, depth=max(100, candidates_per_query or 100), show_progress=False)
         qids = dataset.query_ids(limit_queries, judged_only=False)
         if not qids:
             raise InvalidInputError(f"{path}: the first-stage run has no queries")
         rows = []
         for qid in qids:
-            item = dataset.item(qid, top_k or 100)
+            item = dataset.item(qid, candidates_per_query or 100)
             rows.append(row_of(item.query, item.candidates))
         return InputSource("dataset", path, qids, rows)
     if not path.is_file():

@@ -19,12 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reasonrank.distributed.actor import (
-    ReplicaCounter,
-    RerankActor,
-    RerankerSpec,
-    raise_replica_error,
-)
+from reasonrank.deprecation import renamed_keyword
+from reasonrank.distributed.actor import ReplicaCounter, RerankActor, raise_replica_error
 from reasonrank.distributed.output import (
     ShardWriter,
     done_ids,
@@ -35,8 +31,9 @@ from reasonrank.distributed.output import (
 from reasonrank.distributed.rows import InputSource, rows_as_json_lines, scan_input
 from reasonrank.distributed.summary import ReplicaLoad, Totals
 from reasonrank.errors import InvalidInputError, ReasonRankError
-from reasonrank.evaluate import _check_config
+from reasonrank.evaluate import check_config
 from reasonrank.methods.base import Reranker, check_positive
+from reasonrank.spec import RerankerSpec
 
 
 @dataclass
@@ -56,11 +53,8 @@ def describe_factory(factory: Callable[[], Reranker]) -> dict[str, Any]:
     """The reranker settings recorded with the output (``method`` and ``model`` must match on
     resume, as in ``reasonrank eval``)."""
     if isinstance(factory, RerankerSpec):
-        from reasonrank.factory import resolve_preset
-
-        preset = resolve_preset(factory.method, factory.preset, factory.engine)
-        settings = {k: v for k, v in asdict(factory).items() if v not in (None, {})}
-        return {**settings, "method": preset.method, "model": factory.model or preset.model}
+        preset = factory.resolved_preset()
+        return {**factory.to_dict(), "method": preset.method, "model": factory.model or preset.model}
     name = getattr(factory, "__qualname__", type(factory).__qualname__)
     return {"method": getattr(factory, "method", None), "model": name}
 
@@ -123,44 +117,48 @@ def rerank_dataset(
     *,
     ray_options: RayOptions | None = None,
     run: str | Path | None = None,
-    top_k: int | None = None,
+    candidates_per_query: int | None = None,
     limit_queries: int | None = None,
     shard_size: int = 10_000,
     show_progress: bool = True,
+    **deprecated: Any,
 ) -> dict[str, Any]:
     """Rerank every query of ``source`` on Ray and write the results to ``output``.
 
     ``source``: a dataset folder or benchmark name (as ``reasonrank eval`` reads it; each
-    query's first-stage top-``top_k``, default 100), or a JSONL/Parquet file of ``{query_id, query, candidates}``
-    rows (``top_k`` cuts each row's candidates; default all). ``factory`` builds the reranker
+    query's first-stage top ``candidates_per_query``, default 100), or a JSONL/Parquet file of
+    ``{query_id, query, candidates}`` rows (``candidates_per_query`` keeps each row's first K
+    candidates; default all; ``top_k`` is its deprecated name). ``factory`` builds the reranker
     on each replica, once (default: ``RerankerSpec()``, the embedded listwise default).
     Queries already in ``output`` are skipped. Returns the summary written to
     ``output/summary.json``.
     """
+    per_query = renamed_keyword(deprecated, "top_k", "candidates_per_query", candidates_per_query,
+                            where="rerank_dataset: ")
     opts = ray_options or RayOptions()
     factory = factory or RerankerSpec()
-    for name, value in (("replicas", opts.replicas), ("batch_size", opts.batch_size),
-                        ("shard_size", shard_size), ("top_k", top_k), ("limit_queries", limit_queries)):
+    for name, value in (("replicas", opts.replicas), ("batch_size", opts.batch_size), ("shard_size", shard_size),
+                        ("candidates_per_query", per_query), ("limit_queries", limit_queries)):
         check_positive(name, value)
     if opts.gpus_per_replica < 0 or opts.cpus_per_replica < 0:
         raise InvalidInputError("gpus/cpus per replica must be >= 0")
-    src = scan_input(source, run=run, top_k=top_k, limit_queries=limit_queries)
+    src = scan_input(source, run=run, candidates_per_query=per_query, limit_queries=limit_queries)
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     written = done_ids(out)
     config = {
         "dataset": str(src.path.resolve()) if src.path.exists() else str(source),
         "first_stage_run": Path(run).name if run else None,
-        "top_k": top_k,
+        "top_k": per_query,  # the resume key reasonrank eval uses for the same cut
         **describe_factory(factory),
     }
-    _check_config(out, config, resuming=bool(written))
+    check_config(out, config, resuming=bool(written))
     todo = [q for q in src.query_ids if q not in written]
     skipped = len(src.query_ids) - len(todo)
     start = time.perf_counter()
     new, load = Totals(), ReplicaLoad()
     if todo:
-        _stream(src, out, factory, opts, todo, written, new, load, top_k, shard_size, show_progress)
+        _stream(src, out, factory, opts, todo, written, new, load, per_query, shard_size, show_progress)
     wall = time.perf_counter() - start
     everything = Totals()
     wanted = set(src.query_ids)
@@ -193,7 +191,7 @@ def rerank_dataset(
 
 def _stream(
     src: InputSource, out: Path, factory: Callable[[], Reranker], opts: RayOptions,
-    todo: list[str], written: set[str], new: Totals, load: ReplicaLoad, top_k: int | None, shard_size: int,
+    todo: list[str], written: set[str], new: Totals, load: ReplicaLoad, per_query: int | None, shard_size: int,
     show_progress: bool,
 ) -> None:
     import json
@@ -207,7 +205,7 @@ def _stream(
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False  # ours counts queries; Ray's count blocks
         ctx.print_on_execution_start = False
-        cut = top_k if src.kind != "dataset" else None  # a dataset folder's rows are cut already
+        cut = per_query if src.kind != "dataset" else None  # a dataset folder's rows are cut already
         counter = None
         if isinstance(factory, RerankerSpec) and len(factory.base_urls) > 1:
             counter = ray.remote(num_cpus=0)(ReplicaCounter).remote()
@@ -218,7 +216,8 @@ def _stream(
             warnings.simplefilter("ignore", DeprecationWarning)
             results = rows.map_batches(
                 RerankActor,
-                fn_constructor_kwargs={"factory": factory, "todo": todo, "top_k": cut, "counter": counter},
+                fn_constructor_kwargs={"factory": factory, "todo": todo, "candidates_per_query": cut,
+                                       "counter": counter},
                 batch_size=opts.batch_size,
                 batch_format="pyarrow",
                 compute=ray.data.ActorPoolStrategy(size=opts.replicas, max_tasks_in_flight_per_actor=2),

@@ -235,7 +235,10 @@ class TransformersEngine(HFTokenizerMixin, Engine):
         multi = [k for k, ids in enumerate(choice_ids) if len(ids) > 1]
         with self._lock, torch.inference_mode():
             ids, mask = self._left_pad(prompts)
-            logits = self.model(input_ids=ids, attention_mask=mask).logits[:, -1, :].float()
+            # logits_to_keep: the LM head runs on the last position only. Without it the model
+            # materializes batch x prompt x vocab logits (7 passages x 5k tokens x 152k vocab
+            # in float32 = 21 GB: the main test suite was OOM-killed on 24 GB, issue 30).
+            logits = self.model(input_ids=ids, attention_mask=mask, logits_to_keep=1).logits[:, -1, :].float()
             first = torch.log_softmax(logits, dim=-1)
             scores = [
                 {c: float(first[i, choice_ids[k][0]]) for k, c in enumerate(choices)} for i in range(len(prompts))
@@ -247,7 +250,8 @@ class TransformersEngine(HFTokenizerMixin, Engine):
                 # Only the last positions predict choice tokens: slice before the softmax so
                 # memory stays O(batch x choice length x vocab), not O(batch x prompt x vocab).
                 span = max(len(choice_ids[k]) for k in multi)
-                logits = self.model(input_ids=full_ids, attention_mask=full_mask).logits[:, -(span + 1):, :]
+                logits = self.model(input_ids=full_ids, attention_mask=full_mask,
+                                    logits_to_keep=span + 1).logits[:, -(span + 1):, :]
                 logp = torch.log_softmax(logits.float(), -1)
                 for n, row in enumerate(rows):
                     i, k = divmod(n, len(multi))

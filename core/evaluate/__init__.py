@@ -36,7 +36,6 @@ from reasonrank.evaluate.results_file import (
 from reasonrank.evaluate.run import as_dataset, evaluate
 
 # Deprecated private spelling, still imported by reasonrank.distributed.runner: use check_config.
-_check_config = check_config
 
 __all__ = [
     "CONFIG_FILE",

@@ -8,11 +8,9 @@ one, and keeps one query's failure from discarding the others'."""
 from __future__ import annotations
 
 import logging
-import re
 import time
 from abc import ABC
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Literal, TypeVar
 
 from reasonrank.engines.base import ChatRequest, Engine
@@ -44,67 +42,14 @@ OnParseError = Literal["keep_order", "raise"]
 Schedule = Literal["auto", "pipeline", "batch"]
 T = TypeVar("T")
 logger = logging.getLogger("reasonrank")
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
 QueryLike = Query | str
 CandidateLike = Candidate | Mapping[str, Any]
 RerankItem = tuple[QueryLike, Sequence[CandidateLike]]
 Prepared = tuple[Query, list[Candidate]]
 
 
-def coerce_query(query: QueryLike) -> Query:
-    """A :class:`Query` from a string or a Query; empty text is an error."""
-    if isinstance(query, str):
-        query = Query(text=query)
-    if not isinstance(query, Query):
-        raise InvalidInputError(f"query must be a str or Query, got {type(query).__name__}")
-    if not isinstance(query.text, str) or not query.text.strip():
-        raise InvalidInputError("query text is empty")
-    return query
-
-
-def coerce_candidate(item: CandidateLike, position: int) -> Candidate:
-    """A :class:`Candidate` from a Candidate or a mapping with ``id``/``text`` (or ``_id``)."""
-    if isinstance(item, Candidate):
-        cand = item
-    elif isinstance(item, Mapping):
-        cid = item.get("id", item.get("_id", item.get("docid")))
-        if cid is None:
-            raise InvalidInputError(f"candidate at position {position} has no 'id'")
-        extra = {k: v for k, v in item.items() if k not in {"id", "_id", "docid", "text", "title", "score", "metadata"}}
-        cand = Candidate(
-            id=str(cid),
-            text=item.get("text"),  # type: ignore[arg-type]
-            title=item.get("title"),
-            score=item.get("score"),
-            metadata={**dict(item.get("metadata") or {}), **extra},
-        )
-    else:
-        raise InvalidInputError(
-            f"candidate at position {position} must be a Candidate or a mapping, got {type(item).__name__}"
-        )
-    if not isinstance(cand.id, str) or not cand.id:
-        raise InvalidInputError(f"candidate at position {position} has an empty or non-string id")
-    if not isinstance(cand.text, str):
-        raise InvalidInputError(f"candidate {cand.id!r} has no text (got {type(cand.text).__name__})")
-    if _SURROGATE.search(cand.text) or (cand.title and _SURROGATE.search(cand.title)):
-        # Lone surrogates (broken UTF-16 from scraped text) cannot be encoded or tokenized.
-        cand = replace(cand, text=_SURROGATE.sub("\ufffd", cand.text),
-                       title=_SURROGATE.sub("\ufffd", cand.title) if cand.title else cand.title)
-    return cand
-
-
-def coerce_candidates(items: Iterable[CandidateLike]) -> list[Candidate]:
-    """Validated candidates: at least one, unique ids, text present."""
-    if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
-        raise InvalidInputError("candidates must be a list of Candidate objects or mappings")
-    cands = [coerce_candidate(item, i) for i, item in enumerate(items)]
-    if not cands:
-        raise InvalidInputError("no candidates to rerank")
-    seen: set[str] = set()
-    dupes = [c.id for c in cands if c.id in seen or seen.add(c.id)]  # type: ignore[func-returns-value]
-    if dupes:
-        raise InvalidInputError(f"duplicate candidate ids: {sorted(set(dupes))[:5]}")
-    return cands
+# One function turns user input into candidates (reasonrank.inputs); re-exported here.
+from reasonrank.inputs import coerce_candidate, coerce_candidates, coerce_query  # noqa: F401 - re-exported
 
 
 def check_positive(name: str, value: int | None) -> None:

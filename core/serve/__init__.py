@@ -1,8 +1,20 @@
-"""The HTTP rerank service (``reasonrank serve``): a Cohere-v2-compatible ``/v2/rerank`` over one
-shared reranker. Needs the ``serve`` extra (FastAPI, uvicorn, prometheus-client)."""
+"""The HTTP rerank service (``reasonrank serve``): the registered API shapes (Cohere v2 on
+``/v2/rerank`` and ``/v1/rerank``, TEI on ``/rerank``) over one shared reranker. Needs the
+``serve`` extra (FastAPI, uvicorn, prometheus-client)."""
 from __future__ import annotations
 
+from reasonrank.serve.apis import API_SHAPES, ApiShape, RerankCall
 from reasonrank.serve.app import create_app, share_engine
+from reasonrank.serve.service import sharing_layer
 from reasonrank.serve.settings import API_KEY_ENV, ServeSettings
 
-__all__ = ["API_KEY_ENV", "ServeSettings", "create_app", "share_engine"]
+__all__ = [
+    "API_KEY_ENV",
+    "API_SHAPES",
+    "ApiShape",
+    "RerankCall",
+    "ServeSettings",
+    "create_app",
+    "share_engine",
+    "sharing_layer",
+]

@@ -48,9 +48,9 @@ def test_json_output_holds_every_id_once(capsys):
     assert any("no valid id" in w for w in doc["warnings"])
 
 
-def test_human_output_and_top_k(capsys, tmp_path):
+def test_human_output_and_depth(capsys, tmp_path):
     lines = [json.dumps({"id": f"p{i}", "text": f"passage {i}", "title": "T" if i == 0 else None}) for i in range(30)]
-    code, out, _ = run_cli(capsys, "--query", "q", "--docs", write_docs(tmp_path, lines), "--top-k", "5", *SCRIPTED)
+    code, out, _ = run_cli(capsys, "--query", "q", "--docs", write_docs(tmp_path, lines), "--depth", "5", *SCRIPTED)
     assert code == 0
     rows = [line.split() for line in out.splitlines() if line[:4].strip().isdigit()]
     assert [r[3] for r in rows] == [f"p{i}" for i in range(30)]  # rank, was, score, id
@@ -71,10 +71,12 @@ def test_dry_run_prints_exact_prompt_without_model(capsys):
 @pytest.mark.parametrize(
     ("lines", "message"),
     [
-        (['{"id": "a", "text": "x"}', "{not json"], "docs.jsonl:2: not valid JSON"),
+        (['{"id": "a", "text": "x"}', "{not json"], "docs.jsonl:2: invalid JSON"),
         (['{"id": "a", "text": "x"}', '{"id": "a", "text": "y"}'], "docs.jsonl:2: duplicate id 'a' (first on line 1)"),
-        (['{"text": "x"}'], "docs.jsonl:1: missing or invalid 'id'"),
-        (['{"id": "a"}'], "docs.jsonl:1: missing or non-string 'text'"),
+        (['{"text": "x"}'], "docs.jsonl:1: object has no 'id'"),
+        (['{"id": true, "text": "x"}'], "docs.jsonl:1: invalid 'id': True"),
+        (['{"id": "a"}'], "docs.jsonl:1: candidate 'a' has no text"),
+        (['{"id": "a", "text": "x", "title": 3}'], "docs.jsonl:1: 'title' must be a string"),
         (['["a", "b"]'], "docs.jsonl:1: expected a JSON object"),
         (["", "  "], "docs.jsonl: no documents"),
     ],
@@ -92,8 +94,8 @@ def test_missing_file_empty_query_and_rebel_flags(capsys, tmp_path):
     assert code == 2 and "--query is empty" in err
     code, _, err = run_cli(capsys, "--query", "q", "--docs", str(EXAMPLE), "--criteria", "relevance=1", *SCRIPTED)
     assert code == 2 and "--method rebel only" in err
-    code, _, err = run_cli(capsys, "--query", "q", "--docs", str(EXAMPLE), "--top-k", "0", *SCRIPTED)
-    assert code == 2 and "--top-k" in err
+    code, _, err = run_cli(capsys, "--query", "q", "--docs", str(EXAMPLE), "--depth", "0", *SCRIPTED)
+    assert code == 2 and "--depth must be a positive integer, got 0" in err
 
 
 def test_parse_criteria():
@@ -112,7 +114,7 @@ def test_tiny_model_end_to_end(capsys, tmp_path, tiny_model_path):
     code, out, err = run_cli(
         capsys, "--query", "topic", "--docs", write_docs(tmp_path, lines), "--json",
         "--method", "listwise", "--engine", "transformers", "--model", str(tiny_model_path),
-        "--on-error", "keep_order", "--top-k", "21",
+        "--on-error", "keep_order", "--depth", "21",
         "--method-options", '{"reasoning_budget": 4, "max_passage_tokens": 8}',
     )
     assert code == 0, err

@@ -103,7 +103,7 @@ def test_resume_after_an_interrupted_run(ray_cluster, tmp_path):
     again = rerank_dataset(source, tmp_path / "out", ScriptedFactory(), ray_options=one, show_progress=False)
     assert again["this_run"]["queries"] == 0 and again["all"]["queries"] == 6
     with pytest.raises(InvalidInputError, match="other settings"):
-        rerank_dataset(source, tmp_path / "out", ScriptedFactory(), ray_options=one, top_k=2)
+        rerank_dataset(source, tmp_path / "out", ScriptedFactory(), ray_options=one, candidates_per_query=2)
 
 
 def test_tiny_model_end_to_end_equals_one_process(ray_cluster, tmp_path, tiny_model_path):
@@ -145,13 +145,13 @@ def test_tiny_model_end_to_end_equals_one_process(ray_cluster, tmp_path, tiny_mo
 def scripted_cli(monkeypatch):
     import reasonrank.cli.rerank_dataset as cli
 
-    monkeypatch.setattr(cli, "spec_from_args", lambda args: ScriptedFactory())
+    monkeypatch.setattr(cli, "checked_spec", lambda args: ScriptedFactory())
 
 
 def test_cli_dataset_folder_json_summary(ray_cluster, scripted_cli, tmp_path, capsys):
     out = tmp_path / "out"
     rc = main(["rerank-dataset", str(EVAL_DATA / "tiny"), "-o", str(out), "--replicas", "2",
-               "--cpus-per-replica", "0.5", "--batch-size", "1", "--top-k", "4", "--json", "--no-progress"])
+               "--cpus-per-replica", "0.5", "--batch-size", "1", "--depth", "4", "--json", "--no-progress"])
     assert rc == 0
     summary = json.loads(capsys.readouterr().out)
     run = read_trec_run(out / "run.reranked.trec")
@@ -218,3 +218,30 @@ def test_served_fleet_of_two_endpoints(ray_cluster, tmp_path, tiny_model_path, c
     inputs = {r["query_id"]: [c["id"] for c in r["candidates"]] for r in rows(6, n_docs=4)}
     for record in iter_records(tmp_path / "out"):  # the fake server reverses the window
         assert [r["id"] for r in record["results"]] == inputs[record["query_id"]][::-1]
+
+
+def test_top_k_is_a_deprecated_name_of_candidates_per_query(tmp_path):
+    from reasonrank.distributed.actor import RerankActor
+
+    with pytest.warns(DeprecationWarning, match="RerankActor: top_k is deprecated; use candidates_per_query"):
+        actor = RerankActor(ScriptedFactory(), top_k=3)
+    assert actor.candidates_per_query == 3
+    with pytest.warns(DeprecationWarning), pytest.raises(TypeError, match="give only candidates_per_query"):
+        RerankActor(ScriptedFactory(), top_k=3, candidates_per_query=4)
+    with pytest.warns(DeprecationWarning, match="rerank_dataset: top_k"), pytest.raises(FileNotFoundError):
+        rerank_dataset(tmp_path / "nope.jsonl", tmp_path / "out", ScriptedFactory(), top_k=2)
+    from reasonrank.distributed import scan_input
+
+    write_jsonl(tmp_path / "in.jsonl", rows(2))
+    with pytest.warns(DeprecationWarning, match="scan_input: top_k"):
+        assert scan_input(tmp_path / "in.jsonl", top_k=2).query_ids == ["q0", "q1"]
+    with pytest.raises(TypeError, match="unexpected keywords"):
+        scan_input(tmp_path / "in.jsonl", topk=2)
+
+
+def test_cli_top_k_still_works_with_a_warning(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({**rows(1)[0], "candidates": [{"id": "d"}]}) + "\n")
+    assert main(["rerank-dataset", str(bad), "-o", str(tmp_path / "o"), "--top-k", "2"]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "--top-k is deprecated; use --depth" in err and "has no text" in err

@@ -90,3 +90,26 @@ def test_prompt_longer_than_context_is_a_clear_error(tiny_model_path) -> None:
     small = TransformersEngine(str(tiny_model_path), device="cpu", dtype="float32", max_context=16)
     with pytest.raises(PromptTooLongError, match="16"):
         small.generate([LONG], SamplingParams(max_tokens=2))
+
+
+def test_choice_scoring_of_long_prompts_keeps_memory_small(tiny_model_path) -> None:
+    """Scoring reads the last position's logits only. Computing the LM head over every prompt
+    position needs batch x prompt x vocab floats: here 4 x ~6k x 152k x 4 bytes = 14 GB, which
+    OOM-killed the test suite (issue 30). Run in a fresh process so its peak RSS is its own."""
+    import subprocess
+    import sys
+
+    script = f"""
+import resource
+from reasonrank.engines.base import ChatRequest
+from reasonrank.engines.transformers import TransformersEngine
+engine = TransformersEngine(model={str(tiny_model_path)!r}, device="cpu", dtype="float32", max_batch_size=4)
+requests = [ChatRequest.of([{{"role": "user", "content": "word " * 6000 + str(i)}}]) for i in range(4)]
+dists = engine.choice_logprobs(requests, ["true", "false"])
+assert len(dists) == 4 and all(d.prompt_tokens > 6000 for d in dists)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    peak_mb = int(out.stdout.split()[-1])
+    assert peak_mb < 4000, f"peak RSS {peak_mb} MB while scoring 4 long prompts"

@@ -19,19 +19,19 @@ def scripted(monkeypatch, tiny_dir):
         engine = CountingEngine(oracle_fn(qrels), delay_fn=lambda r: 0.01, model_name="oracle",
                                 max_batch_size=2)
         made.append((engine, vars(args)))
-        return ScriptRanker(engine, on_error=args.on_error)
+        return ScriptRanker(engine, on_error=args.on_error or "raise")
 
     import reasonrank.cli.bench
-    import reasonrank.cli.eval
+    import reasonrank.cli.common
 
-    monkeypatch.setattr(reasonrank.cli.eval, "reranker_from_args", build)
+    monkeypatch.setattr(reasonrank.cli.common, "reranker_from_args", build)
     monkeypatch.setattr(reasonrank.cli.bench, "reranker_from_args", build)
     return made
 
 
 def test_eval_command(scripted, tiny_dir, tmp_path, capsys):
     out = tmp_path / "out"
-    rc = main(["eval", str(tiny_dir), "--output", str(out), "--top-k", "100", "--limit-queries", "2",
+    rc = main(["eval", str(tiny_dir), "--output", str(out), "--depth", "100", "--limit-queries", "2",
                "--batch-size", "2", "--no-progress", "--measures", "nDCG@10", "RR@10"])
     assert rc == 0
     printed = capsys.readouterr().out
@@ -67,7 +67,7 @@ def test_eval_engine_failure_exit_code_then_resume(monkeypatch, tiny_dir, tmp_pa
     engines = [CountingEngine(oracle_fn(qrels), fail_after=1), CountingEngine(oracle_fn(qrels))]
     import reasonrank.cli.eval
 
-    monkeypatch.setattr(reasonrank.cli.eval, "reranker_from_args", lambda args: ScriptRanker(engines.pop(0)))
+    monkeypatch.setattr(reasonrank.cli.common, "reranker_from_args", lambda args: ScriptRanker(engines.pop(0)))
     argv = ["eval", str(tiny_dir), "-o", str(tmp_path), "--batch-size", "1", "--no-progress"]
     assert main(argv) == EXIT_ENGINE
     assert "server went away" in capsys.readouterr().err
@@ -77,7 +77,7 @@ def test_eval_engine_failure_exit_code_then_resume(monkeypatch, tiny_dir, tmp_pa
 
 def test_bench_command_writes_json_and_png(scripted, tiny_dir, tmp_path, capsys):
     out = tmp_path / "bench"
-    rc = main(["bench", str(tiny_dir), "-o", str(out), "--top-k", "5", "--warmup", "1", "--no-progress"])
+    rc = main(["bench", str(tiny_dir), "-o", str(out), "--depth", "5", "--warmup", "1", "--no-progress"])
     assert rc == 0
     report = json.loads((out / "bench.json").read_text())
     png = (out / "bench.png").read_bytes()

@@ -12,12 +12,18 @@ import pytest
 
 pytest.importorskip("haystack")
 
-from haystack import Document, Pipeline  # noqa: E402
-from rr_integration_helpers import EXPECTED_ORDER, EXPECTED_SCORES, QUERY, TEXTS  # noqa: E402
+from haystack import Document, Pipeline
+from reasonrank.engines.scripted import ScriptedEngine
+from reasonrank.spec import RerankerSpec
+from rr_integration_helpers import EXPECTED_ORDER, EXPECTED_SCORES, QUERY, TEXTS
 
-from haystack_reasonrank import CRITERIA_KEY, REASONING_KEY, RETRIEVAL_SCORE_KEY  # noqa: E402
-from haystack_reasonrank import ReasonRankGenerator, ReasonRankRanker  # noqa: E402
-from reasonrank.engines.scripted import ScriptedEngine  # noqa: E402
+from haystack_reasonrank import (
+    CRITERIA_KEY,
+    REASONING_KEY,
+    RETRIEVAL_SCORE_KEY,
+    ReasonRankGenerator,
+    ReasonRankRanker,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 RANKER_TYPE = "haystack_integrations.components.rankers.reasonrank.ranker.ReasonRankRanker"
@@ -91,13 +97,13 @@ async def test_run_async_equals_run_and_is_concurrent(slow_reranker) -> None:
 def test_warm_up_is_idempotent_and_lazy(monkeypatch, scripted_engine) -> None:
     from rr_integration_helpers import KeywordReranker
 
-    calls: list[dict[str, Any]] = []
+    calls: list[RerankerSpec] = []
 
-    def fake_build(**kwargs: Any) -> KeywordReranker:
-        calls.append(kwargs)
+    def fake_build(spec: RerankerSpec, **kwargs: Any) -> KeywordReranker:
+        calls.append(spec)
         return KeywordReranker(scripted_engine)
 
-    monkeypatch.setattr("reasonrank.factory.build_reranker", fake_build)
+    monkeypatch.setattr(RerankerSpec, "build", fake_build)
     ranker = ReasonRankRanker(method="pointwise", engine="openai", model="m", method_options={"mode": "graded"})
     assert calls == []  # __init__ stays light
     ranker.warm_up()
@@ -105,7 +111,7 @@ def test_warm_up_is_idempotent_and_lazy(monkeypatch, scripted_engine) -> None:
     ranker.warm_up()
     ranker.run(query=QUERY, documents=make_docs())
     assert ranker.reranker is first and len(calls) == 1
-    assert calls[0]["method"] == "pointwise" and calls[0]["mode"] == "graded" and calls[0]["engine"] == "openai"
+    assert calls == [RerankerSpec(method="pointwise", engine="openai", model="m", method_options={"mode": "graded"})]
 
 
 def test_to_dict_from_dict_round_trip() -> None:
@@ -154,6 +160,51 @@ def test_example_pipeline_yaml_loads_in_a_fresh_process(tmp_path) -> None:
     proc = run_fresh(code, (REPO / "examples" / "haystack_pipeline.yaml").read_text(), tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ReasonRankRanker listwise 3 keep_order ['generator', 'prompt_builder', 'ranker', 'retriever']"
+
+
+def test_pipeline_yaml_saved_with_the_old_field_names_still_loads(tmp_path) -> None:
+    """tests/integrations/data/haystack_pipeline_0.1.0.yaml was written by Pipeline.dumps() with
+    the ranker of 0.1.0 (keep_reasoning_meta); it loads, in a fresh process without an
+    allowlist, and saves back under today's name with the same settings."""
+    old = (Path(__file__).parent / "data" / "haystack_pipeline_0.1.0.yaml").read_text()
+    with pytest.warns(DeprecationWarning, match="keep_reasoning_meta=.... is deprecated; use keep_reasoning_metadata"):
+        ranker = Pipeline.loads(old).get_component("ranker")
+    assert ranker.keep_reasoning_metadata is False and ranker.top_k == 3 and ranker.on_error == "keep_order"
+    assert ranker.spec() == RerankerSpec(method="pointwise", engine="openai", model="m", base_url="http://h/v1",
+                                         engine_options={"max_retries": 0}, on_error="keep_order",
+                                         method_options={"mode": "graded", "depth": 7})
+    saved = ranker.to_dict()["init_parameters"]
+    assert "keep_reasoning_meta" not in saved and saved["keep_reasoning_metadata"] is False
+    code = ("import sys\nfrom haystack import Pipeline\n"
+            "r = Pipeline.loads(sys.stdin.read()).get_component('ranker')\n"
+            "print(r.method, r.top_k, r.keep_reasoning_metadata)\n")
+    proc = run_fresh(code, old, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "pointwise 3 False"
+
+
+def test_keep_reasoning_meta_is_a_deprecated_alias(keyword_reranker) -> None:
+    with pytest.warns(DeprecationWarning):
+        ranker = ReasonRankRanker(reranker=keyword_reranker, keep_reasoning_meta=False)
+    with pytest.warns(DeprecationWarning):
+        assert ranker.keep_reasoning_meta is False
+    top = ranker.run(query=QUERY, documents=make_docs())["documents"][0]
+    assert REASONING_KEY not in top.meta and RETRIEVAL_SCORE_KEY in top.meta
+
+
+def test_options_are_the_spec_fields_and_are_checked_at_init() -> None:
+    import inspect
+
+    from reasonrank.spec import spec_fields
+
+    params = set(inspect.signature(ReasonRankRanker.__init__).parameters)
+    assert set(spec_fields()) - params == {"show_progress"}  # a progress bar has no place in a pipeline
+    ranker = ReasonRankRanker(method="listwise", depth=5, on_parse_error="raise", fusion="rrf")
+    assert ranker.spec().depth == 5 and ranker.to_dict()["init_parameters"]["fusion"] == "rrf"
+    with pytest.raises(ValueError, match="unknown method"):
+        ReasonRankRanker(method="nope")
+    with pytest.raises(ValueError, match="depth must be a positive"):
+        ReasonRankRanker(depth=0)
 
 
 def test_generator_run_async_and_serialization() -> None:

@@ -8,13 +8,16 @@ import pytest
 
 pytest.importorskip("llama_index.core")
 
-from llama_index.core import VectorStoreIndex  # noqa: E402
-from llama_index.core.bridge.pydantic import ValidationError  # noqa: E402
-from llama_index.core.embeddings import MockEmbedding  # noqa: E402
-from llama_index.core.postprocessor.types import BaseNodePostprocessor  # noqa: E402
-from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle, TextNode  # noqa: E402
+from llama_index.core import VectorStoreIndex
+from llama_index.core.bridge.pydantic import ValidationError
+from llama_index.core.embeddings import MockEmbedding
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
+from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle, TextNode
+from reasonrank.engines.scripted import ScriptedEngine
+from reasonrank.spec import RerankerSpec, spec_fields
+from rr_integration_helpers import EXPECTED_ORDER, EXPECTED_SCORES, QUERY, TEXTS, collect_events
 
-from llama_index_reasonrank import (  # noqa: E402
+from llama_index_reasonrank import (
     CRITERIA_KEY,
     REASONING_KEY,
     RETRIEVAL_SCORE_KEY,
@@ -23,10 +26,7 @@ from llama_index_reasonrank import (  # noqa: E402
     RebelRerank,
     SetwiseRerank,
 )
-from llama_index_reasonrank.llm import ReasonRankLLM  # noqa: E402
-from reasonrank.engines.scripted import ScriptedEngine  # noqa: E402
-
-from rr_integration_helpers import EXPECTED_ORDER, EXPECTED_SCORES, QUERY, TEXTS, collect_events  # noqa: E402
+from llama_index_reasonrank.llm import ReasonRankLLM
 
 
 def make_nodes() -> list[NodeWithScore]:
@@ -41,6 +41,15 @@ def test_is_a_node_postprocessor_with_described_fields() -> None:
         assert BaseNodePostprocessor in cls.__mro__
     undocumented = [n for n, f in ReasonRankRerank.model_fields.items() if n != "callback_manager" and not f.description]
     assert undocumented == []
+
+
+def test_options_are_the_spec_fields_under_the_same_names() -> None:
+    assert set(spec_fields()) - set(ReasonRankRerank.model_fields) == {"show_progress"}
+    rr = ReasonRankRerank(method="listwise", depth=5, on_parse_error="raise", fusion="rrf", top_n=2)
+    assert rr.spec() == RerankerSpec(method="listwise", depth=5, on_parse_error="raise", fusion="rrf")
+    assert rr.to_dict()["depth"] == 5
+    with pytest.raises(ValidationError):
+        ReasonRankRerank(depth=0)
 
 
 def test_no_argument_construction_is_lazy_and_picks_the_method() -> None:
@@ -155,19 +164,19 @@ def test_serialization_round_trip() -> None:
 
 
 def test_engine_object_is_used(scripted_engine, monkeypatch) -> None:
-    seen: dict[str, Any] = {}
+    seen: list[RerankerSpec] = []
 
-    def fake_build(**kwargs: Any) -> Any:
-        seen.update(kwargs)
+    def fake_build(spec: RerankerSpec, **kwargs: Any) -> Any:
+        seen.append(spec)
         from rr_integration_helpers import KeywordReranker
 
-        return KeywordReranker(kwargs["engine"])
+        return KeywordReranker(spec.engine)
 
-    monkeypatch.setattr("reasonrank.factory.build_reranker", fake_build)
+    monkeypatch.setattr(RerankerSpec, "build", fake_build)
     rr = RebelRerank(engine=scripted_engine, method_options={"criteria": ["recency"]}, on_error="keep_order")
     out = rr.postprocess_nodes(make_nodes(), query_str=QUERY)
-    assert seen["engine"] is scripted_engine and seen["method"] == "rebel"
-    assert seen["criteria"] == ["recency"] and seen["on_error"] == "keep_order"
+    assert seen[0].engine is scripted_engine and seen[0].method == "rebel"
+    assert seen[0].method_options == {"criteria": ["recency"]} and seen[0].on_error == "keep_order"
     assert rr.engine == "scripted" and rr.model == "scripted-keyword"
     assert out[0].node.node_id == "n1"
     rr.postprocess_nodes(make_nodes(), query_str=QUERY)

@@ -21,6 +21,8 @@ def test_help_lists_the_service_flags(capsys):
     (["--engine-factory", "reasonrank.errors:ReasonRankError"], "not an Engine"),
     (["--engine-factory", "reasonrank.testing.scripted_engines:instant", "--max-in-flight", "0"], "max_in_flight must be a positive"),
     (["--engine-factory", "reasonrank.testing.scripted_engines:instant", "--top-k", "0"], "--top-k must be a positive"),
+    (["--engine-factory", "reasonrank.testing.scripted_engines:instant", "--depth", "0"], "--depth must be a positive"),
+    (["--engine-factory", "reasonrank.testing.scripted_engines:instant", "--top-k", "2", "--port", "0"], "--top-k is deprecated; use --depth"),
     (["--engine-factory", "reasonrank.testing.scripted_engines:instant", "--port", "70000"], "--port must be 1-65535"),
 ])
 def test_bad_flags_exit_2_with_a_message(argv, needle, capsys, monkeypatch):

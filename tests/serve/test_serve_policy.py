@@ -11,16 +11,17 @@ import pytest
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient
 from reasonrank.engines.scripted import ScriptedEngine
-from reasonrank.factory import build_reranker
 from reasonrank.serve import ServeSettings, create_app
+from reasonrank.spec import RerankerSpec
 from reasonrank.testing.scripted_engines import reverse_window
 
 DOCS = [f"doc {i}" for i in range(5)]
 
 
 def client(engine, on_error="raise", **settings) -> TestClient:
-    reranker = build_reranker(method="listwise", engine=engine, on_error=on_error, reasoning_budget=32, depth=100)
-    return TestClient(create_app(reranker, ServeSettings(**settings)), raise_server_exceptions=False)
+    spec = RerankerSpec(method="listwise", engine=engine, on_error=on_error, depth=100,
+                        method_options={"reasoning_budget": 32})
+    return TestClient(create_app(spec, ServeSettings(**settings)), raise_server_exceptions=False)
 
 
 def test_unusable_output_keeps_order_with_warning():
@@ -81,7 +82,7 @@ def test_timeout_is_504_and_queued_windows_are_dropped():
 
 def test_internal_error_is_500_without_traceback(monkeypatch):
     with client(ScriptedEngine(reverse_window, max_concurrency=1)) as c:
-        monkeypatch.setattr("reasonrank.serve.app.to_response", lambda *a: 1 / 0)
+        monkeypatch.setattr("reasonrank.serve.apis.cohere.to_response", lambda *a: 1 / 0)
         r = c.post("/v2/rerank", json={"query": "q", "documents": DOCS})
     assert r.status_code == 500
     assert r.json()["message"] == "internal error; see the server log"
@@ -89,7 +90,7 @@ def test_internal_error_is_500_without_traceback(monkeypatch):
 
 
 def test_health_before_start_is_503():
-    app = create_app(build_reranker(method="listwise", engine=ScriptedEngine(max_concurrency=1)))
+    app = create_app(RerankerSpec(method="listwise", engine=ScriptedEngine(max_concurrency=1)))
     r = TestClient(app).get("/health")  # no lifespan without the context manager
     assert r.status_code == 503 and r.json()["status"] == "starting"
 

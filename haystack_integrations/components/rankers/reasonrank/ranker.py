@@ -13,7 +13,9 @@ from typing import Any, Literal
 
 from haystack import Document, component, default_from_dict, default_to_dict
 
+from reasonrank.deprecation import warn_renamed
 from reasonrank.methods.base import Reranker
+from reasonrank.spec import RerankerSpec
 from reasonrank.types import Candidate, RerankResult
 
 logger = logging.getLogger(__name__)
@@ -34,7 +36,8 @@ class ReasonRankRanker:
     """Reranks Documents with a reasoning reranker.
 
     With no arguments it runs the library's embedded CPU default (``DEFAULT_PRESET``, chosen on
-    TREC DL19; see the README); ``method`` picks ``"listwise"`` (ReasonRank), ``"pointwise"``
+    TREC DL19; see the README); the reranker options are :class:`reasonrank.RerankerSpec`'s
+    fields under the same names; ``method`` picks ``"listwise"`` (ReasonRank), ``"pointwise"``
     (Rank1/ERank), ``"rebel"``, ``"setwise"``, ``"icr"``, ``"first"`` or ``"relevance"``; ``preset``/``engine``/``model``/
     ``base_url`` choose where it runs. Returned Documents are new objects (the input is never
     mutated) with ``score`` set to the reranker's score and, in ``meta``, the reasoning
@@ -67,11 +70,20 @@ class ReasonRankRanker:
         method_options: dict[str, Any] | None = None,
         top_k: int = 10,
         on_error: Literal["raise", "keep_order"] = "raise",
-        keep_reasoning_meta: bool = True,
+        on_parse_error: Literal["keep_order", "raise"] | None = None,
+        depth: int | None = None,
+        fusion: Literal["rrf", "score"] | None = None,
+        fusion_weight: float | None = None,
+        rrf_k: float | None = None,
+        keep_reasoning_metadata: bool = True,
         meta_fields_to_embed: list[str] | None = None,
         reranker: Reranker | None = None,
+        keep_reasoning_meta: bool | None = None,
     ) -> None:
         """
+        The reranker options are the fields of :class:`reasonrank.RerankerSpec` under the same
+        names (see :meth:`spec`).
+
         :param method: "listwise", "pointwise", "rebel", "setwise", "icr", "first" or "relevance";
             None (with no preset) runs the library's embedded default (``DEFAULT_PRESET``).
         :param preset: A reasonrank preset name; None uses the method's embedded default.
@@ -81,16 +93,27 @@ class ReasonRankRanker:
         :param engine_options: Extra keyword arguments for the engine.
         :param method_options: Extra keyword arguments for the method.
         :param top_k: Maximum number of Documents to return.
-        :param on_error: "raise" on failure, or "keep_order" to keep the input order with a warning.
-        :param keep_reasoning_meta: Write reasoning, criteria and rank into each Document's meta.
+        :param on_error: "raise" on an engine failure, or "keep_order" to keep the input order
+            with a warning.
+        :param on_parse_error: On a model output with no usable answer: "keep_order" (the
+            default: input order or the fallback score, with a warning) or "raise".
+        :param depth: Rerank only the first `depth` Documents (rerank depth); the rest follow in
+            input order. None: the preset's (all).
+        :param fusion: Fuse the reranker's order with the input order: "rrf" or "score".
+        :param fusion_weight: The reranker's share in the fusion (default 0.5).
+        :param rrf_k: RRF's constant (default 60).
+        :param keep_reasoning_metadata: Write reasoning, criteria and rank into each Document's meta.
         :param meta_fields_to_embed: Meta fields shown to the model before the content
             ("title" is always used as the passage title when present).
         :param reranker: An already built reasonrank Reranker (not serialized; for sharing a model).
-        :raises ValueError: If `top_k` is not > 0.
+        :param keep_reasoning_meta: Deprecated name of `keep_reasoning_metadata` (pipelines
+            saved before reasonrank 0.2 use it; they keep loading).
+        :raises ValueError: If `top_k` is not > 0, or a reranker option is invalid.
         """
         _check_top_k(top_k)
-        if on_error not in ("raise", "keep_order"):
-            raise ValueError(f"on_error must be 'raise' or 'keep_order', got {on_error!r}")
+        if keep_reasoning_meta is not None:
+            warn_renamed("ReasonRankRanker(keep_reasoning_meta=...)", "keep_reasoning_metadata")
+            keep_reasoning_metadata = keep_reasoning_meta
         self.method = method
         self.preset = preset
         self.engine = engine
@@ -98,28 +121,33 @@ class ReasonRankRanker:
         self.base_url = base_url
         self.engine_options = engine_options
         self.method_options = method_options
-        self.top_k = top_k
         self.on_error = on_error
-        self.keep_reasoning_meta = keep_reasoning_meta
+        self.on_parse_error = on_parse_error
+        self.depth = depth
+        self.fusion = fusion
+        self.fusion_weight = fusion_weight
+        self.rrf_k = rrf_k
+        self.top_k = top_k
+        self.keep_reasoning_metadata = keep_reasoning_metadata
         self.meta_fields_to_embed = meta_fields_to_embed
         self._reranker = reranker
+        self.spec()  # checks the options now, without loading anything
+
+    @property
+    def keep_reasoning_meta(self) -> bool:
+        """Deprecated name of :attr:`keep_reasoning_metadata`."""
+        warn_renamed("ReasonRankRanker.keep_reasoning_meta", "keep_reasoning_metadata")
+        return self.keep_reasoning_metadata
+
+    def spec(self) -> RerankerSpec:
+        """The :class:`~reasonrank.RerankerSpec` this component's options describe."""
+        return RerankerSpec.from_object(self)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def warm_up(self) -> None:
         """Build the reranker and its engine (loads the model). Idempotent."""
         if self._reranker is None:
-            from reasonrank.factory import build_reranker
-
-            self._reranker = build_reranker(
-                method=self.method,
-                preset=self.preset,
-                engine=self.engine,
-                model=self.model,
-                base_url=self.base_url,
-                engine_options=self.engine_options,
-                on_error=self.on_error,
-                **(self.method_options or {}),
-            )
+            self._reranker = self.spec().build()
 
     def close(self) -> None:
         """Release the engine. A later run warms up again."""
@@ -147,12 +175,17 @@ class ReasonRankRanker:
             method_options=self.method_options,
             top_k=self.top_k,
             on_error=self.on_error,
-            keep_reasoning_meta=self.keep_reasoning_meta,
+            on_parse_error=self.on_parse_error,
+            depth=self.depth,
+            fusion=self.fusion,
+            fusion_weight=self.fusion_weight,
+            rrf_k=self.rrf_k,
+            keep_reasoning_metadata=self.keep_reasoning_metadata,
             meta_fields_to_embed=self.meta_fields_to_embed,
         )
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ReasonRankRanker":
+    def from_dict(cls, data: dict[str, Any]) -> ReasonRankRanker:
         """Deserializes the component from a dictionary."""
         return default_from_dict(cls, data)
 
@@ -211,7 +244,7 @@ class ReasonRankRanker:
             doc = documents[int(ranked.candidate.id)]
             meta = dict(doc.meta)
             meta[RETRIEVAL_SCORE_KEY] = doc.score
-            if self.keep_reasoning_meta:
+            if self.keep_reasoning_metadata:
                 meta[RANK_KEY] = ranked.rank
                 meta[REASONING_KEY] = ranked.reasoning or overall
                 if ranked.criteria is not None:

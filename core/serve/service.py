@@ -1,0 +1,183 @@
+"""One shared reranker behind every API shape: its engine shared by all requests (built in, as
+an engine layer), admission at the door, a timeout per request, the error policy, metrics.
+
+:meth:`RerankService.endpoint` is the route of one API shape: the shape maps its request to a
+rerank call and the result to its response; everything else happens here, once.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+import warnings
+from collections.abc import Awaitable, Callable
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
+from reasonrank.engines.base import Engine
+from reasonrank.errors import EngineError, InvalidInputError, ParseError, PromptTooLongError
+from reasonrank.methods.base import Reranker
+from reasonrank.methods.shared_scheduler import SharedEngine, Ticket, current_ticket
+from reasonrank.serve.admission import Admission, Overloaded
+from reasonrank.serve.apis.base import ApiShape
+from reasonrank.serve.edge import (
+    HTTPProblem,
+    check_auth,
+    consume,
+    decode_json,
+    log,
+    log_event,
+    read_body,
+    request_id,
+    short,
+    to_candidates,
+)
+from reasonrank.serve.metrics import ServiceMetrics
+from reasonrank.serve.settings import ServeSettings
+from reasonrank.spec import EngineLayer, RerankerSpec
+from reasonrank.types import Candidate, Query, RerankResult
+
+
+def sharing_layer(metrics: ServiceMetrics | None = None) -> EngineLayer:
+    """The engine layer that shares one engine between concurrent requests (see
+    :class:`SharedEngine`), counting its calls in ``metrics``."""
+
+    def share(engine: Engine) -> Engine:
+        if isinstance(engine, SharedEngine):
+            return engine
+        return SharedEngine(engine, on_call=metrics.on_engine_call if metrics else None)
+
+    return share
+
+
+def served_reranker(target: RerankerSpec | Reranker, metrics: ServiceMetrics) -> tuple[Reranker, SharedEngine]:
+    """The reranker to serve and its shared engine: a spec is built with the sharing layer; a
+    reranker must already run on a :class:`SharedEngine` (built with ``layers=[sharing_layer()]``)
+    — one that does not is shared the deprecated way, by replacing its engine, with a warning."""
+    if isinstance(target, RerankerSpec):
+        reranker = target.build(layers=[sharing_layer(metrics)])
+    elif isinstance(target, Reranker):
+        reranker = target
+        if not isinstance(reranker.engine, SharedEngine):
+            warnings.warn("create_app(reranker) on an unshared engine is deprecated; pass a RerankerSpec, "
+                          "or build the reranker with layers=[sharing_layer()]", DeprecationWarning, stacklevel=3)
+            replace_engine(reranker, metrics)
+    else:
+        raise TypeError(f"serve a RerankerSpec or a Reranker, not {type(target).__name__}")
+    shared = reranker.engine
+    assert isinstance(shared, SharedEngine)
+    if shared.on_call is None:  # a reranker built outside create_app: count its engine calls too
+        shared.on_call = metrics.on_engine_call
+    return reranker, shared
+
+
+def replace_engine(reranker: Reranker, metrics: ServiceMetrics | None = None) -> SharedEngine:
+    """The pre-spec way of sharing: put a :class:`SharedEngine` under a built ``reranker``
+    (idempotent). Kept for :func:`reasonrank.serve.share_engine`, which is deprecated."""
+    if isinstance(reranker.engine, SharedEngine):
+        return reranker.engine
+    shared = SharedEngine(reranker.engine, on_call=metrics.on_engine_call if metrics else None)
+    reranker.engine = shared
+    return shared
+
+
+class RerankService:
+    """The served reranker with its shared engine, settings, metrics and (once started) admission."""
+
+    def __init__(self, reranker: Reranker, shared: SharedEngine, settings: ServeSettings,
+                 metrics: ServiceMetrics) -> None:
+        self.reranker = reranker
+        self.shared = shared
+        self.settings = settings
+        self.metrics = metrics
+        self.admission: Admission | None = None
+
+    async def rerank(self, query: Query, cands: list[Candidate], rid: str) -> RerankResult:
+        """Admit, rerank on the shared engine under the request's ticket, apply the timeout and
+        the error policy (unusable output or ``keep_order``: input order with a warning)."""
+        assert self.admission is not None, "the service has not started"
+        adm, settings, reranker = self.admission, self.settings, self.reranker
+        try:
+            await adm.acquire()
+        except Overloaded as exc:
+            raise HTTPProblem(429, f"server busy ({exc}); retry later",
+                              {"Retry-After": str(settings.retry_after)}) from None
+        ticket = Ticket(id=rid)
+        token = current_ticket.set(ticket)  # copied into the task (and its worker threads)
+        try:
+            task = asyncio.ensure_future(reranker.arerank(query, cands))
+        finally:
+            current_ticket.reset(token)
+        task.add_done_callback(lambda _t: adm.release())  # the slot is held until the work ends
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), settings.request_timeout)
+        except asyncio.TimeoutError:
+            ticket.cancel()
+            task.add_done_callback(consume)
+            raise HTTPProblem(504, f"rerank timed out after {settings.request_timeout:g} s") from None
+        except ParseError as exc:  # a model-output failure keeps the input order
+            return reranker.keep_order_result(query, cands, f"unusable model output: {exc}")
+        except (PromptTooLongError, InvalidInputError) as exc:
+            raise HTTPProblem(422, str(exc)) from None
+        except EngineError as exc:
+            if reranker.on_error == "keep_order":
+                return reranker.keep_order_result(query, cands, f"engine error: {short(exc)}")
+            log_event("engine_error", request_id=rid, error=short(exc))
+            raise HTTPProblem(503, f"engine failure: {short(exc)}",
+                              {"Retry-After": str(settings.retry_after)}) from None
+
+    async def _answer(self, api: ApiShape, request: Request, rid: str) -> JSONResponse:
+        check_auth(request, self.settings)
+        call = api.parse(decode_json(await read_body(request, self.settings.max_body_bytes)))
+        query, cands = to_candidates(call.query, call.documents, self.settings, api.documents_field)
+        self.metrics.documents.inc(len(cands))
+        result = await self.rerank(query, cands, rid)
+        body = api.respond(result, call, rid)
+        self.count(result)
+        log_event("reranked", request_id=rid, documents=len(cands), engine_calls=result.usage.engine_calls,
+                  warnings=len(result.warnings), seconds=round(result.seconds, 4))
+        return JSONResponse(body)
+
+    async def _answer_or_problem(self, api: ApiShape, request: Request, rid: str) -> Response:
+        try:
+            return await self._answer(api, request, rid)
+        except HTTPProblem as exc:
+            return _problem(api, exc, rid)
+        except Exception:  # noqa: BLE001 - never a stack trace to the client
+            log.exception("unexpected error (request %s)", rid)
+            return _problem(api, HTTPProblem(500, "internal error; see the server log"), rid)
+
+    def endpoint(self, api: ApiShape) -> Callable[[Request], Awaitable[Response]]:
+        """The route of ``api``: its errors in its own body, every request timed and counted."""
+
+        async def rerank(request: Request) -> Response:
+            started, rid, status = time.perf_counter(), request_id(request), 500
+            try:
+                response = await self._answer_or_problem(api, request, rid)
+                status = response.status_code
+                return response
+            finally:
+                seconds = time.perf_counter() - started
+                self.metrics.requests.labels(status=str(status)).inc()
+                self.metrics.latency.observe(seconds)
+                log_event("rerank", request_id=rid, status=status, seconds=round(seconds, 4))
+
+        return rerank
+
+    def count(self, result: RerankResult) -> None:
+        """Tokens and fallbacks of a finished rerank, into the metrics."""
+        usage, metrics = result.usage, self.metrics
+        metrics.tokens.labels(kind="prompt").inc(usage.prompt_tokens)
+        metrics.tokens.labels(kind="completion").inc(usage.completion_tokens)
+        fallbacks = usage.fallbacks + usage.engine_fallbacks
+        if not fallbacks:  # a fallback counted only as a warning ("kept ... order")
+            fallbacks = sum(1 for w in result.warnings if "kept" in w and "order" in w)
+        if fallbacks:
+            metrics.fallbacks.inc(fallbacks)
+
+
+def _problem(api: ApiShape, exc: HTTPProblem, rid: str) -> JSONResponse:
+    return JSONResponse(api.error_body(exc.status, exc.message, rid), status_code=exc.status,
+                        headers={**exc.headers, "X-Request-ID": rid})
+
+
+__all__ = ["RerankService", "replace_engine", "served_reranker", "sharing_layer"]
