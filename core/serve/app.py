@@ -1,5 +1,5 @@
-"""The FastAPI app: every registered API shape (:mod:`reasonrank.serve.apis`; today Cohere v2 on
-``/v2/rerank`` and ``/v1/rerank``, and TEI on ``/rerank``) over one shared reranker, plus
+"""The FastAPI app: every registered API shape (:mod:`reasonrank.serve.apis`: Cohere, Jina/vLLM,
+Voyage, Infinity, TEI, vLLM score; one route per path) over one shared reranker, plus
 ``/health``, ``/metrics`` and ``/v1/stats``. Edge concerns only (auth, limits, admission,
 timeouts, errors, metrics, logs); the ranking is the reranker's, the engine sharing is
 :class:`~reasonrank.methods.shared_scheduler.SharedEngine`'s, composed in when the reranker is built.
@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from reasonrank.methods.base import Reranker
 from reasonrank.methods.shared_scheduler import SharedEngine
 from reasonrank.serve.admission import Admission
-from reasonrank.serve.apis import load_apis
+from reasonrank.serve.apis import load_routes
 from reasonrank.serve.edge import (
     HTTPProblem,
     assign_request_id,
@@ -139,10 +139,9 @@ def create_app(target: RerankerSpec | Reranker, settings: ServeSettings | None =
     app.state.settings = settings
     _edge_handlers(app)
     _service_routes(app, service)
-    for api in load_apis(apis):
-        for path in api.paths:
-            app.add_api_route(path, service.endpoint(api), methods=["POST"], response_model=None,
-                              summary=api.summary)
+    for route in load_routes(apis):
+        app.add_api_route(route.path, service.endpoint(route), methods=["POST"], response_model=None,
+                          summary=route.summary)
     return app
 
 
