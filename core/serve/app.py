@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from reasonrank.methods.base import Reranker
 from reasonrank.methods.shared_scheduler import SharedEngine
 from reasonrank.serve.admission import Admission
@@ -30,6 +30,14 @@ from reasonrank.serve.edge import (
     request_id,
 )
 from reasonrank.serve.metrics import ServiceMetrics
+from reasonrank.serve.openapi import (
+    HEALTH_RESPONSES,
+    METRICS_RESPONSES,
+    STATS_RESPONSES,
+    rerank_openapi_extra,
+    rerank_responses,
+)
+from reasonrank.serve.openapi import install as install_openapi
 from reasonrank.serve.service import RerankService, replace_engine, served_reranker
 from reasonrank.serve.settings import ServeSettings
 from reasonrank.spec import RerankerSpec
@@ -97,14 +105,14 @@ def _service_routes(app: FastAPI, service: RerankService) -> None:
     """``/health``, ``/metrics`` (Prometheus) and ``/v1/stats``."""
     shared, metrics = service.shared, service.metrics
 
-    @app.get("/health")
+    @app.get("/health", responses=HEALTH_RESPONSES)
     async def health() -> JSONResponse:
         ok = bool(app.state.ready)
         body = {"status": "ok" if ok else "starting", "method": service.reranker.method,
                 **{k: v for k, v in shared.describe().items() if k in ("engine", "model")}}
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse, responses=METRICS_RESPONSES)
     async def prometheus() -> Response:
         adm = service.admission
         if adm is not None:
@@ -113,7 +121,7 @@ def _service_routes(app: FastAPI, service: RerankService) -> None:
         metrics.engine_queued.set(shared.stats.queued)
         return Response(metrics.render(), media_type=metrics.content_type)
 
-    @app.get("/v1/stats")
+    @app.get("/v1/stats", responses=STATS_RESPONSES)
     async def stats(request: Request) -> JSONResponse:
         check_auth(request, service.settings)
         adm = service.admission
@@ -141,7 +149,9 @@ def create_app(target: RerankerSpec | Reranker, settings: ServeSettings | None =
     _service_routes(app, service)
     for route in load_routes(apis):
         app.add_api_route(route.path, service.endpoint(route), methods=["POST"], response_model=None,
-                          summary=route.summary)
+                          summary=route.summary, responses=rerank_responses(route),
+                          openapi_extra=rerank_openapi_extra(route, settings))
+    install_openapi(app, settings)
     return app
 
 

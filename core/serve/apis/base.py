@@ -13,9 +13,18 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
 from reasonrank.serve.edge import HTTPProblem
 from reasonrank.types import RankedCandidate, RerankResult
 
@@ -78,16 +87,46 @@ def openai_error(status: int, message: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": None, "code": status}}
 
 
+def _whole(value: Any) -> Any:
+    """A JSON number with no fraction (``3.0``) as the integer it is (JSON Schema's integer)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# Integer fields: strict (no strings, no booleans), but 3.0 is 3, as JSON Schema has it. (The
+# bound must come before the BeforeValidator for pydantic to write it as a JSON Schema minimum.)
+WholeNumber = Annotated[int, Strict(), BeforeValidator(_whole)]
+Count = Annotated[int, Strict(), Field(ge=0), BeforeValidator(_whole)]
+PositiveCount = Annotated[int, Strict(), Field(ge=1), BeforeValidator(_whole)]
+
+
+def _lines_document(doc: Any) -> bool:
+    """Whether ``doc`` is an object without text that reads as ``key: value`` lines: every
+    field a string, number or boolean, and one besides the title."""
+    return (all(isinstance(v, (str, int, float)) for v in doc.values())
+            and any(k != "title" for k in doc))
+
+
 class QueryDocuments(BaseModel):
-    """The request fields every rerank API shares: ``query``, ``documents`` (strings, or objects
-    with ``text``) and an optional ``model`` (one model per process: accepted, not checked).
-    Unknown fields are accepted and ignored, as the hosted APIs do."""
+    """The request fields every rerank API shares: ``query``, ``documents`` (strings, objects
+    with a ``text``, or objects of scalar fields read as ``key: value`` lines) and an optional
+    ``model`` (one model per process: accepted, not checked). Unknown fields are accepted and
+    ignored, as the hosted APIs do."""
 
     model_config = ConfigDict(extra="ignore")
 
     query: StrictStr
     documents: list[StrictStr | dict[str, Any]]
     model: StrictStr | None = None
+
+    @field_validator("documents")
+    @classmethod
+    def _text_or_scalar_fields(cls, docs: list[Any]) -> list[Any]:
+        # What the OpenAPI document promises (serve/openapi.py DOCUMENT_OBJECT), checked here.
+        for i, doc in enumerate(docs):
+            if isinstance(doc, dict) and "text" not in doc and not _lines_document(doc):
+                raise ValueError(f"document {i}: an object needs a 'text' string, or only "
+                                     "string/number/boolean fields besides 'title'")
+        return docs
 
 
 @dataclass
@@ -112,6 +151,7 @@ class ApiShape(ABC):
     # field is this shape's alone (TEI's "texts"). None: the shape answers in the path's superset.
     claim_field: ClassVar[str | None] = None
     request_model: ClassVar[type[BaseModel] | None] = None  # its request body, for OpenAPI
+    response_type: ClassVar[str] = "object"  # the JSON type of its answer (TEI: "array")
 
     def parse(self, data: Any) -> RerankCall:
         """The rerank call of a decoded JSON body; :class:`HTTPProblem` (422) when it is wrong.
@@ -125,6 +165,11 @@ class ApiShape(ABC):
     @abstractmethod
     def respond(self, result: RerankResult, call: RerankCall, request_id: str) -> Any:
         """The JSON response of a finished rerank (candidate ids are document indexes)."""
+
+    def adjust_request_schema(self, schema: dict[str, Any], max_documents: int) -> dict[str, Any]:
+        """The request's JSON schema (from :attr:`request_model`, query and documents already
+        constrained) with what the shape's own parse checks beyond the model (default: as is)."""
+        return schema
 
     def error_body(self, status: int, message: str, request_id: str) -> Any:
         """The JSON body of an error answer (default: Cohere's ``{"message"}`` plus the id)."""
@@ -142,5 +187,19 @@ class ApiShape(ABC):
             )) from None
 
 
-__all__ = ["ApiShape", "QueryDocuments", "RerankCall", "document_text", "finite", "index_of", "items", "openai_error", "top",
-           "total_tokens", "usage"]
+__all__ = [
+    "ApiShape",
+    "Count",
+    "PositiveCount",
+    "QueryDocuments",
+    "RerankCall",
+    "WholeNumber",
+    "document_text",
+    "finite",
+    "index_of",
+    "items",
+    "openai_error",
+    "top",
+    "total_tokens",
+    "usage",
+]

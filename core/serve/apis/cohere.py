@@ -12,18 +12,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, StrictBool, StrictInt
-from reasonrank.serve.apis.base import ApiShape, QueryDocuments, RerankCall, finite, index_of, top
+from pydantic import BaseModel, Field, StrictBool
+from reasonrank.serve.apis.base import (
+    ApiShape,
+    PositiveCount,
+    QueryDocuments,
+    RerankCall,
+    WholeNumber,
+    finite,
+    index_of,
+    top,
+)
 from reasonrank.types import RerankResult
 
 
 class RerankRequest(QueryDocuments):
     """The body of a rerank call (unknown fields are accepted and ignored, as Cohere does)."""
 
-    top_n: StrictInt | None = Field(default=None, ge=1)
+    top_n: PositiveCount | None = None
     return_documents: StrictBool = False
-    max_tokens_per_doc: StrictInt | None = Field(default=None, ge=1)
-    priority: StrictInt | None = None
+    max_tokens_per_doc: PositiveCount | None = None
+    priority: WholeNumber | None = None
 
 
 class ResultItem(BaseModel):

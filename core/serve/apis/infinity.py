@@ -15,9 +15,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pydantic import Field, StrictBool, StrictInt, StrictStr
+from pydantic import StrictBool, StrictStr
 from reasonrank.serve.apis.base import (
     ApiShape,
+    PositiveCount,
     QueryDocuments,
     RerankCall,
     items,
@@ -29,7 +30,7 @@ from reasonrank.types import RerankResult
 
 class InfinityRequest(QueryDocuments):
     documents: list[StrictStr]  # type: ignore[assignment]  # Infinity takes strings only
-    top_n: StrictInt | None = Field(default=None, ge=1)
+    top_n: PositiveCount | None = None
     return_documents: StrictBool = False
     raw_scores: StrictBool = False
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, StrictBool, StrictInt
+from pydantic import StrictBool
 from reasonrank.serve.apis.base import (
     ApiShape,
+    Count,
     QueryDocuments,
     RerankCall,
     document_text,
@@ -28,7 +29,7 @@ from reasonrank.types import RerankResult
 
 
 class JinaRequest(QueryDocuments):
-    top_n: StrictInt | None = Field(default=None, ge=0)
+    top_n: Count | None = None
     return_documents: StrictBool = True
 
 

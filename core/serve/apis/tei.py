@@ -46,6 +46,7 @@ class TEIRerank(ApiShape):
     summary = "Rerank texts for a query (Text Embeddings Inference shape)"
     documents_field = "texts"
     claim_field = "texts"
+    response_type = "array"
     request_model = TEIRequest
 
     def respond(self, result: RerankResult, call: RerankCall, request_id: str) -> Any:

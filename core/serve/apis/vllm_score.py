@@ -6,7 +6,7 @@ OpenAI-compatible clients of vLLM call it. Request ``{"model"?, "text_1": str | 
 "text_2": str | [str]}`` (``queries``/``documents`` are vLLM's other spelling) -> ``{"id",
 "object": "list", "created", "model", "data": [{"index", "object": "score", "score"}],
 "usage"}``, one score per ``text_2`` item in input order (not sorted). One query per request:
-``text_1`` is a string or a list of one (or of the same string repeated). Errors:
+``text_1`` is a string or a list of one. Errors:
 ``{"error": {"message", "type", "param", "code"}}``.
 """
 from __future__ import annotations
@@ -48,7 +48,7 @@ class ScoreRequest(BaseModel):
 
 def _one_query(text_1: Texts) -> str:
     queries = [text_1] if isinstance(text_1, str) else text_1
-    if not queries or len(set(queries)) != 1:
+    if len(queries) != 1:
         raise HTTPProblem(422, "text_1: one query per request (a string, or a list of one)")
     return queries[0]
 
@@ -66,6 +66,14 @@ class VLLMScore(ApiShape):
         body = self.validate(ScoreRequest, data)
         documents = [body.text_2] if isinstance(body.text_2, str) else body.text_2
         return RerankCall(query=_one_query(body.text_1), documents=documents, request=body)
+
+    def adjust_request_schema(self, schema: dict[str, Any], max_documents: int) -> dict[str, Any]:
+        props = schema["properties"]
+        query = {"type": "string", "pattern": r"\S"}
+        props["text_1"] = {"anyOf": [query, {"type": "array", "items": query, "minItems": 1, "maxItems": 1}]}
+        props["text_2"] = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"},
+                                                          "minItems": 1, "maxItems": max_documents}]}
+        return schema
 
     def respond(self, result: RerankResult, call: RerankCall, request_id: str) -> Any:
         scores = {index_of(r): finite(r.score) for r in result.ranked}

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, StrictBool, StrictInt
+from pydantic import StrictBool
 from reasonrank.serve.apis.base import (
     ApiShape,
+    PositiveCount,
     QueryDocuments,
     RerankCall,
     document_text,
@@ -25,7 +26,7 @@ from reasonrank.types import RerankResult
 
 
 class VoyageRequest(QueryDocuments):
-    top_k: StrictInt | None = Field(default=None, ge=1)
+    top_k: PositiveCount | None = None
     return_documents: StrictBool = False
     truncation: StrictBool = True
 
