@@ -42,6 +42,6 @@ def test_schemathesis_finds_nothing(server, tmp_path):
     cli = Path(sys.executable).with_name("schemathesis")
     cmd = [str(cli), "run", f"{server}/openapi.json", "-H", f"Authorization: Bearer {KEY}",
            "--checks", "all", "--max-examples", "30", "--seed", "29", "--workers", "1"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    out = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=240, cwd=tmp_path)
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
     assert " passed" in out.stdout and "failure" not in out.stdout.lower().split("summary")[-1]
