@@ -65,7 +65,8 @@ def _lifespan(service: RerankService) -> Any:
         # queue: enough threads for every request in flight (the default pool is cpu + 4).
         loop.set_default_executor(ThreadPoolExecutor(settings.max_in_flight + 4, "reasonrank-serve"))
         app.state.ready = True
-        log_event("start", engine=shared.describe(), method=service.reranker.method, settings=public(settings))
+        log_event("start", engine=shared.describe(), method=service.reranker.method, settings=public(settings),
+                  auth=service.keys.describe())
         try:
             yield
         finally:
@@ -123,7 +124,7 @@ def _service_routes(app: FastAPI, service: RerankService) -> None:
 
     @app.get("/v1/stats", responses=STATS_RESPONSES)
     async def stats(request: Request) -> JSONResponse:
-        check_auth(request, service.settings)
+        check_auth(request, service.keys)
         adm = service.admission
         return JSONResponse({"engine": shared.stats.to_dict(), "admission": adm.to_dict() if adm else None})
 
@@ -150,8 +151,8 @@ def create_app(target: RerankerSpec | Reranker, settings: ServeSettings | None =
     for route in load_routes(apis):
         app.add_api_route(route.path, service.endpoint(route), methods=["POST"], response_model=None,
                           summary=route.summary, responses=rerank_responses(route),
-                          openapi_extra=rerank_openapi_extra(route, settings))
-    install_openapi(app, settings)
+                          openapi_extra=rerank_openapi_extra(route, settings, service.keys.enabled))
+    install_openapi(app, service.keys.enabled)
     return app
 
 

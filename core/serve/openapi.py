@@ -99,22 +99,22 @@ def rerank_responses(route: PathRoute) -> dict[int | str, dict[str, Any]]:
     return out
 
 
-def rerank_openapi_extra(route: PathRoute, settings: ServeSettings) -> dict[str, Any]:
-    """The request body (and security, with a key) of a rerank path."""
+def rerank_openapi_extra(route: PathRoute, settings: ServeSettings, auth: bool) -> dict[str, Any]:
+    """The request body (and security, with keys) of a rerank path."""
     extra: dict[str, Any] = {"requestBody": {"required": True, "content": {
         "application/json": {"schema": request_schema(route, settings)}}}}
-    if settings.api_key:
+    if auth:
         extra["security"] = [{"bearer": []}]
     return extra
 
 
-def install(app: FastAPI, settings: ServeSettings) -> None:
-    """Add the bearer security scheme (with a key) to the app's generated document."""
+def install(app: FastAPI, auth: bool) -> None:
+    """Add the bearer security scheme (with keys) to the app's generated document."""
 
     def document() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
-            if settings.api_key:
+            if auth:
                 schema.setdefault("components", {})["securitySchemes"] = {
                     "bearer": {"type": "http", "scheme": "bearer"}}
             app.openapi_schema = schema

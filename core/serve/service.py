@@ -33,6 +33,7 @@ from reasonrank.serve.edge import (
     short,
     to_candidates,
 )
+from reasonrank.serve.keys import KeyRing
 from reasonrank.serve.metrics import ServiceMetrics
 from reasonrank.serve.settings import ServeSettings
 from reasonrank.spec import EngineLayer, RerankerSpec
@@ -92,6 +93,7 @@ class RerankService:
         self.settings = settings
         self.metrics = metrics
         self.admission: Admission | None = None
+        self.keys = KeyRing(settings.all_keys, settings.api_key_file)
 
     async def rerank(self, query: Query, cands: list[Candidate], rid: str) -> RerankResult:
         """Admit, rerank on the shared engine under the request's ticket, apply the timeout and
@@ -128,7 +130,7 @@ class RerankService:
                               {"Retry-After": str(settings.retry_after)}) from None
 
     async def _answer(self, route: PathRoute, request: Request, rid: str, chosen: list[Selection]) -> JSONResponse:
-        check_auth(request, self.settings)
+        check_auth(request, self.keys)
         data = decode_json(await read_body(request, self.settings.max_body_bytes))
         selection = route.select(data)
         chosen.append(selection)
