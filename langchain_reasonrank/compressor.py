@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any, Literal
 
 from langchain_core.callbacks import Callbacks
@@ -20,6 +19,7 @@ from langchain_core.documents import BaseDocumentCompressor, Document
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
 from reasonrank.engines.base import Engine
 from reasonrank.methods.base import Reranker
+from reasonrank.secrets import pop_key, with_key
 from reasonrank.spec import RerankerSpec
 from reasonrank.types import Candidate, RerankResult
 
@@ -89,6 +89,11 @@ class ReasonRankCompressor(BaseDocumentCompressor):
                 raise TypeError(f"reranker must be a reasonrank Reranker, got {type(reranker).__name__}")
             data["method"] = reranker.method
             data["engine"] = data["engine"] or reranker.engine.name
+        data["engine_options"], moved = pop_key(data.get("engine_options"), "ReasonRankCompressor")
+        if data["engine_options"] is None:
+            del data["engine_options"]
+        if moved is not None and data.get("api_key") is None:
+            data["api_key"] = moved
         super().__init__(**data)
         self._reranker = reranker
         self._engine = built
@@ -99,11 +104,8 @@ class ReasonRankCompressor(BaseDocumentCompressor):
         """The :class:`~reasonrank.RerankerSpec` this compressor's fields describe (the API key
         goes to the engine, never into the fields that serialize)."""
         engine = self._engine if self._engine is not None else self.engine
-        spec = RerankerSpec.from_object(self, engine=engine)
         key = self.api_key.get_secret_value() if self.api_key else None
-        if key and "api_key" not in spec.engine_options:
-            spec = replace(spec, engine_options={**spec.engine_options, "api_key": key})
-        return spec
+        return with_key(RerankerSpec.from_object(self, engine=engine), key)
 
     @property
     def reranker(self) -> Reranker:
