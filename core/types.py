@@ -55,7 +55,7 @@ class Usage:
     fallbacks: int = 0
     engine_fallbacks: int = 0
 
-    def add(self, other: "Usage") -> None:
+    def add(self, other: Usage) -> None:
         self.engine_calls += other.engine_calls
         self.prompt_tokens += other.prompt_tokens
         self.completion_tokens += other.completion_tokens
