@@ -7,11 +7,15 @@ field, its own usage field, its own error body for a wrong key."""
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import httpx
 import pytest
 from reasonrank.testing.servers.reasonrank_server import serve
+
+# LiteLLM reads its model price list from the network at import unless told to use its own copy.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 KEY = "clients-key-29"
 DOCS = [f"passage {i}" for i in range(6)]
