@@ -69,6 +69,11 @@ def index_of(ranked: RankedCandidate) -> int:
     return int(ranked.candidate.id)
 
 
+def model_of(result: RerankResult) -> str:
+    """The ``model`` the OpenAI-style shapes answer with (the engine's model name)."""
+    return result.model or "reasonrank"
+
+
 def total_tokens(result: RerankResult) -> int:
     """Every token the rerank cost (prompt and generated), for ``usage.total_tokens``."""
     return int(result.usage.prompt_tokens + result.usage.completion_tokens)
@@ -197,7 +202,7 @@ __all__ = [
     "document_text",
     "finite",
     "index_of",
-    "items",
+    "items", "model_of",
     "openai_error",
     "top",
     "total_tokens",

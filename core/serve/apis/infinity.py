@@ -22,6 +22,7 @@ from reasonrank.serve.apis.base import (
     QueryDocuments,
     RerankCall,
     items,
+    model_of,
     openai_error,
     usage,
 )
@@ -47,7 +48,7 @@ class InfinityRerank(ApiShape):
     def respond(self, result: RerankResult, call: RerankCall, request_id: str) -> Any:
         body: InfinityRequest = call.request
         results = items(result, call, body.top_n, document=str if body.return_documents else None)
-        return {"object": "rerank", "results": results, "model": result.model or "reasonrank",
+        return {"object": "rerank", "results": results, "model": model_of(result),
                 "usage": usage(result), "id": request_id, "created": int(time.time())}
 
     def error_body(self, status: int, message: str, request_id: str) -> Any:

@@ -22,6 +22,7 @@ from reasonrank.serve.apis.base import (
     RerankCall,
     document_text,
     items,
+    model_of,
     openai_error,
     usage,
 )
@@ -44,7 +45,7 @@ class JinaRerank(ApiShape):
     def respond(self, result: RerankResult, call: RerankCall, request_id: str) -> Any:
         body: JinaRequest = call.request
         as_object = (lambda doc: {"text": document_text(doc)}) if body.return_documents else None
-        return {"id": request_id, "model": result.model or "reasonrank", "usage": usage(result),
+        return {"id": request_id, "model": model_of(result), "usage": usage(result),
                 "results": items(result, call, body.top_n, document=as_object)}
 
     def error_body(self, status: int, message: str, request_id: str) -> Any:

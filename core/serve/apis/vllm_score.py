@@ -20,6 +20,7 @@ from reasonrank.serve.apis.base import (
     RerankCall,
     finite,
     index_of,
+    model_of,
     openai_error,
     usage,
 )
@@ -79,7 +80,7 @@ class VLLMScore(ApiShape):
         scores = {index_of(r): finite(r.score) for r in result.ranked}
         data = [{"index": i, "object": "score", "score": scores.get(i, 0.0)} for i in range(len(call.documents))]
         return {"id": request_id, "object": "list", "created": int(time.time()),
-                "model": result.model or "reasonrank", "data": data,
+                "model": model_of(result), "data": data,
                 "usage": {**usage(result), "completion_tokens": int(result.usage.completion_tokens)}}
 
     def error_body(self, status: int, message: str, request_id: str) -> Any:

@@ -20,6 +20,7 @@ from reasonrank.serve.apis.base import (
     RerankCall,
     document_text,
     items,
+    model_of,
     total_tokens,
 )
 from reasonrank.types import RerankResult
@@ -42,7 +43,7 @@ class VoyageRerank(ApiShape):
     def respond(self, result: RerankResult, call: RerankCall, request_id: str) -> Any:
         body: VoyageRequest = call.request
         data = items(result, call, body.top_k, document=document_text if body.return_documents else None)
-        return {"object": "list", "data": data, "model": result.model or "reasonrank",
+        return {"object": "list", "data": data, "model": model_of(result),
                 "usage": {"total_tokens": total_tokens(result)}}
 
     def error_body(self, status: int, message: str, request_id: str) -> Any:
