@@ -55,7 +55,7 @@ class Usage:
     fallbacks: int = 0
     engine_fallbacks: int = 0
 
-    def add(self, other: "Usage") -> None:
+    def add(self, other: Usage) -> None:
         self.engine_calls += other.engine_calls
         self.prompt_tokens += other.prompt_tokens
         self.completion_tokens += other.completion_tokens
@@ -89,6 +89,12 @@ class RankedCandidate:
     @property
     def id(self) -> str:
         return self.candidate.id
+
+    @property
+    def index(self) -> int:
+        """The candidate's position in the list given to ``rerank`` (its ``input_rank``): with
+        plain strings, the index of the string."""
+        return self.input_rank
 
 
 @dataclass
@@ -133,8 +139,19 @@ class RerankResult:
         """All reasoning text of this rerank, trace by trace."""
         return "\n\n".join(t.reasoning for t in self.traces if t.reasoning)
 
+    @property
+    def indices(self) -> list[int]:
+        """The input positions, best first (``rerank(q, ["a", "b"]).indices == [1, 0]``)."""
+        return [r.index for r in self.ranked]
+
     def top(self, k: int) -> list[RankedCandidate]:
         return self.ranked[:k]
+
+    def as_rank(self, top_k: int | None = None) -> list[dict[str, Any]]:
+        """The ranking as sentence-transformers' ``CrossEncoder.rank`` returns it:
+        ``[{"corpus_id", "score", "text"}]``, best first (``top_k`` of them)."""
+        return [{"corpus_id": r.index, "score": r.score, "text": r.candidate.text}
+                for r in self.ranked[:top_k]]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the CLI's ``--json`` document is built from it)."""

@@ -15,13 +15,14 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar, Literal
 
-from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.bridge.pydantic import Field, PrivateAttr, SecretStr
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 from reasonrank.engines.base import Engine
 from reasonrank.methods.base import Reranker
+from reasonrank.secrets import pop_key, with_key
 from reasonrank.spec import RerankerSpec
 from reasonrank.types import Candidate, RerankResult
 
@@ -74,6 +75,11 @@ class ReasonRankRerank(BaseNodePostprocessor):
     model: str | None = Field(default=None, description="Model name or path for the engine.")
     base_url: str | None = Field(
         default=None, description="Base URL of an OpenAI-compatible server (engine='openai')."
+    )
+    api_key: SecretStr | None = Field(
+        default=None, exclude=True, repr=False,
+        description="API key of an OpenAI-compatible server (never serialized); default: the "
+        "engine reads $REASONRANK_API_KEY or $OPENAI_API_KEY.",
     )
     engine_options: dict[str, Any] = Field(
         default_factory=dict, description="Extra keyword arguments for the engine."
@@ -138,6 +144,11 @@ class ReasonRankRerank(BaseNodePostprocessor):
             data["method"] = reranker.method
             data.setdefault("engine", reranker.engine.name)
             data.setdefault("model", reranker.engine.model_name)
+        options, moved = pop_key(data.get("engine_options"), type(self).__name__)
+        if options is not None:
+            data["engine_options"] = options
+        if moved is not None and data.get("api_key") is None:
+            data["api_key"] = moved
         super().__init__(**data)
         self._reranker = reranker
         self._engine = built_engine
@@ -157,7 +168,8 @@ class ReasonRankRerank(BaseNodePostprocessor):
     def spec(self) -> RerankerSpec:
         """The :class:`~reasonrank.RerankerSpec` this postprocessor's fields describe."""
         engine = self._engine if self._engine is not None else self.engine
-        return RerankerSpec.from_object(self, engine=engine)
+        key = self.api_key.get_secret_value() if self.api_key else None
+        return with_key(RerankerSpec.from_object(self, engine=engine), key)
 
     def _model_name(self) -> str:
         if self._reranker is not None:

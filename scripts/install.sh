@@ -45,5 +45,8 @@ log "installing reasonrank[$EXTRAS] (editable)"
 # on numpy 2; installed without deps so a test can compare our RBO with it.
 if [[ "$EXTRAS" == *all* || "$EXTRAS" == *dev* ]]; then
   "${PIP[@]}" install -q --no-deps "rbo==0.1.3"
+  # Infinity's generated client (the serve client tests): pins httpx<0.28 in its metadata but runs
+  # on newer httpx; its own deps (attrs, python-dateutil) come with the other extras.
+  "${PIP[@]}" install -q --no-deps "infinity-client==0.0.78"
 fi
 log "done: $("$VENV/bin/python" -c 'import reasonrank; print("reasonrank", reasonrank.__version__)')"

@@ -32,8 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="build the engine by calling a Python factory (a custom Engine) "
                         "instead of --engine/--model")
     edge = parser.add_argument_group("limits and auth")
-    edge.add_argument("--api-key", default=None,
-                      help="require 'Authorization: Bearer KEY' (default: env REASONRANK_API_KEY; none = open)")
+    edge.add_argument("--api-key", action="append", default=None,
+                      help="require 'Authorization: Bearer KEY'; repeat for several keys (default: env "
+                      "REASONRANK_API_KEY, comma-separated; none = open)")
+    edge.add_argument("--api-key-file", default=None, metavar="PATH",
+                      help="more keys, one per line ('#' comments), read again whenever the file "
+                      "changes: rotate keys without a restart")
     edge.add_argument("--max-in-flight", type=int, default=16, help="reranks running at once (16)")
     edge.add_argument("--queue-limit", type=int, default=64,
                       help="requests waiting beyond --max-in-flight before 429 (64)")
@@ -70,7 +74,8 @@ def build_settings(args: argparse.Namespace, model_name: str) -> Any:
     from reasonrank.serve.settings import ServeSettings
 
     return ServeSettings(
-        api_key=ServeSettings.api_key_from(args.api_key),
+        api_keys=ServeSettings.api_keys_from(args.api_key),
+        api_key_file=args.api_key_file,
         max_documents=args.max_documents,
         max_document_bytes=args.max_document_bytes,
         max_body_bytes=args.max_body_bytes,

@@ -1,6 +1,6 @@
-"""The HTTP rerank service (``reasonrank serve``): the registered API shapes (Cohere v2 on
-``/v2/rerank`` and ``/v1/rerank``, TEI on ``/rerank``) over one shared reranker. Needs the
-``serve`` extra (FastAPI, uvicorn, prometheus-client)."""
+"""The HTTP rerank service (``reasonrank serve``): the registered API shapes (Cohere, Jina/vLLM,
+Voyage, TEI, Infinity, vLLM score; one rule per shared path, see :mod:`reasonrank.serve.apis`)
+over one shared reranker. Needs the ``serve`` extra (FastAPI, uvicorn, prometheus-client)."""
 from __future__ import annotations
 
 from reasonrank.serve.apis import API_SHAPES, ApiShape, RerankCall

@@ -1,5 +1,5 @@
-"""The FastAPI app: every registered API shape (:mod:`reasonrank.serve.apis`; today Cohere v2 on
-``/v2/rerank`` and ``/v1/rerank``, and TEI on ``/rerank``) over one shared reranker, plus
+"""The FastAPI app: every registered API shape (:mod:`reasonrank.serve.apis`: Cohere, Jina/vLLM,
+Voyage, Infinity, TEI, vLLM score; one route per path) over one shared reranker, plus
 ``/health``, ``/metrics`` and ``/v1/stats``. Edge concerns only (auth, limits, admission,
 timeouts, errors, metrics, logs); the ranking is the reranker's, the engine sharing is
 :class:`~reasonrank.methods.shared_scheduler.SharedEngine`'s, composed in when the reranker is built.
@@ -14,11 +14,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from reasonrank.methods.base import Reranker
 from reasonrank.methods.shared_scheduler import SharedEngine
 from reasonrank.serve.admission import Admission
-from reasonrank.serve.apis import load_apis
+from reasonrank.serve.apis import load_routes
 from reasonrank.serve.edge import (
     HTTPProblem,
     assign_request_id,
@@ -30,6 +30,14 @@ from reasonrank.serve.edge import (
     request_id,
 )
 from reasonrank.serve.metrics import ServiceMetrics
+from reasonrank.serve.openapi import (
+    HEALTH_RESPONSES,
+    METRICS_RESPONSES,
+    STATS_RESPONSES,
+    rerank_openapi_extra,
+    rerank_responses,
+)
+from reasonrank.serve.openapi import install as install_openapi
 from reasonrank.serve.service import RerankService, replace_engine, served_reranker
 from reasonrank.serve.settings import ServeSettings
 from reasonrank.spec import RerankerSpec
@@ -57,7 +65,8 @@ def _lifespan(service: RerankService) -> Any:
         # queue: enough threads for every request in flight (the default pool is cpu + 4).
         loop.set_default_executor(ThreadPoolExecutor(settings.max_in_flight + 4, "reasonrank-serve"))
         app.state.ready = True
-        log_event("start", engine=shared.describe(), method=service.reranker.method, settings=public(settings))
+        log_event("start", engine=shared.describe(), method=service.reranker.method, settings=public(settings),
+                  auth=service.keys.describe())
         try:
             yield
         finally:
@@ -97,14 +106,14 @@ def _service_routes(app: FastAPI, service: RerankService) -> None:
     """``/health``, ``/metrics`` (Prometheus) and ``/v1/stats``."""
     shared, metrics = service.shared, service.metrics
 
-    @app.get("/health")
+    @app.get("/health", responses=HEALTH_RESPONSES)
     async def health() -> JSONResponse:
         ok = bool(app.state.ready)
         body = {"status": "ok" if ok else "starting", "method": service.reranker.method,
                 **{k: v for k, v in shared.describe().items() if k in ("engine", "model")}}
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse, responses=METRICS_RESPONSES)
     async def prometheus() -> Response:
         adm = service.admission
         if adm is not None:
@@ -113,9 +122,9 @@ def _service_routes(app: FastAPI, service: RerankService) -> None:
         metrics.engine_queued.set(shared.stats.queued)
         return Response(metrics.render(), media_type=metrics.content_type)
 
-    @app.get("/v1/stats")
+    @app.get("/v1/stats", responses=STATS_RESPONSES)
     async def stats(request: Request) -> JSONResponse:
-        check_auth(request, service.settings)
+        check_auth(request, service.keys)
         adm = service.admission
         return JSONResponse({"engine": shared.stats.to_dict(), "admission": adm.to_dict() if adm else None})
 
@@ -139,10 +148,11 @@ def create_app(target: RerankerSpec | Reranker, settings: ServeSettings | None =
     app.state.settings = settings
     _edge_handlers(app)
     _service_routes(app, service)
-    for api in load_apis(apis):
-        for path in api.paths:
-            app.add_api_route(path, service.endpoint(api), methods=["POST"], response_model=None,
-                              summary=api.summary)
+    for route in load_routes(apis):
+        app.add_api_route(route.path, service.endpoint(route), methods=["POST"], response_model=None,
+                          summary=route.summary, responses=rerank_responses(route),
+                          openapi_extra=rerank_openapi_extra(route, settings, service.keys.enabled))
+    install_openapi(app, service.keys.enabled)
     return app
 
 

@@ -3,7 +3,6 @@ limit, JSON decoding, the document limits, structured logs and the default error
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import re
@@ -15,6 +14,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from reasonrank.errors import InvalidInputError
 from reasonrank.inputs import coerce_candidate
+from reasonrank.serve.keys import KeyRing
 from reasonrank.serve.settings import ServeSettings
 from reasonrank.types import Candidate, Query
 
@@ -58,16 +58,16 @@ def default_error(request: Request, status: int, message: str, headers: dict[str
                         headers={**headers, "X-Request-ID": rid})
 
 
-def check_auth(request: Request, settings: ServeSettings) -> None:
-    """Bearer-token auth when the service has an API key (401 otherwise)."""
-    if settings.api_key is None:
+def check_auth(request: Request, keys: KeyRing) -> None:
+    """Bearer-token auth when the service has API keys (401 otherwise; any key is accepted)."""
+    if not keys.enabled:
         return
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise HTTPProblem(401, "missing bearer token (Authorization: Bearer <key>)",
                           {"WWW-Authenticate": "Bearer"})
-    if not hmac.compare_digest(token.strip().encode(), settings.api_key.encode()):
+    if not keys.accepts(token.strip()):
         raise HTTPProblem(401, "invalid API key", {"WWW-Authenticate": "Bearer"})
 
 
@@ -140,4 +140,5 @@ def public(settings: ServeSettings) -> dict[str, Any]:
     """The settings as logged at start-up (the API key only as "set")."""
     data = {k: getattr(settings, k) for k in settings.__dataclass_fields__}
     data["api_key"] = "set" if settings.api_key else None
+    data["api_keys"] = len(settings.api_keys)
     return data

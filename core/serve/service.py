@@ -1,8 +1,9 @@
 """One shared reranker behind every API shape: its engine shared by all requests (built in, as
 an engine layer), admission at the door, a timeout per request, the error policy, metrics.
 
-:meth:`RerankService.endpoint` is the route of one API shape: the shape maps its request to a
-rerank call and the result to its response; everything else happens here, once.
+:meth:`RerankService.endpoint` is the route of one path: its shapes (chosen by the path's rule,
+:mod:`reasonrank.serve.apis.route`) map the request to a rerank call and the result to their
+response; everything else happens here, once.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import asyncio
 import time
 import warnings
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
@@ -18,7 +20,7 @@ from reasonrank.errors import EngineError, InvalidInputError, ParseError, Prompt
 from reasonrank.methods.base import Reranker
 from reasonrank.methods.shared_scheduler import SharedEngine, Ticket, current_ticket
 from reasonrank.serve.admission import Admission, Overloaded
-from reasonrank.serve.apis.base import ApiShape
+from reasonrank.serve.apis.route import PathRoute, RouteProblem, Selection
 from reasonrank.serve.edge import (
     HTTPProblem,
     check_auth,
@@ -31,6 +33,7 @@ from reasonrank.serve.edge import (
     short,
     to_candidates,
 )
+from reasonrank.serve.keys import KeyRing
 from reasonrank.serve.metrics import ServiceMetrics
 from reasonrank.serve.settings import ServeSettings
 from reasonrank.spec import EngineLayer, RerankerSpec
@@ -90,6 +93,7 @@ class RerankService:
         self.settings = settings
         self.metrics = metrics
         self.admission: Admission | None = None
+        self.keys = KeyRing(settings.all_keys, settings.api_key_file)
 
     async def rerank(self, query: Query, cands: list[Candidate], rid: str) -> RerankResult:
         """Admit, rerank on the shared engine under the request's ticket, apply the timeout and
@@ -110,7 +114,7 @@ class RerankService:
         task.add_done_callback(lambda _t: adm.release())  # the slot is held until the work ends
         try:
             return await asyncio.wait_for(asyncio.shield(task), settings.request_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             ticket.cancel()
             task.add_done_callback(consume)
             raise HTTPProblem(504, f"rerank timed out after {settings.request_timeout:g} s") from None
@@ -125,34 +129,41 @@ class RerankService:
             raise HTTPProblem(503, f"engine failure: {short(exc)}",
                               {"Retry-After": str(settings.retry_after)}) from None
 
-    async def _answer(self, api: ApiShape, request: Request, rid: str) -> JSONResponse:
-        check_auth(request, self.settings)
-        call = api.parse(decode_json(await read_body(request, self.settings.max_body_bytes)))
-        query, cands = to_candidates(call.query, call.documents, self.settings, api.documents_field)
+    async def _answer(self, route: PathRoute, request: Request, rid: str, chosen: list[Selection]) -> JSONResponse:
+        check_auth(request, self.keys)
+        data = decode_json(await read_body(request, self.settings.max_body_bytes))
+        selection = route.select(data)
+        chosen.append(selection)
+        call = selection.call
+        query, cands = to_candidates(call.query, call.documents, self.settings, selection.documents_field)
         self.metrics.documents.inc(len(cands))
         result = await self.rerank(query, cands, rid)
-        body = api.respond(result, call, rid)
+        body = selection.respond(result, rid)
         self.count(result)
         log_event("reranked", request_id=rid, documents=len(cands), engine_calls=result.usage.engine_calls,
                   warnings=len(result.warnings), seconds=round(result.seconds, 4))
         return JSONResponse(body)
 
-    async def _answer_or_problem(self, api: ApiShape, request: Request, rid: str) -> Response:
+    async def _answer_or_problem(self, route: PathRoute, request: Request, rid: str) -> Response:
+        chosen: list[Selection] = []  # the answering shapes, once the body has said which
         try:
-            return await self._answer(api, request, rid)
+            return await self._answer(route, request, rid, chosen)
+        except RouteProblem as exc:
+            return _problem(exc.selection.error_body, exc.problem, rid)
         except HTTPProblem as exc:
-            return _problem(api, exc, rid)
+            return _problem(chosen[0].error_body if chosen else route.error_body, exc, rid)
         except Exception:  # noqa: BLE001 - never a stack trace to the client
             log.exception("unexpected error (request %s)", rid)
-            return _problem(api, HTTPProblem(500, "internal error; see the server log"), rid)
+            return _problem(route.error_body, HTTPProblem(500, "internal error; see the server log"), rid)
 
-    def endpoint(self, api: ApiShape) -> Callable[[Request], Awaitable[Response]]:
-        """The route of ``api``: its errors in its own body, every request timed and counted."""
+    def endpoint(self, route: PathRoute) -> Callable[[Request], Awaitable[Response]]:
+        """The route of one path: its shapes' errors in their own bodies, every request timed
+        and counted."""
 
         async def rerank(request: Request) -> Response:
             started, rid, status = time.perf_counter(), request_id(request), 500
             try:
-                response = await self._answer_or_problem(api, request, rid)
+                response = await self._answer_or_problem(route, request, rid)
                 status = response.status_code
                 return response
             finally:
@@ -175,8 +186,8 @@ class RerankService:
             metrics.fallbacks.inc(fallbacks)
 
 
-def _problem(api: ApiShape, exc: HTTPProblem, rid: str) -> JSONResponse:
-    return JSONResponse(api.error_body(exc.status, exc.message, rid), status_code=exc.status,
+def _problem(error_body: Callable[[int, str, str], Any], exc: HTTPProblem, rid: str) -> JSONResponse:
+    return JSONResponse(error_body(exc.status, exc.message, rid), status_code=exc.status,
                         headers={**exc.headers, "X-Request-ID": rid})
 
 

@@ -16,11 +16,14 @@ class ServeSettings:
     ``max_in_flight`` reranks run at once (their windows share the engine); up to
     ``queue_limit`` more wait for a slot; beyond that a request gets 429 with ``Retry-After``.
     ``request_timeout`` bounds one request's reranking once admitted: 504 after it, and its
-    windows still queued for the engine are dropped. ``api_key`` (or the ``REASONRANK_API_KEY`` env var) turns on
-    bearer-token auth.
+    windows still queued for the engine are dropped. ``api_key`` and ``api_keys`` (or the
+    ``REASONRANK_API_KEY`` env var, comma-separated) and ``api_key_file`` (one key per line, read
+    again when it changes) turn on bearer-token auth; any of the keys is accepted.
     """
 
     api_key: str | None = None
+    api_keys: tuple[str, ...] = ()
+    api_key_file: str | None = None
     max_documents: int = 1000
     max_document_bytes: int = 32_768
     max_body_bytes: int = 4 * 1024 * 1024
@@ -41,8 +44,23 @@ class ServeSettings:
             raise InvalidInputError(f"request_timeout must be > 0, got {self.request_timeout!r}")
         if self.api_key is not None and not self.api_key.strip():
             raise InvalidInputError("the API key is empty")
+        if any(not k.strip() for k in self.api_keys):
+            raise InvalidInputError("an API key is empty")
+
+    @property
+    def all_keys(self) -> tuple[str, ...]:
+        """``api_key`` and ``api_keys`` together (the key file's are read by the service)."""
+        return ((self.api_key,) if self.api_key else ()) + tuple(self.api_keys)
 
     @staticmethod
     def api_key_from(flag: str | None) -> str | None:
         """The ``--api-key`` flag, else the environment variable, else no auth."""
         return flag if flag is not None else (os.environ.get(API_KEY_ENV) or None)
+
+    @staticmethod
+    def api_keys_from(flags: list[str] | None) -> tuple[str, ...]:
+        """The ``--api-key`` flags (repeatable), else the environment variable's keys
+        (comma-separated), else none."""
+        if flags:
+            return tuple(flags)
+        return tuple(k.strip() for k in os.environ.get(API_KEY_ENV, "").split(",") if k.strip())

@@ -10,7 +10,7 @@ def test_help_lists_the_service_flags(capsys):
         main(["serve", "--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    for flag in ("--api-key", "--max-in-flight", "--queue-limit", "--max-documents", "--max-document-bytes",
+    for flag in ("--api-key", "--api-key-file", "--max-in-flight", "--queue-limit", "--max-documents", "--max-document-bytes",
                  "--max-body-bytes", "--request-timeout", "--engine-factory", "--preset", "--engine"):
         assert flag in out
 
@@ -30,6 +30,19 @@ def test_bad_flags_exit_2_with_a_message(argv, needle, capsys, monkeypatch):
     monkeypatch.delenv("REASONRANK_API_KEY", raising=False)
     assert main(["serve", *argv]) == EXIT_BAD_INPUT
     assert needle in capsys.readouterr().err
+
+
+def test_repeated_api_key_flags(monkeypatch):
+    import argparse
+
+    from reasonrank.cli.serve import build_settings, register
+
+    monkeypatch.delenv("REASONRANK_API_KEY", raising=False)
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["serve", "--api-key", "a", "--api-key", "b", "--api-key-file", "k.txt"])
+    settings = build_settings(args, "m")
+    assert settings.all_keys == ("a", "b") and settings.api_key_file == "k.txt"
 
 
 def test_api_key_from_environment(monkeypatch):

@@ -12,25 +12,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
-from reasonrank.serve.apis.base import ApiShape, RerankCall, finite
+from pydantic import BaseModel, Field, StrictBool
+from reasonrank.serve.apis.base import (
+    ApiShape,
+    PositiveCount,
+    QueryDocuments,
+    RerankCall,
+    WholeNumber,
+    finite,
+    index_of,
+    top,
+)
 from reasonrank.types import RerankResult
 
-Document = StrictStr | dict[str, Any]
 
-
-class RerankRequest(BaseModel):
+class RerankRequest(QueryDocuments):
     """The body of a rerank call (unknown fields are accepted and ignored, as Cohere does)."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    query: StrictStr
-    documents: list[Document]
-    model: StrictStr | None = None
-    top_n: StrictInt | None = Field(default=None, ge=1)
+    top_n: PositiveCount | None = None
     return_documents: StrictBool = False
-    max_tokens_per_doc: StrictInt | None = Field(default=None, ge=1)
-    priority: StrictInt | None = None
+    max_tokens_per_doc: PositiveCount | None = None
+    priority: WholeNumber | None = None
 
 
 class ResultItem(BaseModel):
@@ -87,10 +89,9 @@ def kept_input_order(result: RerankResult) -> bool:
 
 def to_response(result: RerankResult, body: RerankRequest, rid: str) -> RerankResponse:
     """Cohere v2 response: ranked ``results`` (top_n of them), ``meta``, and ``reasonrank``."""
-    ranked = result.ranked[: body.top_n] if body.top_n else result.ranked
     items = []
-    for r in ranked:
-        index = int(r.candidate.id)
+    for r in top(result, body.top_n):
+        index = index_of(r)
         doc = body.documents[index]
         items.append(ResultItem(
             index=index,
@@ -118,10 +119,7 @@ class CohereV2(ApiShape):
     name = "cohere"
     paths = ("/v2/rerank", "/v1/rerank")
     summary = "Rerank documents for a query (Cohere v2 rerank shape)"
-
-    def parse(self, data: Any) -> RerankCall:
-        body = self.validate(RerankRequest, data)
-        return RerankCall(query=body.query, documents=body.documents, request=body)
+    request_model = RerankRequest
 
     def respond(self, result: RerankResult, call: RerankCall, request_id: str) -> Any:
         return to_response(result, call.request, request_id).model_dump(exclude_none=True)

@@ -6,9 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from haystack import component, default_from_dict, default_to_dict
+from haystack.utils import Secret, deserialize_secrets_inplace
 
+from haystack_integrations.components.rankers.reasonrank.ranker import DEFAULT_KEY, resolve_key
 from reasonrank.engines import create_engine
 from reasonrank.engines.base import ChatRequest, Engine, SamplingParams
+from reasonrank.secrets import KEY_OPTION, KEYED_ENGINES, pop_key
 
 
 @component
@@ -37,6 +40,7 @@ class ReasonRankGenerator:
         max_tokens: int = 256,
         temperature: float = 0.0,
         engine_instance: Engine | None = None,
+        api_key: Secret | None = DEFAULT_KEY,
     ) -> None:
         """
         :param engine: Engine name (embedded, transformers, vllm, openai, llamacpp).
@@ -47,13 +51,16 @@ class ReasonRankGenerator:
         :param max_tokens: Maximum number of generated tokens.
         :param temperature: Sampling temperature (0 = greedy).
         :param engine_instance: An already built engine to share (not serialized).
+        :param api_key: The API key of an OpenAI-compatible server, a Haystack `Secret` (default:
+            env `REASONRANK_API_KEY` or `OPENAI_API_KEY`); never serialized in clear.
         :raises ValueError: If `max_tokens` < 1 or `temperature` < 0.
         """
         self.params = SamplingParams(max_tokens=max_tokens, temperature=temperature)
         self.engine = engine
         self.model = model
         self.base_url = base_url
-        self.engine_options = engine_options
+        self.engine_options, moved = pop_key(engine_options, "ReasonRankGenerator")
+        self.api_key = Secret.from_token(moved) if moved is not None else api_key
         self.system_prompt = system_prompt
         self.max_tokens = max_tokens
         self.temperature = temperature
@@ -67,6 +74,9 @@ class ReasonRankGenerator:
                 options["model"] = self.model
             if self.base_url is not None:
                 options["base_url"] = self.base_url
+            key = resolve_key(self.api_key)
+            if key and self.engine in KEYED_ENGINES:
+                options.setdefault(KEY_OPTION, key)
             self._engine = create_engine(self.engine, **options)
 
     def use_engine(self, engine: Engine) -> None:
@@ -90,11 +100,14 @@ class ReasonRankGenerator:
             system_prompt=self.system_prompt,
             max_tokens=self.max_tokens,
             temperature=self.temperature,
+            api_key=self.api_key.to_dict() if self.api_key else None,
         )
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ReasonRankGenerator":
+    def from_dict(cls, data: dict[str, Any]) -> ReasonRankGenerator:
         """Deserializes the component from a dictionary."""
+        data = {**data, "init_parameters": dict(data.get("init_parameters", {}))}  # the caller's untouched
+        deserialize_secrets_inplace(data["init_parameters"], keys=["api_key"])
         return default_from_dict(cls, data)
 
     def _request(self, prompt: str) -> ChatRequest:

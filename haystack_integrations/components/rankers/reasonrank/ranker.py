@@ -12,9 +12,11 @@ from dataclasses import replace
 from typing import Any, Literal
 
 from haystack import Document, component, default_from_dict, default_to_dict
+from haystack.utils import Secret, deserialize_secrets_inplace
 
 from reasonrank.deprecation import warn_renamed
 from reasonrank.methods.base import Reranker
+from reasonrank.secrets import KEY_ENV_VARS, pop_key, with_key
 from reasonrank.spec import RerankerSpec
 from reasonrank.types import Candidate, RerankResult
 
@@ -24,6 +26,13 @@ REASONING_KEY = "reasonrank_reasoning"
 CRITERIA_KEY = "reasonrank_criteria"
 RANK_KEY = "reasonrank_rank"
 RETRIEVAL_SCORE_KEY = "retrieval_score"
+# The key of an OpenAI-compatible server: read from the environment, serialized as the name.
+DEFAULT_KEY = Secret.from_env_var(list(KEY_ENV_VARS), strict=False)
+
+
+def resolve_key(secret: Secret | None) -> str | None:
+    """The key a ``Secret`` holds now (None without one)."""
+    return secret.resolve_value() if secret is not None else None
 
 
 def _check_top_k(top_k: int | None) -> None:
@@ -79,6 +88,7 @@ class ReasonRankRanker:
         meta_fields_to_embed: list[str] | None = None,
         reranker: Reranker | None = None,
         keep_reasoning_meta: bool | None = None,
+        api_key: Secret | None = DEFAULT_KEY,
     ) -> None:
         """
         The reranker options are the fields of :class:`reasonrank.RerankerSpec` under the same
@@ -108,12 +118,18 @@ class ReasonRankRanker:
         :param reranker: An already built reasonrank Reranker (not serialized; for sharing a model).
         :param keep_reasoning_meta: Deprecated name of `keep_reasoning_metadata` (pipelines
             saved before reasonrank 0.2 use it; they keep loading).
+        :param api_key: The API key of an OpenAI-compatible server (engine="openai"), a Haystack
+            `Secret`: by default the env var `REASONRANK_API_KEY` or `OPENAI_API_KEY`, serialized
+            as the variable's name, never as the key. A key in `engine_options` is moved here
+            (with a warning): a token `Secret` cannot be serialized, by Haystack's design.
         :raises ValueError: If `top_k` is not > 0, or a reranker option is invalid.
         """
         _check_top_k(top_k)
         if keep_reasoning_meta is not None:
             warn_renamed("ReasonRankRanker(keep_reasoning_meta=...)", "keep_reasoning_metadata")
             keep_reasoning_metadata = keep_reasoning_meta
+        engine_options, moved = pop_key(engine_options, "ReasonRankRanker")
+        self.api_key = Secret.from_token(moved) if moved is not None else api_key
         self.method = method
         self.preset = preset
         self.engine = engine
@@ -140,8 +156,9 @@ class ReasonRankRanker:
         return self.keep_reasoning_metadata
 
     def spec(self) -> RerankerSpec:
-        """The :class:`~reasonrank.RerankerSpec` this component's options describe."""
-        return RerankerSpec.from_object(self)
+        """The :class:`~reasonrank.RerankerSpec` this component's options describe (the API key
+        added for the engine only)."""
+        return with_key(RerankerSpec.from_object(self), resolve_key(self.api_key))
 
     # -- lifecycle ----------------------------------------------------------------------------
     def warm_up(self) -> None:
@@ -182,11 +199,14 @@ class ReasonRankRanker:
             rrf_k=self.rrf_k,
             keep_reasoning_metadata=self.keep_reasoning_metadata,
             meta_fields_to_embed=self.meta_fields_to_embed,
+            api_key=self.api_key.to_dict() if self.api_key else None,
         )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ReasonRankRanker:
         """Deserializes the component from a dictionary."""
+        data = {**data, "init_parameters": dict(data.get("init_parameters", {}))}  # the caller's untouched
+        deserialize_secrets_inplace(data["init_parameters"], keys=["api_key"])
         return default_from_dict(cls, data)
 
     # -- running ------------------------------------------------------------------------------

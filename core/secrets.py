@@ -1,0 +1,50 @@
+"""API keys in the framework wrappers: kept out of the options that serialize.
+
+The wrappers (LlamaIndex, Haystack, LangChain) take an engine's key as their own ``api_key``
+(a Haystack ``Secret``, a pydantic ``SecretStr``) and hand it to the engine only when the
+reranker is built, so ``to_dict``, pipeline YAML and ``repr`` never hold it. A key given the old
+way, inside ``engine_options``, is moved out with a warning that does not repeat it. With no
+key, the engine reads ``$REASONRANK_API_KEY`` or ``$OPENAI_API_KEY`` itself.
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from reasonrank.spec import RerankerSpec
+
+KEY_OPTION = "api_key"
+# The environment variables a wrapper's key defaults to (the OpenAI-compatible engine's own).
+KEY_ENV_VARS = ("REASONRANK_API_KEY", "OPENAI_API_KEY")
+KEYED_ENGINES = ("openai",)  # the engines that take an API key
+
+
+def pop_key(engine_options: Mapping[str, Any] | None, where: str) -> tuple[dict[str, Any] | None, str | None]:
+    """``engine_options`` without a key, and the key it held (with a warning naming ``where``'s
+    ``api_key`` parameter, never the key)."""
+    if not engine_options or KEY_OPTION not in engine_options:
+        return (dict(engine_options) if engine_options is not None else None), None
+    options = dict(engine_options)
+    key = options.pop(KEY_OPTION)
+    warnings.warn(f"{where}: an API key in engine_options would be serialized in clear; it is used "
+                  f"as {where}'s api_key instead (pass it there, or set {KEY_ENV_VARS[0]})",
+                  UserWarning, stacklevel=3)
+    return options, (str(key) if key is not None else None)
+
+
+def takes_key(spec: RerankerSpec) -> bool:
+    """Whether the engine ``spec`` builds takes an API key (the OpenAI-compatible one)."""
+    engine = spec.engine if spec.engine is not None else spec.resolved_preset().engine
+    return isinstance(engine, str) and engine in KEYED_ENGINES
+
+
+def with_key(spec: RerankerSpec, key: str | None) -> RerankerSpec:
+    """``spec`` with ``key`` in its engine options, where its engine takes one and none is set."""
+    if not key or KEY_OPTION in spec.engine_options or not takes_key(spec):
+        return spec
+    return replace(spec, engine_options={**spec.engine_options, KEY_OPTION: key})
+
+
+__all__ = ["KEYED_ENGINES", "KEY_ENV_VARS", "KEY_OPTION", "pop_key", "takes_key", "with_key"]
