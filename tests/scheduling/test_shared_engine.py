@@ -149,14 +149,18 @@ def test_every_request_kind_goes_through_one_shared_dispatcher(name: str):
     class Scripted(ScriptedEngine):
         supports_attention = True
 
+        def choice_logprobs(self, requests, choices):
+            time.sleep(0.2)  # slow enough for the other callers' requests to queue meanwhile
+            return super().choice_logprobs(requests, choices)
+
         def attention(self, requests):
             self._record("attention", requests)
-            time.sleep(0.05)
+            time.sleep(0.2)
             return [AttentionReadout(weights=[[[1.0] for _ in r.segments] for _ in r.probes],
                                      tokens=[[s] for s in r.segments]) for r in requests]
 
     engine = Scripted(lambda r: "thought.", lambda r, c: {x: -float(i) for i, x in enumerate(c)},
-                      max_batch_size=8, max_concurrency=1, delay_fn=lambda r: 0.05)
+                      max_batch_size=8, max_concurrency=1, delay_fn=lambda r: 0.2)
     shared = SharedEngine(engine)
     assert shared.supports_attention
     reranker = build_reranker(method=name, engine=shared)
