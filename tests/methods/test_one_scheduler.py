@@ -79,7 +79,7 @@ def test_every_method_runs_on_the_async_driver_when_the_engine_is_concurrent(nam
 def test_rebel_two_turn_has_no_phase_lockstep() -> None:
     """One query's slow criteria turn does not hold back another query's scoring: the fast
     query's scoring requests all go out before the slow query's criteria turn returns."""
-    slow = 0.5
+    slow = 1.0
 
     def delay(request: ChatRequest) -> float:
         text = request.messages[-1]["content"]
