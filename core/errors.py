@@ -29,3 +29,20 @@ class ParseError(ReasonRankError, ValueError):
 class DataUnavailableError(InvalidInputError):
     """A named dataset is neither cached nor downloadable (offline); the message says how to
     provide it."""
+
+
+def as_engine_error(exc: BaseException) -> EngineError:
+    """Engine failures of any type, as :class:`EngineError` (keeping the cause)."""
+    if isinstance(exc, EngineError):
+        return exc
+    err = EngineError(f"{type(exc).__name__}: {exc}")
+    err.__cause__ = exc
+    return err
+
+
+def describe_failure(exc: BaseException) -> str:
+    """``"Type: message"`` of the original failure, also when :func:`as_engine_error` wrapped it."""
+    cause = exc.__cause__
+    if type(exc) is EngineError and cause is not None and str(exc) == f"{type(cause).__name__}: {cause}":
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"

@@ -150,7 +150,7 @@ class ContinuousBatcher:
 
     def generate(self, requests: Sequence[ChatRequest], params: SamplingParams) -> list[Generation]:
         """Sync twin: all requests go into the running batch at once; returns when all ended."""
-        from reasonrank.methods.scheduler import run_coroutine
+        from reasonrank._async import run_coroutine
 
         return run_coroutine(self.agenerate(requests, params))
 

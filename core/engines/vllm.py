@@ -10,7 +10,7 @@ Pipelined by default (``async_engine=True``): the engine is vLLM's async engine
 (``AsyncLLMEngine``, i.e. ``AsyncLLM`` in vLLM's V1 engine) on a loop of its own, and every
 request is submitted on its own, so a query's next window joins the running batch the moment its
 previous window returns; ``max_concurrency`` > 1 makes the methods' schedulers pipeline
-(``reasonrank.methods.scheduler.run_async``). RankLLM's main branch drives vLLM the same way
+(the scheduler's async driver). RankLLM's main branch drives vLLM the same way
 (castorini/rank_llm ``rerank/vllm_handler.py``). ``async_engine=False`` builds the sync
 ``vllm.LLM`` instead: ``generate`` hands a whole batch to ``LLM.generate`` and the schedulers send
 one call per window step (lockstep: each step waits for its slowest window).

@@ -1,22 +1,45 @@
-"""What every reranking method shares: input checks, the depth split, result assembly and the
-``on_error`` policy. A method implements :meth:`Reranker._rerank_many` (and, where it has a truly
-concurrent path, :meth:`Reranker._arerank_many`)."""
+"""What every reranking method shares: input checks, the depth split, running the queries' jobs
+on the one scheduler, result assembly and the ``on_error`` policy.
+
+A method implements :meth:`Reranker._job`: one query's work as a generator of engine steps
+(:mod:`reasonrank.scheduling`) that returns the query's :class:`RerankResult`. The base class
+decides once, from the engine, whether the jobs run on the sync batching driver or the async
+one, and keeps one query's failure from discarding the others'."""
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from abc import ABC
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Literal, TypeVar
 
 from reasonrank.engines.base import ChatRequest, Engine
-from reasonrank.errors import EngineError, InvalidInputError, ParseError, ReasonRankError
-from reasonrank.methods.scheduler import as_engine_error
-from reasonrank.types import Candidate, Query, RankedCandidate, RerankResult, Trace, Usage
+from reasonrank.errors import (
+    EngineError,
+    InvalidInputError,
+    ParseError,
+    ReasonRankError,
+    as_engine_error,
+    describe_failure,
+)
+from reasonrank.methods.passages import aprefetch_cuts, prefetch_cuts
+from reasonrank.methods.results import assemble_result, rank_score, stable_order_by_score  # noqa: F401 - re-exported
+from reasonrank.methods.running import (  # noqa: F401 - re-exported
+    arun_jobs,
+    first_requests,
+    query_label,
+    run_jobs,
+    settle,
+    with_query,
+)
+from reasonrank.scheduling import Job, SchedulerStats
+from reasonrank.types import Candidate, Query, RankedCandidate, RerankResult
 
 OnError = Literal["raise", "keep_order"]
 OnParseError = Literal["keep_order", "raise"]
+#: ``"auto"``: the async driver when the engine takes concurrent requests (``max_concurrency >
+#: 1``), else batched calls; ``"pipeline"`` / ``"batch"`` force one.
+Schedule = Literal["auto", "pipeline", "batch"]
 T = TypeVar("T")
 logger = logging.getLogger("reasonrank")
 QueryLike = Query | str
@@ -34,77 +57,7 @@ def check_positive(name: str, value: int | None) -> None:
         raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
 
 
-def rank_score(rank: int) -> float:
-    """Score derived from a 0-based rank (reciprocal rank): higher is better, strictly decreasing."""
-    return 1.0 / (rank + 1)
-
-
-def assemble_result(
-    query: Query,
-    candidates: Sequence[Candidate],
-    order: Sequence[int],
-    method: str,
-    *,
-    scores: Sequence[float] | None = None,
-    traces: list[Trace] | None = None,
-    warnings: list[str] | None = None,
-    per_candidate: Mapping[int, Mapping[str, Any]] | None = None,
-    criteria_weights: dict[str, float] | None = None,
-    model: str | None = None,
-    engine_fallbacks: int = 0,
-) -> RerankResult:
-    """Build a :class:`RerankResult` from a permutation of ``range(len(candidates))``.
-
-    ``scores[i]`` is candidate ``i``'s score (input index); without it, scores come from rank.
-    ``per_candidate[i]`` may give ``reasoning``, ``raw_output`` and ``criteria`` for candidate i.
-    ``usage.fallbacks`` counts the traces marked ``fallback``; ``engine_fallbacks`` the units
-    the engine failed on (kept in input order under ``on_error="keep_order"``).
-    Raises ``AssertionError`` if ``order`` is not a permutation: that is a library bug.
-    """
-    if sorted(order) != list(range(len(candidates))):
-        raise AssertionError(f"internal error: {method} produced a non-permutation {list(order)}")
-    per_candidate = per_candidate or {}
-    ranked = []
-    for rank, idx in enumerate(order):
-        extra = per_candidate.get(idx, {})
-        ranked.append(
-            RankedCandidate(
-                candidate=candidates[idx],
-                score=float(scores[idx]) if scores is not None else rank_score(rank),
-                rank=rank,
-                input_rank=idx,
-                reasoning=extra.get("reasoning"),
-                raw_output=extra.get("raw_output"),
-                criteria=extra.get("criteria"),
-            )
-        )
-    traces = traces or []
-    usage = Usage(engine_fallbacks=engine_fallbacks)
-    for t in traces:
-        usage.add(Usage(1, t.prompt_tokens, t.completion_tokens, t.seconds, fallbacks=int(t.fallback)))
-    return RerankResult(
-        query=query,
-        method=method,
-        ranked=ranked,
-        traces=traces,
-        usage=usage,
-        warnings=list(warnings or []),
-        criteria_weights=criteria_weights,
-        model=model,
-    )
-
-
-def stable_order_by_score(scores: Sequence[float]) -> list[int]:
-    """Indices sorted by descending score; ties keep first-stage order (stable)."""
-    return sorted(range(len(scores)), key=lambda i: -scores[i])
-
-
 # -- the error policy ------------------------------------------------------------------------
-def query_label(query: Query) -> str:
-    """How errors and warnings name a query: its id, else the start of its text."""
-    return repr(query.id) if query.id else repr(query.text[:60])
-
-
 def engine_call(fn: Callable[..., T], *args: Any) -> T:
     """Call ``fn`` (request building: token counting, truncation, rendering) so that any
     failure of the engine comes out as :class:`EngineError`, the one type ``on_error`` handles.
@@ -114,31 +67,8 @@ def engine_call(fn: Callable[..., T], *args: Any) -> T:
         return fn(*args)
     except (ReasonRankError, AssertionError):
         raise
-    except Exception as exc:  # noqa: BLE001 - a tokenizer or HTTP client failure is an engine fault
+    except Exception as exc:
         raise as_engine_error(exc) from exc
-
-
-def with_query(exc: Exception, query: Query) -> Exception:
-    """``exc`` as raised for one query of a batch: same type, the message naming the query.
-    Only the library's own errors are renamed; anything else (a bug) is returned unchanged."""
-    label = query_label(query)
-    if not isinstance(exc, ReasonRankError) or f"query {label}" in str(exc):
-        return exc
-    try:
-        named = type(exc)(f"query {label}: {exc}")
-    except Exception:  # noqa: BLE001 - a subclass with another signature: keep the original
-        return exc
-    named.__cause__ = exc
-    return named
-
-
-def settle(job: Generator[ChatRequest, Any, T], query: Query) -> Generator[ChatRequest, Any, T | Exception]:
-    """A scheduler job that returns its failure (named for ``query``) instead of raising it,
-    so one query's error never discards the other queries' finished results."""
-    try:
-        return (yield from job)
-    except Exception as exc:  # noqa: BLE001 - handed back as this query's result
-        return with_query(exc, query)
 
 
 class Reranker(ABC):
@@ -162,7 +92,12 @@ class Reranker(ABC):
         Rerank only the first ``depth`` candidates (the first-stage top-k); the rest follow in
         input order with scores below the reranked ones. ``None`` reranks all.
     show_progress:
-        Show a progress bar over queries for long batches.
+        Show a progress bar over the engine requests of long batches.
+    max_batch_size, max_concurrency:
+        Override the engine's own limits (requests per sync call; requests in flight).
+    schedule:
+        ``"auto"`` (async pipelining when the engine takes concurrent requests, else batched
+        calls), ``"pipeline"`` or ``"batch"`` to force one.
     """
 
     method: ClassVar[str] = "base"
@@ -175,7 +110,18 @@ class Reranker(ABC):
         on_parse_error: OnParseError = "keep_order",
         depth: int | None = None,
         show_progress: bool = False,
+        max_batch_size: int | None = None,
+        max_concurrency: int | None = None,
+        schedule: Schedule = "auto",
     ) -> None:
+        check_positive("max_batch_size", max_batch_size)
+        check_positive("max_concurrency", max_concurrency)
+        if schedule not in ("auto", "pipeline", "batch"):
+            raise InvalidInputError(f"schedule must be 'auto', 'pipeline' or 'batch', got {schedule!r}")
+        self.max_batch_size = max_batch_size
+        self.max_concurrency = max_concurrency
+        self.schedule: Schedule = schedule
+        self.last_stats: SchedulerStats | None = None  # of the latest batch (benchmarks read it)
         if not isinstance(engine, Engine):
             raise InvalidInputError(f"engine must be an Engine, got {type(engine).__name__}")
         if on_error not in ("raise", "keep_order"):
@@ -227,16 +173,50 @@ class Reranker(ABC):
         return self._first_requests(q, cands[: self.depth] if self.depth else cands)
 
     # -- for subclasses ---------------------------------------------------------------------
-    @abstractmethod
+    def _job(self, query: Query, candidates: list[Candidate]) -> Job[RerankResult]:
+        """One query's work: a generator of engine steps (:mod:`reasonrank.scheduling`) that
+        returns the query's result. Engine failures are thrown in as :class:`EngineError`."""
+        raise NotImplementedError(f"{type(self).__name__} defines no job")
+
     def _rerank_many(self, items: list[Prepared]) -> list[RerankResult]:
         """Rerank validated (query, candidates) pairs; one full result per pair, or in a failed
         query's place the exception it raised (see :func:`settle`)."""
+        return run_jobs(self, items)
 
     async def _arerank_many(self, items: list[Prepared]) -> list[RerankResult]:
-        return await asyncio.to_thread(self._rerank_many, items)
+        return await arun_jobs(self, items)
 
-    def _first_requests(self, query: Query, candidates: list[Candidate]) -> list[ChatRequest]:
-        raise NotImplementedError(f"{type(self).__name__} has no dry run")
+    def uses_async(self) -> bool:
+        """Whether the jobs run on the async driver (decided here, for every method)."""
+        if self.schedule != "auto":
+            return self.schedule == "pipeline"
+        return (self.max_concurrency or self.engine.max_concurrency or 1) > 1
+
+    def _cuts(self, items: list[Prepared]) -> tuple[list[str], int] | None:
+        """The texts the run's requests will cut to a token limit, and the limit (None: none):
+        :meth:`_prefetch` cuts them all in one batched engine call."""
+        return None
+
+    def _prefetch(self, items: list[Prepared]) -> None:
+        """Per-run preparation before the jobs start, inside the run's passage memo. An engine
+        failure here is left to the jobs (where the ``on_error`` policy applies)."""
+        cuts = self._cuts(items)
+        if cuts:
+            prefetch_cuts(self.engine, *cuts, swallow=self.on_error != "raise")
+
+    async def _aprefetch(self, items: list[Prepared]) -> None:
+        """Async :meth:`_prefetch` (a served engine tokenizes concurrently on its server)."""
+        cuts = self._cuts(items)
+        if cuts:
+            await aprefetch_cuts(self.engine, *cuts, swallow=self.on_error != "raise")
+
+    def _progress_total(self, items: list[Prepared]) -> int | None:
+        """How many engine requests a run makes, for the progress bar (None: unknown)."""
+        return None
+
+    def _first_requests(self, query: Query, candidates: list[Candidate]) -> list[Any]:
+        """The requests the query's job sends first (of a fork: each sub-job's first one)."""
+        return first_requests(self._job(query, candidates))
 
     def keep_order_result(self, query: Query, candidates: Sequence[Candidate], reason: str,
                           engine_fallbacks: int = 1) -> RerankResult:
@@ -255,22 +235,7 @@ class Reranker(ABC):
             if isinstance(exc, ReasonRankError):
                 raise exc
             raise EngineError(f"{type(exc).__name__}: {exc}") from exc
-        return f"{type(exc).__name__}: {exc}"
-
-    def each_query(
-        self, items: Iterable[Prepared], rerank_one: Callable[[Query, list[Candidate]], RerankResult]
-    ) -> list[RerankResult]:
-        """Rerank queries one at a time under the ``on_error`` policy (one-pass methods)."""
-        results = []
-        for query, cands in items:
-            start = time.perf_counter()
-            try:
-                result = rerank_one(query, cands)
-            except Exception as exc:  # noqa: BLE001 - the policy decides: raise or keep order
-                result = self.keep_order_result(query, cands, self.failure_reason(exc))
-            result.seconds = time.perf_counter() - start
-            results.append(result)
-        return results
+        return describe_failure(exc)
 
     def engine_fallback(self, query: Query, where: str, exc: BaseException) -> str:
         """Apply ``on_error`` to an engine failure at ``where`` (e.g. ``"window 1-20"``): raise
@@ -329,3 +294,4 @@ class Reranker(ABC):
             result.seconds = result.seconds or seconds
             finished.append(result)
         return finished
+

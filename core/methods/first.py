@@ -10,7 +10,8 @@ Followed from the official code, github gangiswag/llm-reranker,
 ``scripts/utils/rank_listwise_os_llm.py``: ``run_llm(..., use_logits=True, use_alpha=True)``
 appends ``"["`` to the prompt and ranks letters ``A``.. by their log-probability
 (``_evaluate_logits``); ``create_prompt`` / ``_add_prefix_prompt`` / ``_add_post_prompt`` (alpha
-branch) give the texts below; passages keep their first 300 words there, here a token cut.
+branch) give the texts in ``reasonrank/prompts/first.toml``; passages keep their first 300 words
+there, here a token cut.
 Letters are single tokens in common tokenizers, unlike ``10``..``20`` under per-digit tokenizers
 (Qwen), which is why FIRST uses them. Windows of at most 26 slide back to front like the other
 listwise methods (``windows.window_plan``).
@@ -19,33 +20,27 @@ from __future__ import annotations
 
 import re
 import string
+from typing import Unpack
 
 from reasonrank.engines.base import ChatRequest, ChoiceDistribution, Engine
 from reasonrank.errors import EngineError, InvalidInputError
 from reasonrank.methods.base import (
-    OnError,
-    OnParseError,
     Prepared,
     Reranker,
     assemble_result,
     check_positive,
+    engine_call,
     stable_order_by_score,
 )
+from reasonrank.methods.generating import RerankerOptions
 from reasonrank.methods.windows import apply_window, window_plan
+from reasonrank.prompts import load_prompt
+from reasonrank.scheduling import Job, ScoreChoices
 from reasonrank.types import Candidate, Query, RerankResult, Trace
 
 LETTERS = string.ascii_uppercase
-SYSTEM = "You are RankLLM, an intelligent assistant that can rank passages based on their relevance to the query."
-PREFIX = (
-    "I will provide you with {num} passages, each indicated by a alphabetical identifier []. "
-    "Rank the passages based on their relevance to the search query: {query}.\n"
-)
-POST = (
-    "Search Query: {query}.\nRank the {num} passages above based on their relevance to the search "
-    "query. All the passages should be included and listed using identifiers, in descending order "
-    "of relevance. The output format should be [] > [], e.g., {example}, Only respond with the "
-    "ranking results, do not say any word or explain."
-)
+PROMPT = load_prompt("first")
+SYSTEM: str = PROMPT["system"]
 
 
 def neutralise_labels(text: str) -> str:
@@ -76,13 +71,9 @@ class FirstReranker(Reranker):
         stride: int = 10,
         max_passage_tokens: int | None = None,
         system: str | None = SYSTEM,
-        on_error: OnError = "raise",
-        on_parse_error: OnParseError = "keep_order",
-        depth: int | None = None,
-        show_progress: bool = False,
+        **options: Unpack[RerankerOptions],
     ) -> None:
-        super().__init__(engine, on_error=on_error, on_parse_error=on_parse_error, depth=depth,
-                         show_progress=show_progress)
+        super().__init__(engine, **options)
         check_positive("window_size", window_size)
         check_positive("stride", stride)
         check_positive("max_passage_tokens", max_passage_tokens)
@@ -100,43 +91,48 @@ class FirstReranker(Reranker):
         num = len(window)
         qtext = neutralise_labels(query.text).strip()
         example = "[B] > [A]" if num < 4 else "[D] > [B]"
-        user = PREFIX.format(num=num, query=qtext) + "\n"
+        user = PROMPT["prefix"].format(num=num, query=qtext) + "\n"
         for i, cand in enumerate(window):
             text = " ".join(cand.content().split())
             if self.max_passage_tokens:
                 text = self.engine.truncate_tokens(text, self.max_passage_tokens)
-            user += f"[{LETTERS[i]}] {neutralise_labels(text)}\n"
-        user += POST.format(num=num, query=qtext, example=example)
+            user += PROMPT["passage"].format(label=LETTERS[i], content=neutralise_labels(text))
+        user += PROMPT["post"].format(num=num, query=qtext, example=example)
         messages = ([{"role": "system", "content": self.system}] if self.system else []) + [
             {"role": "user", "content": user}
         ]
-        return ChatRequest.of(messages, assistant_prefix="[")
+        return ChatRequest.of(messages, assistant_prefix=PROMPT["assistant_prefix"])
 
     def _first_requests(self, query: Query, candidates: list[Candidate]) -> list[ChatRequest]:
         begin, end = window_plan(len(candidates), self.window_size, self.stride)[0]
         return [self.window_request(query, candidates[begin:end])]
 
     # -- reranking --------------------------------------------------------------------------
-    def _rerank_many(self, items: list[Prepared]) -> list[RerankResult]:
-        return self.each_query(items, self._rerank_one)
+    def _job(self, query: Query, cands: list[Candidate]) -> Job[RerankResult]:
+        """One query walking its windows; an engine failure keeps the query's input order."""
+        try:
+            return (yield from self._windows(query, cands))
+        except EngineError as exc:
+            return self.keep_order_result(query, cands, self.failure_reason(exc))
 
-    def _rerank_one(self, query: Query, cands: list[Candidate]) -> RerankResult:
+    def _progress_total(self, items: list[Prepared]) -> int:
+        return sum(len(window_plan(len(c), self.window_size, self.stride)) for _, c in items)
+
+    def _windows(self, query: Query, cands: list[Candidate]) -> Job[RerankResult]:
         plan = window_plan(len(cands), self.window_size, self.stride)
         order = list(range(len(cands)))
         traces: list[Trace] = []
         logprob: dict[int, float] = {}
         for begin, end in plan:
             window = order[begin:end]
-            request = self.window_request(query, [cands[i] for i in window])
-            letters = list(LETTERS[: len(window)])
-            dist = self.engine.choice_logprobs([request], letters)
-            if len(dist) != 1:
-                raise EngineError(f"engine returned {len(dist)} distributions for 1 request")
-            perm = self._permutation(dist[0], letters)
+            request = engine_call(self.window_request, query, [cands[i] for i in window])
+            letters = LETTERS[: len(window)]
+            dist: ChoiceDistribution = yield ScoreChoices(request, tuple(letters))
+            perm = self._permutation(dist, list(letters))
             for pos, i in enumerate(window):
-                logprob[i] = dist[0].logprobs.get(letters[pos], float("-inf"))
+                logprob[i] = dist.logprobs.get(letters[pos], float("-inf"))
             apply_window(order, begin, end, perm)
-            traces.append(self._trace(cands, window, letters, perm, dist[0]))
+            traces.append(self._trace(cands, window, list(letters), perm, dist))
         # One window: the label log-probabilities are the scores; several: scores from rank.
         scores = [logprob[i] for i in range(len(cands))] if len(plan) == 1 else None
         if scores is not None:

@@ -21,7 +21,8 @@ from typing import Any, Literal
 
 from reasonrank.engines.base import Engine
 from reasonrank.errors import InvalidInputError
-from reasonrank.methods.base import Prepared, Reranker, RerankItem
+from reasonrank.methods.base import Reranker, RerankItem
+from reasonrank.scheduling import SchedulerStats
 from reasonrank.types import RerankResult
 
 FusionKind = Literal["rrf", "score"]
@@ -111,6 +112,15 @@ class FusedReranker(Reranker):
     def engine(self, value: Engine) -> None:
         self.inner.engine = value
 
+    @property  # type: ignore[override]
+    def last_stats(self) -> SchedulerStats | None:
+        """The inner reranker's scheduler stats of its latest batch."""
+        return self.inner.last_stats
+
+    @last_stats.setter
+    def last_stats(self, value: SchedulerStats | None) -> None:
+        self.inner.last_stats = value
+
     def rerank_batch(self, items: Sequence[RerankItem], *, return_exceptions: bool = False) -> list[Any]:
         return self._fuse_all(self.inner.rerank_batch(items, return_exceptions=return_exceptions))
 
@@ -120,9 +130,6 @@ class FusedReranker(Reranker):
     def _fuse_all(self, results: list[Any]) -> list[Any]:
         # With ``return_exceptions`` a failed query's error stands in its place: pass it through.
         return [r if isinstance(r, BaseException) else self.fuse_result(r) for r in results]
-
-    def _rerank_many(self, items: list[Prepared]) -> list[RerankResult]:  # pragma: no cover - unused
-        return [self.fuse_result(r) for r in self.inner._rerank_many(items)]
 
     def _first_requests(self, query, candidates):  # type: ignore[no-untyped-def]
         return self.inner._first_requests(query, candidates)

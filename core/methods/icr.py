@@ -30,32 +30,31 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
 from reasonrank.engines.base import AttentionReadout, AttentionRequest, Engine
 from reasonrank.errors import EngineError, EngineUnavailableError, InvalidInputError
 from reasonrank.methods.base import (
-    OnError,
-    OnParseError,
-    Prepared,
     Reranker,
     assemble_result,
     check_positive,
+    engine_call,
     stable_order_by_score,
 )
+from reasonrank.methods.generating import RerankerOptions
+from reasonrank.prompts import load_prompt
+from reasonrank.scheduling import Attend, Job
 from reasonrank.types import Candidate, Query, RerankResult, Trace
 
 Scoring = Literal["masked_calibrated", "calibrated", "uncalibrated"]
 RetrievalType = Literal["IE", "QA"]
 
-# Official texts (in_context_reranker.py, __init__): retrieval_instruction and *_late.
-INSTRUCTION = "Here are some paragraphs:"
-LATE_INSTRUCTION: dict[str, str] = {
-    "IE": "Please find information that are relevant to the following query in the paragraphs above.",
-    "QA": "Please answer the following question based on the information in the paragraphs above.",
-}
-SEPARATOR = "\n\n"
-CALIBRATION_QUERY = "N/A"
+# Official texts (in_context_reranker.py, __init__), in reasonrank/prompts/icr.toml.
+PROMPT = load_prompt("icr")
+INSTRUCTION: str = PROMPT["instruction"]
+LATE_INSTRUCTION: dict[str, str] = PROMPT["late_instruction"]
+SEPARATOR: str = PROMPT["separator"]
+CALIBRATION_QUERY: str = PROMPT["calibration_query"]
 
 
 def masked_calibrated_score(query_weights: list[float], na_weights: list[float]) -> float:
@@ -104,13 +103,9 @@ class ICRReranker(Reranker):
         max_passage_tokens: int | None = None,
         calibration_query: str = CALIBRATION_QUERY,
         layers: Sequence[int] | None = None,
-        on_error: OnError = "raise",
-        on_parse_error: OnParseError = "keep_order",
-        depth: int | None = None,
-        show_progress: bool = False,
+        **options: Unpack[RerankerOptions],
     ) -> None:
-        super().__init__(engine, on_error=on_error, on_parse_error=on_parse_error, depth=depth,
-                         show_progress=show_progress)
+        super().__init__(engine, **options)
         if scoring not in ("masked_calibrated", "calibrated", "uncalibrated"):
             raise InvalidInputError(
                 f"scoring must be 'masked_calibrated', 'calibrated' or 'uncalibrated', got {scoring!r}"
@@ -143,9 +138,9 @@ class ICRReranker(Reranker):
             text = cand.content()
             if self.max_passage_tokens:
                 text = self.engine.truncate_tokens(text, self.max_passage_tokens)
-            segments += [SEPARATOR, f"[{i}] {text}"]
+            segments += [SEPARATOR, PROMPT["document"].format(index=i, content=text)]
         segments.append(SEPARATOR)
-        late = LATE_INSTRUCTION[self.retrieval_type] + SEPARATOR + "Query: "
+        late = LATE_INSTRUCTION[self.retrieval_type] + SEPARATOR + PROMPT["query_label"]
         probes = [late + query.text.strip()]
         if self.scoring != "uncalibrated":
             probes.append(late + self.calibration_query)
@@ -178,19 +173,13 @@ class ICRReranker(Reranker):
     def _first_requests(self, query: Query, candidates: list[Candidate]) -> list[Any]:
         return [self.build_request(query, candidates)]
 
-    def _rerank_many(self, items: list[Prepared]) -> list[RerankResult]:
-        return self.each_query(self._progress(items), self._rerank_one)
-
-    def _rerank_one(self, query: Query, cands: list[Candidate]) -> RerankResult:
-        readout = self.engine.attention([self.build_request(query, cands)])[0]
-        return self._assemble(query, cands, readout)
-
-    def _progress(self, items: list[Prepared]) -> Any:
-        if not self.show_progress or len(items) < 2:
-            return items
-        from tqdm.auto import tqdm
-
-        return tqdm(items, desc="icr", unit="query")
+    def _job(self, query: Query, cands: list[Candidate]) -> Job[RerankResult]:
+        """One forward pass for the query (ICR reads all candidates in one prompt)."""
+        try:
+            readout = yield Attend(engine_call(self.build_request, query, cands))
+            return self._assemble(query, cands, readout)
+        except EngineError as exc:
+            return self.keep_order_result(query, cands, self.failure_reason(exc))
 
     def _assemble(self, query: Query, cands: list[Candidate], readout: AttentionReadout) -> RerankResult:
         scores, evidence = self.scores_from(readout, len(cands))

@@ -8,42 +8,28 @@ rank_GPT_reasoning``; texts in ``reasonrank/prompts/reasonrank.toml``. Defaults 
 ``max_tokens = reasoning_maxlen + 100``, temperature 0; passages cut to ``max_passage_length``
 tokens of the model's tokenizer (100, the class default and the TREC/BEIR setting).
 
-Queries are scheduled without lockstep (see :mod:`reasonrank.methods.scheduler`).
+Each query is one job walking its windows; queries are scheduled without lockstep (see
+:mod:`reasonrank.scheduling`).
 """
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, Unpack
 
-from reasonrank.engines.base import ChatRequest, Engine, Generation, SamplingParams
-from reasonrank.errors import EngineError, InvalidInputError, PromptTooLongError
-from reasonrank.methods.base import (
-    OnError,
-    OnParseError,
-    Prepared,
-    Reranker,
-    assemble_result,
-    check_positive,
-    engine_call,
-    settle,
-)
-from reasonrank.methods.passages import aprefetch, fix_text_fast, memoized, passage_memo, prefetch
-from reasonrank.methods.scheduler import (
-    Job,
-    SchedulerStats,
-    run_async,
-    run_batched,
-    run_coroutine,
-)
+from reasonrank.engines.base import ChatRequest, Engine, Generation
+from reasonrank.errors import EngineError, PromptTooLongError
+from reasonrank.methods.base import Prepared, assemble_result, check_positive, engine_call
+from reasonrank.methods.generating import GeneratingReranker, SamplingOptions
+from reasonrank.methods.passages import aprefetch, fix_text_fast, memoized, prefetch
 from reasonrank.methods.windows import apply_window, window_plan
 from reasonrank.parsing import parse_ranking
 from reasonrank.prompts import load_prompt
-from reasonrank.types import Candidate, Query, RerankResult, Trace
+from reasonrank.scheduling import Generate, Job
+from reasonrank.types import Candidate, Query, Trace
 
-Schedule = Literal["auto", "pipeline", "batch"]
 _TEMPLATE_KEYS = ("system", "prefix", "passage", "post", "title_format", "answer_pattern")
+_REQUIRED = _TEMPLATE_KEYS[1:]  # the system message is optional
 
 
 def replace_number(text: str) -> str:
@@ -52,7 +38,7 @@ def replace_number(text: str) -> str:
     return re.sub(r"\[(\d+)\]", r"(\1)", text)
 
 
-class ListwiseReranker(Reranker):
+class ListwiseReranker(GeneratingReranker):
     """ReasonRank listwise reranker.
 
     Parameters (beyond :class:`~reasonrank.methods.base.Reranker`'s)
@@ -71,11 +57,8 @@ class ListwiseReranker(Reranker):
     prompt:
         Template name in ``reasonrank.prompts`` or a path to a TOML file, or a dict with the keys
         ``system, prefix, passage, post, title_format, answer_pattern``.
-    schedule:
-        ``"auto"`` (async pipelining when ``engine.max_concurrency > 1``, else batched calls),
-        ``"pipeline"`` or ``"batch"`` to force one.
-    max_batch_size, max_concurrency:
-        Override the engine's own limits.
+    schedule, max_batch_size, max_concurrency, on_error, on_parse_error, show_progress:
+        See :class:`~reasonrank.methods.base.Reranker`.
     """
 
     method = "listwise"
@@ -90,45 +73,23 @@ class ListwiseReranker(Reranker):
         max_passage_tokens: int = 100,
         reasoning_budget: int = 3072,
         answer_tokens: int = 100,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
-        seed: int | None = None,
         prompt: str | Mapping[str, str] = "reasonrank",
-        schedule: Schedule = "auto",
-        max_batch_size: int | None = None,
-        max_concurrency: int | None = None,
-        on_error: OnError = "raise",
-        on_parse_error: OnParseError = "keep_order",
-        show_progress: bool = False,
+        **options: Unpack[SamplingOptions],
     ) -> None:
-        super().__init__(engine, on_error=on_error, on_parse_error=on_parse_error, depth=depth,
-                         show_progress=show_progress)
         for name, value in (
             ("max_passage_tokens", max_passage_tokens),
             ("reasoning_budget", reasoning_budget),
             ("answer_tokens", answer_tokens),
-            ("max_batch_size", max_batch_size),
-            ("max_concurrency", max_concurrency),
         ):
             check_positive(name, value)
+        super().__init__(engine, max_tokens=reasoning_budget + answer_tokens, depth=depth, **options)
         window_plan(window_size, window_size, stride)  # validates both
-        if schedule not in ("auto", "pipeline", "batch"):
-            raise InvalidInputError(f"schedule must be 'auto', 'pipeline' or 'batch', got {schedule!r}")
         self.window_size = window_size
         self.stride = stride
         self.max_passage_tokens = max_passage_tokens
         self.reasoning_budget = reasoning_budget
-        self.schedule: Schedule = schedule
-        self.max_batch_size = max_batch_size
-        self.max_concurrency = max_concurrency
-        self.template = _load_template(prompt)
-        try:
-            self.params = SamplingParams(
-                max_tokens=reasoning_budget + answer_tokens, temperature=temperature, top_p=top_p, seed=seed
-            )
-        except ValueError as exc:
-            raise InvalidInputError(str(exc)) from None
-        self.last_stats: SchedulerStats | None = None  # of the latest batch (benchmarks read it)
+        data = load_prompt(prompt, required=_REQUIRED)
+        self.template = {k: str(data.get(k, "")) for k in _TEMPLATE_KEYS}
 
     # -- prompt ----------------------------------------------------------------------------
     def passage_content(self, candidate: Candidate) -> str:
@@ -225,7 +186,7 @@ class ListwiseReranker(Reranker):
                 # Building the request calls the engine too (token counting and truncation,
                 # remote on a server): it is under the same error policy as the generation.
                 request = engine_call(self.window_request, query, [candidates[i] for i in ids])
-                gen: Generation = yield request
+                gen: Generation = yield Generate(request, self.params)
             except EngineError as exc:
                 warnings.append(self.engine_fallback(query, label, exc))
                 engine_failures += 1
@@ -257,63 +218,6 @@ class ListwiseReranker(Reranker):
                                warnings=warnings, model=self.engine.model_name,
                                engine_fallbacks=engine_failures)
 
-    # -- many queries ----------------------------------------------------------------------
-    def _use_pipeline(self) -> bool:
-        if self.schedule != "auto":
-            return self.schedule == "pipeline"
-        return (self.max_concurrency or self.engine.max_concurrency) > 1
-
-    def _progress(self, items: list[Prepared]) -> tuple[Callable[[int], None] | None, Any]:
-        if not self.show_progress:
-            return None, None
-        from tqdm.auto import tqdm
-
-        total = sum(len(window_plan(len(c), self.window_size, self.stride)) for _, c in items)
-        bar = tqdm(total=total, desc="listwise windows", unit="window", leave=False)
-        return bar.update, bar
-
-    def _rerank_many(self, items: list[Prepared]) -> list[RerankResult]:
-        if self._use_pipeline():
-            return run_coroutine(self._arerank_many(items))
-        with passage_memo():
-            self._prefetch(items)
-            return self._rerank_batched(items)
-
-    def _rerank_batched(self, items: list[Prepared]) -> list[RerankResult]:
-        stats = SchedulerStats()
-        step, bar = self._progress(items)
-        try:
-            results = run_batched([settle(self._job(q, c), q) for q, c in items], self.engine, self.params,
-                                  max_batch_size=self.max_batch_size, stats=stats, on_step=step)
-        finally:
-            if bar is not None:
-                bar.close()
-        self.last_stats = stats
-        return results
-
-    async def _arerank_many(self, items: list[Prepared]) -> list[RerankResult]:
-        if not self._use_pipeline():
-            return await asyncio.to_thread(self._rerank_many, items)
-        with passage_memo():
-            await self._aprefetch(items)
-            return await self._arerank_pipelined(items)
-
-    async def _arerank_pipelined(self, items: list[Prepared]) -> list[RerankResult]:
-        stats = SchedulerStats()
-        step, bar = self._progress(items)
-        try:
-            results = await run_async([settle(self._job(q, c), q) for q, c in items], self.engine, self.params,
-                                      max_concurrency=self.max_concurrency, stats=stats, on_step=step)
-        finally:
-            if bar is not None:
-                bar.close()
-        self.last_stats = stats
-        return results
-
-
-def _load_template(prompt: str | Mapping[str, str]) -> dict[str, str]:
-    data = dict(prompt) if isinstance(prompt, Mapping) else load_prompt(prompt)
-    missing = [k for k in _TEMPLATE_KEYS if k not in data and k != "system"]
-    if missing:
-        raise InvalidInputError(f"prompt template lacks the keys {missing}")
-    return {k: str(data.get(k, "")) for k in _TEMPLATE_KEYS}
+    # -- many queries: run by the base class ----------------------------------------------
+    def _progress_total(self, items: list[Prepared]) -> int:
+        return sum(len(window_plan(len(c), self.window_size, self.stride)) for _, c in items)

@@ -8,35 +8,30 @@ and the answer forced, as the official Rank1 code does (``_fix_incomplete_respon
 github.com/orionw/rank1 ``rank1.py``). Prompts, stop strings and answer prefixes live in the
 ``rank1`` / ``erank`` prompt templates (``reasonrank/prompts/*.toml``), with their sources.
 
-All pairs of all queries go to the engine together, in chunks of ``engine.max_batch_size``; the
-async path runs chunks concurrently (bounded by ``engine.max_concurrency``), each chunk scoring
-as soon as its reasoning returns.
+Each query is one job that forks a sub-job per pair (thought, then answer): on a sync engine
+the ready steps of all pairs of all queries are batched into calls of ``max_batch_size``; on a
+concurrent one every pair scores the moment its own thought returns (:mod:`reasonrank.scheduling`).
 """
 from __future__ import annotations
 
-import asyncio
 import math
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
-from reasonrank.engines.base import ChatRequest, ChoiceDistribution, Engine, Generation, SamplingParams
-from reasonrank.errors import EngineError, InvalidInputError, ReasonRankError
+from reasonrank.engines.base import ChatRequest, ChoiceDistribution, Engine, Generation
+from reasonrank.errors import EngineError, InvalidInputError, describe_failure
 from reasonrank.methods.base import (
-    OnError,
-    OnParseError,
     Prepared,
-    Reranker,
     assemble_result,
     check_positive,
     engine_call,
     stable_order_by_score,
-    with_query,
 )
-from reasonrank.methods.scheduler import as_engine_error
-from reasonrank.methods.passages import aprefetch_cuts, cut_passage, passage_memo, prefetch_cuts
+from reasonrank.methods.generating import GeneratingReranker, GenerationOptions
+from reasonrank.methods.passages import cut_passage
 from reasonrank.prompts import load_prompt
+from reasonrank.scheduling import Fork, Generate, Job, ScoreChoices
 from reasonrank.types import Candidate, Query, RerankResult, Trace
 
 Mode = Literal["binary", "graded"]
@@ -73,16 +68,12 @@ class PointwiseTemplate:
     source: str = ""
 
     @classmethod
-    def load(cls, name_or_path: str) -> "PointwiseTemplate":
+    def load(cls, name_or_path: str) -> PointwiseTemplate:
         """Load a template by name (``rank1``, ``erank``) or TOML path; bad files raise clearly."""
-        try:
-            data = load_prompt(name_or_path)
-        except ValueError as exc:
-            raise InvalidInputError(str(exc)) from None
-        return cls.from_mapping(data, default_name=name_or_path)
+        return cls.from_mapping(load_prompt(name_or_path), default_name=name_or_path)
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], default_name: str = "custom") -> "PointwiseTemplate":
+    def from_mapping(cls, data: Mapping[str, Any], default_name: str = "custom") -> PointwiseTemplate:
         missing = [k for k in ("mode", "user", "choices", "values") if k not in data]
         if missing:
             raise InvalidInputError(f"pointwise template {default_name!r} lacks {missing}")
@@ -140,7 +131,6 @@ def paper_score(dist: ChoiceDistribution, choices: Sequence[str], values: Sequen
 class _Pair:
     """One (query, candidate) unit of work and what the engine said about it."""
 
-    query_index: int
     cand_index: int
     candidate: Candidate
     request: ChatRequest | None  # None: building it failed (``exc``)
@@ -155,7 +145,7 @@ class _Pair:
     warnings: list[str] = field(default_factory=list)
 
 
-class PointwiseReranker(Reranker):
+class PointwiseReranker(GeneratingReranker):
     """Pointwise reasoning reranker: Rank1 (``mode="binary"``) or ERank (``mode="graded"``).
 
     Parameters
@@ -200,15 +190,9 @@ class PointwiseReranker(Reranker):
         instruction: str | None = None,
         query_prompt: str | None = None,
         max_passage_tokens: int | None = None,
-        temperature: float = 0.0,
         check_template: bool = True,
-        on_error: OnError = "raise",
-        on_parse_error: OnParseError = "keep_order",
-        depth: int | None = None,
-        show_progress: bool = False,
+        **options: Unpack[GenerationOptions],
     ) -> None:
-        super().__init__(engine, on_error=on_error, on_parse_error=on_parse_error, depth=depth,
-                         show_progress=show_progress)
         if mode is not None and mode not in DEFAULT_TEMPLATES:
             raise InvalidInputError(f"mode must be 'binary' or 'graded', got {mode!r}")
         if graded_rule not in ("expected", "paper"):
@@ -224,13 +208,11 @@ class PointwiseReranker(Reranker):
             )
         self.mode: Mode = self.template.mode
         self.reasoning_budget = reasoning_budget or self.template.max_reasoning_tokens
+        super().__init__(engine, max_tokens=self.reasoning_budget, stop=self.template.stop, **options)
         self.graded_rule: GradedRule = graded_rule
         self.instruction = instruction if instruction is not None else self.template.default_instruction
         self.query_prompt = query_prompt
         self.max_passage_tokens = max_passage_tokens
-        self.params = SamplingParams(
-            max_tokens=self.reasoning_budget, temperature=temperature, stop=self.template.stop
-        )
         self.check_template = check_template
         self._template_checked = False
 
@@ -288,6 +270,7 @@ class PointwiseReranker(Reranker):
                 "sentence, closed and the answer forced"
             )
         prefix = prefix_template.replace("{reasoning}", pair.reasoning)
+        assert pair.request is not None
         pair.answer_request = ChatRequest(pair.request.messages, prefix)
 
     def score(self, dist: ChoiceDistribution) -> float:
@@ -304,163 +287,62 @@ class PointwiseReranker(Reranker):
         n = len(self.template.choices)
         return self.score(ChoiceDistribution(logprobs={c: -math.log(n) for c in self.template.choices}))
 
-    # -- engine calls -----------------------------------------------------------------------
-    def _run_generate(self, chunk: list[_Pair], gens: Sequence[Generation]) -> None:
-        if len(gens) != len(chunk):
-            raise EngineError(f"engine returned {len(gens)} generations for {len(chunk)} requests")
-        for pair, gen in zip(chunk, gens):
-            pair.generation = gen
-            self._answer_request(pair)
-
-    def _run_scores(self, chunk: list[_Pair], dists: Sequence[ChoiceDistribution]) -> None:
-        if len(dists) != len(chunk):
-            raise EngineError(f"engine returned {len(dists)} distributions for {len(chunk)} requests")
-        for pair, dist in zip(chunk, dists):
-            # NaN counts as no mass too (normalize_logprobs ignores it)
-            pair.fallback = all(not dist.logprobs.get(c, -math.inf) > -math.inf for c in self.template.choices)
-            pair.dist = dist
-
-    def _fail(self, chunk: list[_Pair], exc: Exception, stop: set[int]) -> None:
-        """Record an engine failure for these pairs; under ``on_error="raise"`` their queries
-        are done (``stop``): none of their other pairs is sent, the other queries go on."""
-        err = exc if isinstance(exc, ReasonRankError) else as_engine_error(exc)
-        for pair in chunk:
-            pair.error = f"{type(exc).__name__}: {exc}"
-            pair.exc = err
-            if self.on_error == "raise":
-                stop.add(pair.query_index)
-
-    @staticmethod
-    def _live(chunk: list[_Pair], stop: set[int]) -> list[_Pair]:
-        return [p for p in chunk if p.request is not None and p.query_index not in stop]
-
-    def _chunks(self, pairs: list[_Pair]) -> list[list[_Pair]]:
-        size = max(1, int(self.engine.max_batch_size or 1))
-        return [pairs[i : i + size] for i in range(0, len(pairs), size)]
-
-    def _process_chunk(self, chunk: list[_Pair], stop: set[int]) -> None:
-        choices = list(self.template.choices)
-        live = self._live(chunk, stop)
-        if not live:
-            return
+    # -- one query as a scheduler job: its pairs forked, each thought then answer -------------
+    def _pair_job(self, query: Query, index: int, cand: Candidate) -> Job[_Pair]:
+        """One pair: the reasoning generation, then the answer distribution. An engine failure
+        (request building included) under ``on_error="raise"`` fails the query at once (its
+        other pairs are cancelled); under ``"keep_order"`` it is recorded on the pair."""
+        pair = _Pair(index, cand, None)
         try:
-            self._run_generate(live, self.engine.generate([p.request for p in live], self.params))  # type: ignore[misc]
-            self._run_scores(live, self.engine.choice_logprobs([p.answer_request for p in live], choices))  # type: ignore[misc]
-        except Exception as exc:  # noqa: BLE001 - policy decides: raise or keep order
-            if len(live) == 1:
-                self._fail(live, exc, stop)
-            else:  # isolate the failing pair: the others of the batch still count
-                for pair in live:
-                    self._process_chunk([pair], stop)
+            pair.request = engine_call(self.build_request, query, cand)
+            pair.generation = yield Generate(pair.request, self.params)
+            self._answer_request(pair)
+            assert pair.answer_request is not None
+            dist = yield ScoreChoices(pair.answer_request, self.template.choices)
+        except EngineError as exc:
+            if self.on_error == "raise":
+                raise
+            pair.error, pair.exc = describe_failure(exc), exc
+            return pair
+        # NaN counts as no mass too (normalize_logprobs ignores it)
+        pair.fallback = all(not dist.logprobs.get(c, -math.inf) > -math.inf for c in self.template.choices)
+        pair.dist = dist
+        return pair
 
-    async def _aprocess_chunk(self, chunk: list[_Pair], gate: asyncio.Semaphore, stop: set[int]) -> None:
-        choices = list(self.template.choices)
-        async with gate:
-            live = self._live(chunk, stop)
-            if not live:
-                return
-            try:
-                self._run_generate(live, await self.engine.agenerate([p.request for p in live], self.params))  # type: ignore[misc]
-                dists = await self.engine.achoice_logprobs([p.answer_request for p in live], choices)  # type: ignore[misc]
-                self._run_scores(live, dists)
-                return
-            except Exception as exc:  # noqa: BLE001
-                if len(live) == 1:
-                    self._fail(live, exc, stop)
-                    return
-        # isolate the failing pair (outside the gate: each retry takes it again)
-        for pair in live:
-            await self._aprocess_chunk([pair], gate, stop)
-
-    # -- reranking --------------------------------------------------------------------------
-    def _pairs(self, items: list[Prepared]) -> list[_Pair]:
-        """Every (query, candidate) pair with its request. Building a request calls the engine
-        (rendering for the template check, token truncation), so it is under ``on_error`` too:
-        a failure marks the pair failed, like a failed generation."""
-        setup: EngineError | None = None
-        if self.check_template and not self._template_checked:
-            try:
+    def _job(self, query: Query, cands: list[Candidate]) -> Job[RerankResult]:
+        # Rendering for the template check calls the engine: under the same policy as the pairs.
+        try:
+            if self.check_template and not self._template_checked:
                 engine_call(self.verify_chat_template)
-            except EngineError as exc:
-                if self.on_error == "raise":
-                    raise
-                setup = exc
-        pairs = []
-        for qi, (query, cands) in enumerate(items):
-            for ci, cand in enumerate(cands):
-                pair = _Pair(qi, ci, cand, None)
-                try:
-                    if setup is not None:
-                        raise setup
-                    pair.request = engine_call(self.build_request, query, cand)
-                except EngineError as exc:
-                    pair.error, pair.exc = f"{type(exc).__name__}: {exc}", exc
-                pairs.append(pair)
-        return pairs
+        except EngineError as exc:
+            if self.on_error == "raise":
+                raise
+            return self.keep_order_result(query, cands, f"{len(cands)} of {len(cands)} pairs failed "
+                                          f"({describe_failure(exc)})", engine_fallbacks=len(cands))
+        pairs: list[_Pair] = yield Fork(tuple(self._pair_job(query, i, c) for i, c in enumerate(cands)))
+        failed = [p for p in pairs if p.exc is not None]
+        if failed:
+            return self.keep_order_result(
+                query, cands, f"{len(failed)} of {len(pairs)} pairs failed ({failed[0].error})",
+                engine_fallbacks=len(failed),
+            )
+        return self._assemble(query, cands, pairs)
 
-    def _failed_queries(self, pairs: list[_Pair]) -> set[int]:
-        """Queries already failed under ``on_error="raise"``: none of their pairs is sent."""
-        return {p.query_index for p in pairs if p.exc is not None} if self.on_error == "raise" else set()
+    # -- many queries: run by the base class ------------------------------------------------
+    def _cuts(self, items: list[Prepared]) -> tuple[list[str], int] | None:
+        if not self.max_passage_tokens:
+            return None
+        return [c.content() for _, cands in items for c in cands], self.max_passage_tokens
 
-    def _passages(self, items: list[Prepared]) -> list[str]:
-        return [c.content() for _, cands in items for c in cands] if self.max_passage_tokens else []
-
-    def _rerank_many(self, items: list[Prepared]) -> list[RerankResult]:
-        start = time.perf_counter()
-        with passage_memo():  # all passages cut in one batched engine call
-            prefetch_cuts(self.engine, self._passages(items), self.max_passage_tokens or 1,
-                          swallow=self.on_error != "raise")
-            pairs = self._pairs(items)
-            stop = self._failed_queries(pairs)
-        for chunk in self._chunks(pairs):
-            self._process_chunk(chunk, stop)
-        return self._results(items, pairs, time.perf_counter() - start)
-
-    async def _arerank_many(self, items: list[Prepared]) -> list[RerankResult]:
-        start = time.perf_counter()
-        with passage_memo():  # cut on the server concurrently, not one blocking call per pair
-            await aprefetch_cuts(self.engine, self._passages(items), self.max_passage_tokens or 1,
-                                 swallow=self.on_error != "raise")
-            pairs = self._pairs(items)
-            stop = self._failed_queries(pairs)
-        gate = asyncio.Semaphore(max(1, int(self.engine.max_concurrency or 1)))
-        await asyncio.gather(*(self._aprocess_chunk(c, gate, stop) for c in self._chunks(pairs)))
-        return self._results(items, pairs, time.perf_counter() - start)
-
-    def _results(self, items: list[Prepared], pairs: list[_Pair], seconds: float) -> list[Any]:
-        """One result per query, or the query's error (``on_error``/``on_parse_error`` "raise")
-        in its place: the queries that finished are kept either way."""
-        by_query: dict[int, list[_Pair]] = {}
-        for pair in pairs:
-            by_query.setdefault(pair.query_index, []).append(pair)
-        results: list[Any] = []
-        for qi, (query, cands) in enumerate(items):
-            qpairs = by_query.get(qi, [])
-            failed = [p for p in qpairs if p.exc is not None]
-            try:
-                if failed and self.on_error == "raise":
-                    raise failed[0].exc  # type: ignore[misc]
-                if any(p.dist is None and p.exc is None for p in qpairs):
-                    raise AssertionError("internal error: a pointwise pair was never scored")
-                if failed:
-                    result = self.keep_order_result(
-                        query, cands, f"{len(failed)} of {len(qpairs)} pairs failed ({failed[0].error})",
-                        engine_fallbacks=len(failed),
-                    )
-                else:
-                    result = self._assemble(query, cands, qpairs)
-                result.seconds = seconds
-                results.append(result)
-            except Exception as exc:  # noqa: BLE001 - this query's error, in its place
-                results.append(with_query(exc, query))
-        return results
+    def _progress_total(self, items: list[Prepared]) -> int:
+        return 2 * sum(len(c) for _, c in items)
 
     def _assemble(self, query: Query, cands: list[Candidate], qpairs: list[_Pair]) -> RerankResult:
         scores = [0.0] * len(cands)
         per_candidate: dict[int, dict[str, Any]] = {}
         traces: list[Trace] = []
         warnings: list[str] = []
-        for pair in sorted(qpairs, key=lambda p: p.cand_index):
+        for pair in qpairs:
             assert pair.dist is not None and pair.generation is not None and pair.answer_request
             score = math.nan if pair.fallback else self.score(pair.dist)
             if not math.isfinite(score):  # no mass on any choice, or logprobs that are not numbers

@@ -10,20 +10,21 @@ and the shape monoT5-style rerankers use. All pairs of all queries go to the eng
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Unpack
 
 from reasonrank.engines.base import ChatRequest, ChoiceDistribution, Engine
 from reasonrank.errors import EngineError
 from reasonrank.methods.base import (
-    OnError,
-    OnParseError,
     Prepared,
     Reranker,
     assemble_result,
     check_positive,
+    engine_call,
     stable_order_by_score,
 )
+from reasonrank.methods.generating import RerankerOptions
 from reasonrank.methods.pointwise import PointwiseTemplate, expected_value
+from reasonrank.scheduling import Job, ScoreChoices, gather
 from reasonrank.types import Candidate, Query, RerankResult, Trace
 
 
@@ -49,13 +50,9 @@ class RelevanceReranker(Reranker):
         prompt: str = "rank1",
         max_passage_tokens: int | None = None,
         instruction: str | None = None,
-        on_error: OnError = "raise",
-        on_parse_error: OnParseError = "keep_order",
-        depth: int | None = None,
-        show_progress: bool = False,
+        **options: Unpack[RerankerOptions],
     ) -> None:
-        super().__init__(engine, on_error=on_error, on_parse_error=on_parse_error, depth=depth,
-                         show_progress=show_progress)
+        super().__init__(engine, **options)
         check_positive("max_passage_tokens", max_passage_tokens)
         self.template = PointwiseTemplate.load(prompt)
         self.max_passage_tokens = max_passage_tokens
@@ -75,43 +72,20 @@ class RelevanceReranker(Reranker):
     def _first_requests(self, query: Query, candidates: list[Candidate]) -> list[ChatRequest]:
         return [self.build_request(query, c) for c in candidates]
 
-    def _rerank_many(self, items: list[Prepared]) -> list[RerankResult]:
-        pairs = [(qi, ci, self.build_request(q, c)) for qi, (q, cands) in enumerate(items) for ci, c in enumerate(cands)]
-        dists: dict[tuple[int, int], ChoiceDistribution] = {}
-        failed: dict[int, str] = {}
-        size = max(1, int(self.engine.max_batch_size or 1))
-        choices = list(self.template.choices)
-        bar = self._progress(len(pairs))
-        for start in range(0, len(pairs), size):
-            chunk = pairs[start : start + size]
-            try:
-                out = self.engine.choice_logprobs([r for _, _, r in chunk], choices)
-                if len(out) != len(chunk):
-                    raise EngineError(f"engine returned {len(out)} distributions for {len(chunk)} requests")
-                for (qi, ci, _), dist in zip(chunk, out):
-                    dists[(qi, ci)] = dist
-            except Exception as exc:  # noqa: BLE001 - the policy decides: raise or keep order
-                reason = self.failure_reason(exc)
-                for qi, _, _ in chunk:
-                    failed.setdefault(qi, reason)
-            if bar is not None:
-                bar.update(len(chunk))
-        if bar is not None:
-            bar.close()
-        results = []
-        for qi, (query, cands) in enumerate(items):
-            if qi in failed:
-                results.append(self.keep_order_result(query, cands, failed[qi]))
-            else:
-                results.append(self._assemble(query, cands, [dists[(qi, ci)] for ci in range(len(cands))]))
-        return results
+    def _job(self, query: Query, cands: list[Candidate]) -> Job[RerankResult]:
+        choices = self.template.choices
+        try:  # truncation calls the engine: under the same policy as the scoring
+            steps = [ScoreChoices(engine_call(self.build_request, query, c), choices) for c in cands]
+            replies = yield gather(steps)
+            failed = next((r for r in replies if isinstance(r, EngineError)), None)
+            if failed is not None:
+                raise failed
+        except EngineError as exc:
+            return self.keep_order_result(query, cands, self.failure_reason(exc))
+        return self._assemble(query, cands, replies)
 
-    def _progress(self, total: int) -> Any:
-        if not self.show_progress or total < 2:
-            return None
-        from tqdm.auto import tqdm
-
-        return tqdm(total=total, desc="relevance", unit="pair")
+    def _progress_total(self, items: list[Prepared]) -> int:
+        return sum(len(c) for _, c in items)
 
     def _assemble(self, query: Query, cands: list[Candidate], dists: list[ChoiceDistribution]) -> RerankResult:
         scores = [expected_value(d, self.template.choices, self.template.values) for d in dists]

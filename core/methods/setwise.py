@@ -13,34 +13,27 @@ Rank-R1 README TREC DL runs: ``--passage_length 512 --query_length 32 setwise --
 The top-k come first in the model's order; the remaining candidates follow in first-stage
 order (the official code leaves them in heap order, which carries no meaning).
 
-Each query is one job for :mod:`reasonrank.methods.scheduler`: comparisons inside a query depend
+Each query is one job for :mod:`reasonrank.scheduling`: comparisons inside a query depend
 on each other, but the ready comparisons of all queries are batched together (sync engines) or
 kept in flight concurrently (async engines).
 """
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Generator, Mapping
-from typing import Any
+from typing import Any, Unpack
 
-from reasonrank.engines.base import ChatRequest, Engine, Generation, SamplingParams
+from reasonrank.engines.base import ChatRequest, Engine, Generation
 from reasonrank.errors import EngineError, InvalidInputError
-from reasonrank.methods.base import (
-    OnError,
-    OnParseError,
-    Prepared,
-    Reranker,
-    assemble_result,
-    check_positive,
-    engine_call,
-    settle,
-)
-from reasonrank.methods.passages import aprefetch_cuts, cut_passage, passage_memo, prefetch_cuts
-from reasonrank.methods.scheduler import run_async, run_batched, run_coroutine
+from reasonrank.methods.base import Prepared, assemble_result, check_positive, engine_call
+from reasonrank.methods.generating import GeneratingReranker, SamplingOptions
+from reasonrank.methods.passages import cut_passage
 from reasonrank.parsing import split_sections
 from reasonrank.prompts import load_prompt
-from reasonrank.types import Candidate, Query, RerankResult, Trace
+from reasonrank.scheduling import Generate
+from reasonrank.types import Candidate, Query, Trace
+
+SetJob = Generator[Generate, Generation, Any]
 
 _TEMPLATE_KEYS = ("system", "prefix", "passage", "post")
 _LABEL = re.compile(r"\[\s*(\d+)\s*\]")
@@ -76,7 +69,7 @@ def parse_choice(text: str, m: int) -> tuple[int | None, str, str, list[str]]:
     return None, sections.reasoning, answer, warnings
 
 
-class SetwiseReranker(Reranker):
+class SetwiseReranker(GeneratingReranker):
     """Rank-R1 setwise reranker (heap sort of "pick the best of this set" questions).
 
     Parameters (beyond :class:`~reasonrank.methods.base.Reranker`'s)
@@ -97,8 +90,8 @@ class SetwiseReranker(Reranker):
         Sampling (default greedy).
     prompt:
         Template name (``"setwise"``), a TOML path, or a dict with ``system, prefix, passage, post``.
-    max_batch_size, max_concurrency:
-        Override the engine's own limits.
+    schedule, max_batch_size, max_concurrency, on_error, on_parse_error, show_progress:
+        See :class:`~reasonrank.methods.base.Reranker`.
     """
 
     method = "setwise"
@@ -113,40 +106,21 @@ class SetwiseReranker(Reranker):
         max_passage_tokens: int = 512,
         max_query_tokens: int | None = None,
         reasoning_budget: int = 2048,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
-        seed: int | None = None,
         prompt: str | Mapping[str, str] = "setwise",
-        max_batch_size: int | None = None,
-        max_concurrency: int | None = None,
-        on_error: OnError = "raise",
-        on_parse_error: OnParseError = "keep_order",
-        show_progress: bool = False,
+        **options: Unpack[SamplingOptions],
     ) -> None:
-        super().__init__(engine, on_error=on_error, on_parse_error=on_parse_error, depth=depth,
-                         show_progress=show_progress)
         for name, value in (("set_size", set_size), ("top_k", top_k), ("max_passage_tokens", max_passage_tokens),
-                            ("max_query_tokens", max_query_tokens), ("reasoning_budget", reasoning_budget), ("max_batch_size", max_batch_size),
-                            ("max_concurrency", max_concurrency)):
+                            ("max_query_tokens", max_query_tokens), ("reasoning_budget", reasoning_budget)):
             check_positive(name, value)
+        super().__init__(engine, max_tokens=reasoning_budget, depth=depth, **options)
         if set_size < 2:
             raise InvalidInputError(f"set_size must be at least 2, got {set_size}")
-        data = dict(prompt) if isinstance(prompt, Mapping) else load_prompt(prompt)
-        missing = [k for k in _TEMPLATE_KEYS if k not in data and k != "system"]
-        if missing:
-            raise InvalidInputError(f"prompt template lacks the keys {missing}")
+        data = load_prompt(prompt, required=_TEMPLATE_KEYS[1:])  # the system message is optional
         self.template = {k: str(data.get(k, "")) for k in _TEMPLATE_KEYS}
         self.set_size = set_size
         self.top_k = top_k
         self.max_passage_tokens = max_passage_tokens
         self.max_query_tokens = max_query_tokens
-        self.max_batch_size = max_batch_size
-        self.max_concurrency = max_concurrency
-        try:
-            self.params = SamplingParams(max_tokens=reasoning_budget, temperature=temperature,
-                                         top_p=top_p, seed=seed)
-        except ValueError as exc:
-            raise InvalidInputError(str(exc)) from None
 
     # -- prompt ----------------------------------------------------------------------------
     def set_request(self, query: Query, passages: list[Candidate]) -> ChatRequest:
@@ -165,24 +139,14 @@ class SetwiseReranker(Reranker):
             messages.insert(0, {"role": "system", "content": tpl["system"]})
         return ChatRequest.of(messages)
 
-    def _first_requests(self, query: Query, candidates: list[Candidate]) -> list[ChatRequest]:
-        """The first heapify question (the deepest parent with children)."""
-        job = self._job(query, candidates)
-        try:
-            return [next(job)]
-        except StopIteration:
-            return []
-        finally:
-            job.close()
-
     # -- one query as a scheduler job ------------------------------------------------------
-    def _job(self, query: Query, cands: list[Candidate]) -> Generator[ChatRequest, Generation, RerankResult]:
+    def _job(self, query: Query, cands: list[Candidate]) -> SetJob:
         try:
             return (yield from self._heapsort(query, cands))
         except _Abort as exc:
             return self.keep_order_result(query, cands, str(exc), engine_fallbacks=1)
 
-    def _heapsort(self, query: Query, cands: list[Candidate]) -> Generator[ChatRequest, Generation, RerankResult]:
+    def _heapsort(self, query: Query, cands: list[Candidate]) -> SetJob:
         n = len(cands)
         k = min(self.top_k, n)
         nc = self.set_size - 1
@@ -190,7 +154,7 @@ class SetwiseReranker(Reranker):
         traces: list[Trace] = []
         warnings: list[str] = []
 
-        def heapify(size: int, i: int) -> Generator[ChatRequest, Generation, None]:
+        def heapify(size: int, i: int) -> SetJob:
             while nc * i + 1 < size:  # node i has children: ask for the best of the family
                 family = [i, *range(nc * i + 1, min(nc * i + 1 + nc, size))]
                 # On an unusable answer the set keeps its input order: the first-stage best wins.
@@ -216,7 +180,7 @@ class SetwiseReranker(Reranker):
                                warnings=warnings, model=self.engine.model_name)
 
     def _choose(self, query: Query, passages: list[Candidate], traces: list[Trace],
-                warnings: list[str], fallback: int = 0) -> Generator[ChatRequest, Generation, int]:
+                warnings: list[str], fallback: int = 0) -> SetJob:
         """Ask for the best of ``passages``; 0-based index. An unusable answer picks
         ``fallback`` (the set's first passage in first-stage order), with a warning: a query
         whose every answer is unusable keeps its input order."""
@@ -224,7 +188,7 @@ class SetwiseReranker(Reranker):
         where = f"set {ids[0]}..{ids[-1]}"
         try:
             # Request building truncates by tokens (an engine call): same policy as generation.
-            gen = yield engine_call(self.set_request, query, passages)
+            gen = yield Generate(engine_call(self.set_request, query, passages), self.params)
         except EngineError as exc:
             if self.on_error == "raise":
                 raise
@@ -245,27 +209,10 @@ class SetwiseReranker(Reranker):
         warnings.extend(f"{where}: {n}" for n in notes)
         return choice
 
-    # -- many queries ----------------------------------------------------------------------
-    def _passages(self, items: list[Prepared]) -> list[str]:
-        return [c.content().strip() for _, cands in items for c in cands]
-
-    def _rerank_many(self, items: list[Prepared]) -> list[RerankResult]:
-        if (self.max_concurrency or self.engine.max_concurrency) > 1 and (self.max_batch_size or self.engine.max_batch_size) <= 1:
-            return run_coroutine(self._arerank_many(items))
-        with passage_memo():  # each passage cut once per run, not once per set it is in
-            prefetch_cuts(self.engine, self._passages(items), self.max_passage_tokens,
-                          swallow=self.on_error != "raise")
-            jobs = [settle(self._job(q, c), q) for q, c in items]
-            return run_batched(jobs, self.engine, self.params, max_batch_size=self.max_batch_size)
-
-    async def _arerank_many(self, items: list[Prepared]) -> list[RerankResult]:
-        if (self.max_concurrency or self.engine.max_concurrency) <= 1:
-            return await asyncio.to_thread(self._rerank_many, items)
-        with passage_memo():
-            await aprefetch_cuts(self.engine, self._passages(items), self.max_passage_tokens,
-                                 swallow=self.on_error != "raise")
-            jobs = [settle(self._job(q, c), q) for q, c in items]
-            return await run_async(jobs, self.engine, self.params, max_concurrency=self.max_concurrency)
+    # -- many queries: run by the base class ----------------------------------------------
+    def _cuts(self, items: list[Prepared]) -> tuple[list[str], int]:
+        # each passage cut once per run, not once per set it is in
+        return [c.content().strip() for _, cands in items for c in cands], self.max_passage_tokens
 
 
 __all__: list[Any] = ["SetwiseReranker", "parse_choice"]

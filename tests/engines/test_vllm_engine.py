@@ -92,7 +92,7 @@ def test_default_engine_is_the_async_pipelined_one(vllm_engine) -> None:
     from reasonrank.methods.listwise import ListwiseReranker
 
     assert vllm_engine.async_engine is True and vllm_engine.max_concurrency > 1
-    assert ListwiseReranker(vllm_engine)._use_pipeline()
+    assert ListwiseReranker(vllm_engine).uses_async()
 
 
 def test_windows_of_all_queries_are_in_flight_together(vllm_engine) -> None:

@@ -81,7 +81,7 @@ def test_two_turn_generates_criteria_once_per_query():
     table = {"alpha": "<answer>relevance: 5\nrecency: 5</answer>",
              "beta": "<answer>relevance: 10\nrecency: 0</answer>",
              "gamma": "<answer>relevance: 0\nrecency: 5</answer>"}
-    engine = _scores_engine(table, meta=meta, max_batch_size=4)
+    engine = _scores_engine(table, meta=meta, max_batch_size=4, max_concurrency=1)
     reranker = RebelReranker(engine, two_turn=True)
     many = [{"id": f"d{i}", "text": ["alpha", "beta", "gamma"][i % 3]} for i in range(9)]
     results = reranker.rerank_batch([("q1", many), ("q2", DOCS)])

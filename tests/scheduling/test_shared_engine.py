@@ -12,7 +12,7 @@ from reasonrank.engines.base import ChatRequest, SamplingParams
 from reasonrank.engines.scripted import ScriptedEngine
 from reasonrank.errors import EngineError
 from reasonrank.factory import build_reranker
-from reasonrank.methods.shared_scheduler import (
+from reasonrank.scheduling import (
     RequestCancelled,
     SharedEngine,
     Ticket,
@@ -139,3 +139,34 @@ def test_listwise_through_shared_engine_matches_direct():
     shared.close()
     assert all(r.ids == direct.ids for r in results)
 
+
+@pytest.mark.parametrize("name", ["icr", "first", "pointwise"])
+def test_every_request_kind_goes_through_one_shared_dispatcher(name: str):
+    """Attention and choice log-probabilities are shared like generations: concurrent callers'
+    requests of one kind meet in one engine call."""
+    from reasonrank.engines.base import AttentionReadout
+
+    class Scripted(ScriptedEngine):
+        supports_attention = True
+
+        def choice_logprobs(self, requests, choices):
+            time.sleep(0.2)  # slow enough for the other callers' requests to queue meanwhile
+            return super().choice_logprobs(requests, choices)
+
+        def attention(self, requests):
+            self._record("attention", requests)
+            time.sleep(0.2)
+            return [AttentionReadout(weights=[[[1.0] for _ in r.segments] for _ in r.probes],
+                                     tokens=[[s] for s in r.segments]) for r in requests]
+
+    engine = Scripted(lambda r: "thought.", lambda r, c: {x: -float(i) for i, x in enumerate(c)},
+                      max_batch_size=8, max_concurrency=1, delay_fn=lambda r: 0.2)
+    shared = SharedEngine(engine)
+    assert shared.supports_attention
+    reranker = build_reranker(method=name, engine=shared)
+    docs = [{"id": f"d{i}", "text": f"text {i}"} for i in range(3)]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda i: as_ticket(f"c{i}", reranker.rerank, f"q{i}", docs), range(4)))
+    shared.close()
+    assert all(sorted(r.ids) == ["d0", "d1", "d2"] for r in results)
+    assert shared.stats.mixed_calls >= 1 and shared.stats.failed_calls == 0

@@ -1,0 +1,72 @@
+"""The options every method shares, written once, and the base of methods that generate text.
+
+Every method takes the base :class:`~reasonrank.methods.base.Reranker` options
+(:class:`RerankerOptions`: the error policies, depth, progress and the scheduling limits) as
+keywords; methods that generate (listwise, setwise, pointwise, REBEL) also take the sampling
+options (:class:`GenerationOptions`, or :class:`SamplingOptions` where the method has its own
+``depth`` default) and get ``self.params`` from :class:`GeneratingReranker`.
+"""
+from __future__ import annotations
+
+from typing import TypedDict, Unpack
+
+from reasonrank.engines.base import Engine, SamplingParams
+from reasonrank.errors import InvalidInputError
+from reasonrank.methods.base import OnError, OnParseError, Reranker, Schedule
+
+
+class CommonOptions(TypedDict, total=False):
+    """Keywords of :class:`~reasonrank.methods.base.Reranker` that every method takes as is."""
+
+    on_error: OnError
+    on_parse_error: OnParseError
+    show_progress: bool
+    max_batch_size: int | None
+    max_concurrency: int | None
+    schedule: Schedule
+
+
+class RerankerOptions(CommonOptions, total=False):
+    """Every keyword of :class:`~reasonrank.methods.base.Reranker` (``depth`` defaults to None)."""
+
+    depth: int | None
+
+
+class SamplingOptions(CommonOptions, total=False):
+    """The sampling keywords of the generating methods (official runs: greedy), for methods
+    with a ``depth`` default of their own (listwise, setwise)."""
+
+    temperature: float
+    top_p: float
+    seed: int | None
+
+
+class GenerationOptions(SamplingOptions, total=False):
+    """:class:`SamplingOptions` and ``depth`` (defaulting to None)."""
+
+    depth: int | None
+
+
+class GeneratingReranker(Reranker):
+    """A method whose engine steps generate text with one set of sampling settings."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+        stop: tuple[str, ...] = (),
+        **options: Unpack[RerankerOptions],
+    ) -> None:
+        super().__init__(engine, **options)
+        try:
+            self.params = SamplingParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p,
+                                         seed=seed, stop=stop)
+        except ValueError as exc:
+            raise InvalidInputError(str(exc)) from None
+
+
+__all__ = ["CommonOptions", "GeneratingReranker", "GenerationOptions", "RerankerOptions", "SamplingOptions"]

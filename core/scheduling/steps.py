@@ -1,0 +1,130 @@
+"""What a job may ask the engine for: one step of each engine request kind, and forks.
+
+A *job* is a generator. It yields a step, receives the engine's reply (or has an
+:class:`~reasonrank.errors.EngineError` thrown in) and finally returns its result:
+
+* :class:`Generate` — continue a chat (``Engine.generate``), reply: a ``Generation``;
+* :class:`ScoreChoices` — next-token log-probabilities of a few choice strings
+  (``Engine.choice_logprobs``), reply: a ``ChoiceDistribution``;
+* :class:`Attend` — read attention weights (``Engine.attention``), reply: an ``AttentionReadout``;
+* :class:`Fork` — run independent sub-jobs concurrently (a query's passages, or its windows),
+  reply: the list of their results; the first sub-job that raises cancels its siblings and its
+  error is thrown into the parent. :func:`gather` forks plain steps, each failure a value.
+
+Each step kind knows how to call the engine for a batch of compatible steps (same
+:meth:`batch_key`), so a new request kind is one new class here.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+from reasonrank.engines.base import AttentionRequest, ChatRequest, Engine, SamplingParams
+from reasonrank.errors import EngineError
+
+R = TypeVar("R")
+#: Called with the number of replies delivered (progress bars).
+StepCallback = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Generate:
+    """Generate a continuation of ``request`` with ``params``."""
+
+    request: ChatRequest
+    params: SamplingParams
+    kind: ClassVar[str] = "generate"
+
+    def batch_key(self) -> Any:
+        return self.params
+
+    def call(self, engine: Engine, requests: list[Any]) -> Sequence[Any]:
+        return engine.generate(requests, self.params)
+
+    async def acall(self, engine: Engine, requests: list[Any]) -> Sequence[Any]:
+        return await engine.agenerate(requests, self.params)
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreChoices:
+    """The distribution over ``choices`` as the next text of ``request``."""
+
+    request: ChatRequest
+    choices: tuple[str, ...]
+    kind: ClassVar[str] = "choice_logprobs"
+
+    def batch_key(self) -> Any:
+        return self.choices
+
+    def call(self, engine: Engine, requests: list[Any]) -> Sequence[Any]:
+        return engine.choice_logprobs(requests, list(self.choices))
+
+    async def acall(self, engine: Engine, requests: list[Any]) -> Sequence[Any]:
+        return await engine.achoice_logprobs(requests, list(self.choices))
+
+
+@dataclass(frozen=True, slots=True)
+class Attend:
+    """An attention readout (see :class:`~reasonrank.engines.base.AttentionRequest`)."""
+
+    request: AttentionRequest
+    kind: ClassVar[str] = "attention"
+
+    def batch_key(self) -> Any:
+        return None
+
+    def call(self, engine: Engine, requests: list[Any]) -> Sequence[Any]:
+        return engine.attention(requests)
+
+    async def acall(self, engine: Engine, requests: list[Any]) -> Sequence[Any]:
+        return await engine.aattention(requests)
+
+
+Step = Generate | ScoreChoices | Attend
+
+
+@dataclass(frozen=True, slots=True)
+class Fork:
+    """Run ``jobs`` concurrently; the parent receives their results, in order."""
+
+    jobs: tuple[Generator[Any, Any, Any], ...]
+
+
+Job = Generator[Step | Fork | ChatRequest, Any, R]
+
+
+def same_batch(a: Step, b: Step) -> bool:
+    """Whether two steps can share one engine call (same kind, same settings)."""
+    if type(a) is not type(b):
+        return False
+    ka, kb = a.batch_key(), b.batch_key()
+    return ka is kb or ka == kb
+
+
+def as_step(item: Any, params: SamplingParams | None) -> Step:
+    """A yielded item as a step: a bare :class:`ChatRequest` means :class:`Generate` with the
+    driver's default ``params`` (the jobs of earlier versions yield those)."""
+    if type(item) is ChatRequest:
+        if params is None:
+            raise TypeError("a job yielded a bare ChatRequest, but the driver got no SamplingParams")
+        return Generate(item, params)
+    if not isinstance(item, (Generate, ScoreChoices, Attend)):
+        raise TypeError(f"a job yielded {type(item).__name__}, not a step")
+    return item
+
+
+def _one(step: Step) -> Generator[Step, Any, Any]:
+    try:
+        return (yield step)
+    except EngineError as exc:
+        return exc
+
+
+def gather(steps: Sequence[Step]) -> Fork:
+    """Fork plain steps; each reply comes back in place, an engine failure as the error value
+    (so one failed passage does not cancel the others)."""
+    return Fork(tuple(_one(s) for s in steps))
+
+
+__all__ = ["Attend", "Fork", "Generate", "Job", "ScoreChoices", "Step", "StepCallback", "as_step", "gather", "same_batch"]
