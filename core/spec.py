@@ -12,18 +12,17 @@ once here; a method's own settings go in ``method_options``.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from reasonrank.engines.base import Engine
 from reasonrank.errors import InvalidInputError
+from reasonrank.scheduling.layers import EngineLayer, compose
 
 if TYPE_CHECKING:  # pragma: no cover
     from reasonrank.methods.base import Reranker
 
-EngineLayer = Callable[[Engine], Engine]
-"""Wraps the engine when a reranker is built (engine sharing, metering, a result cache...)."""
 
 # The options of every method that are spec fields of their own (lifted out of method_options).
 SHARED_METHOD_OPTIONS = ("on_error", "on_parse_error", "depth", "show_progress")
@@ -153,9 +152,7 @@ class RerankerSpec:
         else:
             engine = build_engine(self.resolved_preset(), engine=self.engine, model=self.model,
                                   base_url=self.base_url, engine_options=dict(self.engine_options))
-        for layer in layers:
-            engine = layer(engine)
-        return engine
+        return compose(engine, *layers)
 
     def resolved_preset(self) -> Any:
         """The :class:`~reasonrank.presets.Preset` this spec builds on (an unknown preset, or a

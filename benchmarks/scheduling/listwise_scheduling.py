@@ -43,7 +43,7 @@ from reasonrank.engines.base import (
     SamplingParams,
 )
 from reasonrank.methods.listwise import ListwiseReranker
-from reasonrank.methods.scheduler import SchedulerStats
+from reasonrank.scheduling import SchedulerStats
 from reasonrank.testing.bench_inputs import load_dl19
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -128,7 +128,7 @@ def reset_prefix_cache(engine: Any) -> None:
 
 def run_ours(arm: str, engine: Any, items: list, common: dict[str, Any]) -> dict[str, Any]:
     from reasonrank.methods.listwise import ListwiseReranker
-    from reasonrank.methods.scheduler import SchedulerStats
+    from reasonrank.scheduling import SchedulerStats
 
     cpu0 = engine_cpu_seconds()
     started = time.perf_counter()
@@ -208,7 +208,8 @@ def run_rankllm(module: Any, engine: Any, model: str, items: list, budget: int, 
 
     import rank_llm.rerank.vllm_handler as handler_module
     from rank_llm.data import Candidate, Query, Request
-    from reasonrank.methods.scheduler import SchedulerStats, _Busy
+    from reasonrank.scheduling import SchedulerStats
+    from reasonrank.scheduling.stats import Busy as _Busy
 
     stats = SchedulerStats()
     busy = _Busy(stats)

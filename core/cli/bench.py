@@ -25,10 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reasonrank.evaluate import benchmark, plot_benchmark
+    from reasonrank.evaluate import EngineMeter, benchmark, plot_benchmark
 
     dataset = dataset_from_args(args)
-    reranker = reranker_from_args(args)
+    reranker = reranker_from_args(args, layers=[EngineMeter])  # metered from the start
     try:
         report = benchmark(
             reranker, dataset,

@@ -11,7 +11,7 @@ from dataclasses import Field, fields
 from typing import Any
 
 from reasonrank.errors import InvalidInputError
-from reasonrank.spec import RerankerSpec
+from reasonrank.spec import EngineLayer, RerankerSpec
 
 
 def parse_json_option(text: str | None, flag: str) -> dict[str, Any]:
@@ -82,9 +82,10 @@ def spec_from_args(args: argparse.Namespace, **overrides: Any) -> RerankerSpec:
     return RerankerSpec.from_options(**{**values, **overrides})
 
 
-def reranker_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
-    """Build the reranker the shared options describe (see :func:`spec_from_args`)."""
-    return spec_from_args(args, **overrides).build()
+def reranker_from_args(args: argparse.Namespace, *, layers: Sequence[EngineLayer] = (), **overrides: Any) -> Any:
+    """Build the reranker the shared options describe (see :func:`spec_from_args`), its engine
+    wrapped by ``layers`` (e.g. ``reasonrank bench`` meters the engine this way)."""
+    return spec_from_args(args, **overrides).build(layers=layers)
 
 
 class _DeprecatedAlias(argparse.Action):

@@ -1,7 +1,7 @@
 """``reasonrank serve``: the reranker as an HTTP rerank API (Cohere v2, TEI; FastAPI + uvicorn).
 
 One engine per process, built at start-up and shared by every request (see
-:mod:`reasonrank.methods.shared_scheduler`). Needs the ``serve`` extra.
+:mod:`reasonrank.scheduling`). Needs the ``serve`` extra.
 """
 from __future__ import annotations
 

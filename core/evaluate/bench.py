@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -53,7 +54,7 @@ def benchmark(
     for qid in spare:
         item = dataset.item(qid, top_k)
         reranker.rerank_batch([(item.query, item.candidates)])
-    engine = meter(reranker)
+    engine = _meter_of(reranker)
     engine.reset()
     per_query: list[dict[str, Any]] = []
     start = time.perf_counter()
@@ -119,3 +120,14 @@ def _timing_report(engine: EngineMeter, per_query: list[dict[str, Any]], total: 
 
 
 __all__ = ["benchmark", "percentiles"]
+
+
+def _meter_of(reranker: Reranker) -> EngineMeter:
+    """The :class:`EngineMeter` the reranker was built with (``RerankerSpec.build(layers=
+    [EngineMeter])``, as ``reasonrank bench`` does). A reranker built without one is metered
+    the old way, by slipping a meter under it, with a DeprecationWarning."""
+    if isinstance(reranker.engine, EngineMeter):
+        return reranker.engine
+    warnings.warn("benchmark(): build the reranker with layers=[EngineMeter] (RerankerSpec.build); "
+                  "metering an already built reranker is deprecated", DeprecationWarning, stacklevel=3)
+    return meter(reranker)

@@ -2,7 +2,7 @@
 Voyage, Infinity, TEI, vLLM score; one route per path) over one shared reranker, plus
 ``/health``, ``/metrics`` and ``/v1/stats``. Edge concerns only (auth, limits, admission,
 timeouts, errors, metrics, logs); the ranking is the reranker's, the engine sharing is
-:class:`~reasonrank.methods.shared_scheduler.SharedEngine`'s, composed in when the reranker is built.
+:class:`~reasonrank.scheduling.SharedEngine`'s, composed in when the reranker is built.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from reasonrank.methods.base import Reranker
-from reasonrank.methods.shared_scheduler import SharedEngine
+from reasonrank.scheduling import SharedEngine
 from reasonrank.serve.admission import Admission
 from reasonrank.serve.apis import load_routes
 from reasonrank.serve.edge import (

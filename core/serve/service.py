@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from reasonrank.engines.base import Engine
 from reasonrank.errors import EngineError, InvalidInputError, ParseError, PromptTooLongError
 from reasonrank.methods.base import Reranker
-from reasonrank.methods.shared_scheduler import SharedEngine, Ticket, current_ticket
+from reasonrank.scheduling import SharedEngine, Ticket, current_ticket
 from reasonrank.serve.admission import Admission, Overloaded
 from reasonrank.serve.apis.route import PathRoute, RouteProblem, Selection
 from reasonrank.serve.edge import (

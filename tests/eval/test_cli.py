@@ -15,11 +15,13 @@ def scripted(monkeypatch, tiny_dir):
     qrels = Dataset.load(tiny_dir).qrels
     made: list[tuple[CountingEngine, dict]] = []
 
-    def build(args, **_):
+    def build(args, layers=(), **_):
+        from reasonrank.scheduling import compose
+
         engine = CountingEngine(oracle_fn(qrels), delay_fn=lambda r: 0.01, model_name="oracle",
                                 max_batch_size=2)
         made.append((engine, vars(args)))
-        return ScriptRanker(engine, on_error=args.on_error or "raise")
+        return ScriptRanker(compose(engine, *layers), on_error=args.on_error or "raise")
 
     import reasonrank.cli.bench
     import reasonrank.cli.common

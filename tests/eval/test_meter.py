@@ -31,3 +31,28 @@ def test_sequential_calls_add_up_and_attributes_pass_through():
     assert engine.calls == 2 and len(inner.calls) == 2
     assert engine.busy_seconds == pytest.approx(0.1, abs=0.05)
     assert engine.render(ChatRequest.of([{"role": "user", "content": "z"}])).startswith("<|user|>")
+
+
+def test_benchmark_reads_the_meter_the_reranker_was_built_with():
+    """Metering is composed when the reranker is built (issue 25): benchmark() finds the meter
+    without touching ``reranker.engine``; a reranker built without one still works, warned."""
+    import warnings
+
+    from reasonrank.data import Dataset
+    from reasonrank.evaluate import benchmark
+    from reasonrank.scheduling import compose
+    from reasonrank.types import Candidate
+
+    dataset = Dataset(name="t", queries={"q1": "q"}, qrels={"q1": {"a": 1}},
+                      run={"q1": [("a", 2.0), ("b", 1.0)]},
+                      corpus={"a": Candidate(id="a", text="t"), "b": Candidate(id="b", text="u")})
+    inner = ScriptedEngine(lambda r: "x", delay_fn=lambda r: 0.01)
+    reranker = ScriptRanker(compose(inner, EngineMeter))
+    built_with = reranker.engine
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        report = benchmark(reranker, dataset, warmup=0)
+    assert reranker.engine is built_with and report["engine_seconds"] > 0
+    plain = ScriptRanker(ScriptedEngine(lambda r: "x"))
+    with pytest.warns(DeprecationWarning, match="layers=\\[EngineMeter\\]"):
+        benchmark(plain, dataset, warmup=0)

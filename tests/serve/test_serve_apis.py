@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 from reasonrank.engines.scripted import ScriptedEngine
 from reasonrank.factory import build_reranker
-from reasonrank.methods.shared_scheduler import SharedEngine
+from reasonrank.scheduling import SharedEngine
 from reasonrank.serve import (
     API_SHAPES,
     ApiShape,
