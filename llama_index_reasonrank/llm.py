@@ -2,7 +2,8 @@
 CPU model that reranks (one model in memory, no server, no API key)."""
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -15,7 +16,6 @@ from llama_index.core.base.llms.types import (
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.custom import CustomLLM
-
 from reasonrank.engines.base import ChatRequest, Engine, Generation, SamplingParams
 
 
@@ -30,14 +30,14 @@ class ReasonRankLLM(CustomLLM):
     """
 
     engine_name: str = Field(default="embedded", description="Engine name used when none is passed.")
-    model: Optional[str] = Field(default=None, description="Model name or path for the engine.")
+    model: str | None = Field(default=None, description="Model name or path for the engine.")
     max_tokens: int = Field(default=256, gt=0, description="Maximum number of generated tokens.")
     temperature: float = Field(default=0.0, ge=0.0, description="Sampling temperature (0 = greedy).")
     context_window: int = Field(default=4096, gt=0, description="Context window told to LlamaIndex.")
 
-    _engine: Optional[Engine] = PrivateAttr(default=None)
+    _engine: Engine | None = PrivateAttr(default=None)
 
-    def __init__(self, *, engine: Optional[Engine | str] = None, **data: Any) -> None:
+    def __init__(self, *, engine: Engine | str | None = None, **data: Any) -> None:
         if isinstance(engine, str):
             data["engine_name"] = engine
         super().__init__(**data)

@@ -33,7 +33,7 @@ def _probe(python: str, cwd: Path, env_path: str | None = None) -> dict:
     env.pop("PYTHONPATH", None)
     if env_path:
         env["PYTHONPATH"] = env_path
-    out = subprocess.run([python, "-c", PROBE], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run([python, "-c", PROBE], check=False, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 

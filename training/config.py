@@ -127,4 +127,4 @@ def as_dict(settings: Any) -> dict[str, Any]:
     return dataclasses.asdict(settings)
 
 
-__all__ = ["GRPOSettings", "LoraSettings", "SFTSettings", "as_dict", "load_settings", "field"]
+__all__ = ["GRPOSettings", "LoraSettings", "SFTSettings", "as_dict", "field", "load_settings"]

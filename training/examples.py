@@ -70,8 +70,7 @@ def iter_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
 def append_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
     """Append rows and flush, so a crash loses at most the row being written."""
     with open(path, "a", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        fh.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
         fh.flush()
 
 

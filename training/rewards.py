@@ -44,7 +44,7 @@ def ranking_metrics(pred_docids: Sequence[str], relevant_ids: Sequence[str]) -> 
     relevant = {str(d): 1 for d in relevant_ids}
     if not relevant:
         return 0.0, 0.0
-    run = {"q": {}}
+    run: dict[str, dict[str, float]] = {"q": {}}
     for idx, docid in enumerate(pred_docids):
         run["q"].setdefault(str(docid), float(-(idx + 1)))  # first occurrence wins, as dict order
     if not run["q"]:

@@ -6,7 +6,12 @@ from typing import Any
 
 from reasonrank.training.config import SFTSettings, as_dict
 from reasonrank.training.examples import read_examples, sft_records
-from reasonrank.training.modeling import common_trainer_kwargs, load_tokenizer, lora_config, write_preset
+from reasonrank.training.modeling import (
+    common_trainer_kwargs,
+    load_tokenizer,
+    lora_config,
+    write_preset,
+)
 
 log = logging.getLogger(__name__)
 

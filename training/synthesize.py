@@ -91,17 +91,18 @@ def _relevant(item: EvalItem) -> list[str]:
 
 def _listwise_outcome(item: EvalItem, window, text: str, threshold: float) -> tuple[str, dict[str, Any] | None]:
     ids = [c.id for c in window]
-    if not ANSWER_PATTERN.search(text):
+    found = ANSWER_PATTERN.search(text)
+    if not found:
         return "format", None
     if not is_valid_listwise_format(text, len(ids)):
         return "incomplete_ranking", None
-    labels = [int(x) for x in re.findall(r"\d+", ANSWER_PATTERN.search(text).group(1))]
+    labels = [int(x) for x in re.findall(r"\d+", found.group(1))]
     final_list = [ids[k - 1] for k in labels]
     relevant = _relevant(item)
     ndcg10, _ = ranking_metrics(final_list, relevant)
     if ndcg10 <= threshold:
         return "low_ndcg", None
-    answer = ANSWER_PATTERN.search(text).group(1).strip()
+    answer = found.group(1).strip()
     return "kept", {"final_list": final_list, "gold_answer": answer, "teacher_ndcg10": ndcg10,
                     "relevant_ids": [d for d in relevant if d in set(ids)] or relevant}
 
@@ -152,7 +153,7 @@ def synthesize(dataset_dir: str | Path, output_dir: str | Path, teacher: Engine,
                     jobs.append(("pointwise", item, (cand, label), pointwise.build_request(item.query, cand)))
         gens = _generate_all(teacher, [j[3] for j in jobs], params, concurrency)
         rows: dict[str, list[dict[str, Any]]] = {"listwise": [], "pointwise": []}
-        ledger: dict[tuple[str, str], Counter] = {}
+        ledger: dict[tuple[str | None, str], Counter] = {}
         for (kind, item, payload, request), gen in zip(jobs, gens, strict=True):
             key = (item.query.id, kind)
             ledger.setdefault(key, Counter())

@@ -110,8 +110,8 @@ def load_or_build(collection: Collection, settings: Bm25Settings = Bm25Settings(
     path = index_dir(collection, settings, cache_dir)
     if (path / "doc_ids.json").is_file():
         retriever = bm25s.BM25.load(str(path), mmap=True)
-        doc_ids = json.loads((path / "doc_ids.json").read_text())
-        return Bm25Index(retriever, doc_ids, path, settings, built=False)
+        saved_ids: list[str] = json.loads((path / "doc_ids.json").read_text())
+        return Bm25Index(retriever, saved_ids, path, settings, built=False)
     tokenizer = bm25s.tokenization.Tokenizer(stopwords=settings.stopwords, stemmer=_stemmer(settings))
     doc_ids: list[str] = []
 

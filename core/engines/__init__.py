@@ -20,11 +20,11 @@ from reasonrank.engines.base import (
 )
 
 __all__ = [
+    "ENGINES",
     "AttentionReadout",
     "AttentionRequest",
     "ChatRequest",
     "ChoiceDistribution",
-    "ENGINES",
     "Engine",
     "Generation",
     "SamplingParams",

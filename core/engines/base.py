@@ -15,7 +15,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 Message = Mapping[str, str]
 
@@ -34,7 +34,7 @@ class ChatRequest:
     assistant_prefix: str = ""
 
     @classmethod
-    def of(cls, messages: Sequence[Message], assistant_prefix: str = "") -> "ChatRequest":
+    def of(cls, messages: Sequence[Message], assistant_prefix: str = "") -> ChatRequest:
         return cls(tuple(dict(m) for m in messages), assistant_prefix)
 
 
@@ -235,10 +235,10 @@ class Engine(ABC):
     def close(self) -> None:
         """Release the model / connections. Idempotent."""
 
-    def __enter__(self) -> "Engine":
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def describe(self) -> dict[str, Any]:

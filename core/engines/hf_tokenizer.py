@@ -11,6 +11,19 @@ from typing import Any
 from reasonrank.engines.base import ChatRequest, defang_messages
 
 
+def render_chat(tokenizer: Any, request: ChatRequest, chat_template_kwargs: Mapping[str, Any] = {}) -> str:
+    """The prompt text of ``request`` under ``tokenizer``'s chat template: control tokens in the
+    messages defanged, the generation prompt added, and the assistant prefix appended."""
+    specials = [t for t in getattr(tokenizer, "all_special_tokens", []) if len(t) > 2]
+    text = tokenizer.apply_chat_template(
+        defang_messages(request.messages, specials),
+        tokenize=False,
+        add_generation_prompt=True,
+        **dict(chat_template_kwargs),
+    )
+    return str(text) + request.assistant_prefix
+
+
 class HFTokenizerMixin:
     """Implements ``render``/``count_tokens``/``truncate_tokens`` over ``self.tokenizer``.
 
@@ -21,14 +34,7 @@ class HFTokenizerMixin:
     chat_template_kwargs: Mapping[str, Any] = {}
 
     def render(self, request: ChatRequest) -> str:
-        specials = [t for t in getattr(self.tokenizer, "all_special_tokens", []) if len(t) > 2]
-        text = self.tokenizer.apply_chat_template(
-            defang_messages(request.messages, specials),
-            tokenize=False,
-            add_generation_prompt=True,
-            **dict(self.chat_template_kwargs),
-        )
-        return text + request.assistant_prefix
+        return render_chat(self.tokenizer, request, self.chat_template_kwargs)
 
     def encode(self, text: str) -> list[int]:
         return list(self.tokenizer.encode(text, add_special_tokens=False))

@@ -35,7 +35,7 @@ from reasonrank.engines.base import (
     Generation,
     SamplingParams,
 )
-from reasonrank.engines.hf_tokenizer import HFTokenizerMixin
+from reasonrank.engines.hf_tokenizer import HFTokenizerMixin, render_chat
 from reasonrank.engines.remote_tokenizer import RemoteTokenizer, surely_fits
 from reasonrank.errors import EngineError
 
@@ -215,7 +215,7 @@ class OpenAIEngine(Engine):
                 try:
                     async with session.post(url, data=data) as response:
                         status, raw, retry_after = response.status, await response.read(), response.headers.get("Retry-After")
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     last = f"request to {url} timed out after {self.timeout:g} s"
                 except aiohttp.ClientError as exc:
                     last = f"server at {self.base_url} not reachable ({type(exc).__name__})"
@@ -408,7 +408,7 @@ class OpenAIEngine(Engine):
 
     def render(self, request: ChatRequest) -> str:
         if self.tokenizer is not None:
-            return HFTokenizerMixin.render(self, request)
+            return render_chat(self.tokenizer, request, self.chat_template_kwargs)
         # The server applies its template; show the messages as sent.
         parts = [f"<{m['role']}>\n{m['content']}" for m in request.messages]
         if request.assistant_prefix:

@@ -93,9 +93,10 @@ class TransformersEngine(HFTokenizerMixin, Engine):
             extra["gguf_file"] = gguf_file
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(model, **extra)
-            self.model = AutoModelForCausalLM.from_pretrained(
+            loaded: Any = AutoModelForCausalLM.from_pretrained(
                 model, dtype=_resolve_dtype(torch, dtype, self.device), **extra, **(model_kwargs or {})
-            ).to(self.device)
+            )
+            self.model = loaded.to(self.device)
         except (OSError, ValueError) as exc:
             raise EngineUnavailableError(f"could not load model {model!r}: {exc}") from None
         self.model.eval()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -36,6 +37,8 @@ from reasonrank.engines.base import (
 )
 from reasonrank.engines.hf_tokenizer import HFTokenizerMixin
 from reasonrank.errors import EngineError, EngineUnavailableError, PromptTooLongError
+
+logger = logging.getLogger("reasonrank")
 
 # vLLM's cap on ``SamplingParams.logprob_token_ids`` (vllm.sampling_params.MAX_LOGPROB_TOKEN_IDS)
 _MAX_LOGPROB_TOKEN_IDS = 128
@@ -284,8 +287,8 @@ class VLLMEngine(HFTokenizerMixin, Engine):
         if llm is not None and hasattr(llm, "shutdown"):
             try:
                 llm.shutdown()
-            except Exception:  # best effort at exit
-                pass
+            except Exception as exc:  # noqa: BLE001 - best effort at exit: say so, never raise
+                logger.debug("vLLM shutdown failed: %s", exc)
         loop = self.__dict__.get("_loop")
         if loop is not None:
             loop.call_soon_threadsafe(loop.stop)

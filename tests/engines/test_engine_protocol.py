@@ -5,7 +5,6 @@ import asyncio
 import math
 
 import pytest
-
 from reasonrank.engines import (
     ChatRequest,
     ChoiceDistribution,

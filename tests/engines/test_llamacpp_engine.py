@@ -4,7 +4,6 @@ from __future__ import annotations
 import math
 
 import pytest
-
 from reasonrank.engines.base import ChatRequest, SamplingParams
 from reasonrank.errors import PromptTooLongError
 

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import pytest
-from rr_integration_helpers import KeywordReranker, answer
-
 from reasonrank.engines.scripted import ScriptedEngine
+from rr_integration_helpers import KeywordReranker, answer
 
 
 @pytest.fixture

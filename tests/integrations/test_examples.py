@@ -65,7 +65,7 @@ def test_example_app_plumbing_with_scripted_engine(app: str) -> None:
 
 def test_haystack_example_async_flag() -> None:
     out = run_example("haystack_rag.py", "--engine", "scripted", "--use-async")
-    retrieved, ids = check_output(out, 10, 3)
+    check_output(out, 10, 3)
     assert "kept input order" in out
 
 

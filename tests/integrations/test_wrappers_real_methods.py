@@ -7,14 +7,14 @@ import pytest
 pytest.importorskip("llama_index.core")
 pytest.importorskip("haystack")
 
-from haystack import Document  # noqa: E402
-from llama_index.core.schema import NodeWithScore, TextNode  # noqa: E402
-from rr_integration_helpers import EXPECTED_ORDER, QUERY, TEXTS, reasonrank_answer  # noqa: E402
+from haystack import Document
+from llama_index.core.schema import NodeWithScore, TextNode
+from reasonrank.engines.scripted import ScriptedEngine
+from reasonrank.factory import build_reranker
+from rr_integration_helpers import EXPECTED_ORDER, QUERY, TEXTS, reasonrank_answer
 
-from haystack_reasonrank import REASONING_KEY, ReasonRankRanker  # noqa: E402
-from llama_index_reasonrank import ReasonRankRerank  # noqa: E402
-from reasonrank.engines.scripted import ScriptedEngine  # noqa: E402
-from reasonrank.factory import build_reranker  # noqa: E402
+from haystack_reasonrank import REASONING_KEY, ReasonRankRanker
+from llama_index_reasonrank import ReasonRankRerank
 
 
 def nodes() -> list[NodeWithScore]:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-
 from reasonrank.methods.pointwise import PointwiseReranker
 
 QUERIES = {

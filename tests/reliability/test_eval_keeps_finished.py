@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from reasonrank.cli import main
 from reasonrank.data import Dataset
 from reasonrank.engines.base import ChatRequest

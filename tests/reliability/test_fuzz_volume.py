@@ -10,7 +10,6 @@ import random
 from collections.abc import Callable
 
 import pytest
-
 from reasonrank.engines.base import ChatRequest
 from reasonrank.engines.scripted import ScriptedEngine
 from reasonrank.methods import method_class

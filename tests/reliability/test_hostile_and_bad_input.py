@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from reasonrank.engines.scripted import ScriptedEngine
 from reasonrank.errors import InvalidInputError
 from reasonrank.methods import method_class

@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("pytrec_eval")
 
-from reasonrank.training.rewards import (  # noqa: E402
+from reasonrank.training.rewards import (
     format_reward,
     format_rewards,
     listwise_reward,

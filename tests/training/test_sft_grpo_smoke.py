@@ -7,9 +7,9 @@ import pytest
 
 pytest.importorskip("trl")
 
-from reasonrank.training.config import GRPOSettings, SFTSettings, load_settings  # noqa: E402
-from reasonrank.training.grpo import run_grpo  # noqa: E402
-from reasonrank.training.sft import run_sft  # noqa: E402
+from reasonrank.training.config import GRPOSettings, SFTSettings, load_settings
+from reasonrank.training.grpo import run_grpo
+from reasonrank.training.sft import run_sft
 
 
 def test_sft_loss_goes_down(tiny_model_path: Path, listwise_file: Path, tmp_path: Path) -> None:

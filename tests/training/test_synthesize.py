@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from reasonrank.engines.scripted import ScriptedEngine
 from reasonrank.training.synthesize import SynthesisSettings, synthesize
 
