@@ -182,18 +182,15 @@ class ReasonRankRerank(BaseNodePostprocessor):
     ) -> list[NodeWithScore]:
         query = self._start(nodes, query_bundle)
         if not nodes:
-            dispatcher.event(ReRankEndEvent(nodes=[]))
-            return []
-        result = self.reranker.rerank(query, self._candidates(nodes))
-        return self._finish(nodes, result)
+            return self._finish(nodes, None)
+        return self._finish(nodes, self.reranker.rerank(query, self._candidates(nodes)))
 
     async def _apostprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
         query = self._start(nodes, query_bundle)
         if not nodes:
-            dispatcher.event(ReRankEndEvent(nodes=[]))
-            return []
+            return self._finish(nodes, None)
         result = await self.reranker.arerank(query, self._candidates(nodes))
         return self._finish(nodes, result)
 
@@ -214,7 +211,11 @@ class ReasonRankRerank(BaseNodePostprocessor):
             for i, n in enumerate(nodes)
         ]
 
-    def _finish(self, nodes: list[NodeWithScore], result: RerankResult) -> list[NodeWithScore]:
+    def _finish(self, nodes: list[NodeWithScore], result: RerankResult | None) -> list[NodeWithScore]:
+        """The reranked nodes (``result`` None: no nodes to rerank), with the end event."""
+        if result is None:
+            dispatcher.event(ReRankEndEvent(nodes=[]))
+            return []
         overall = result.reasoning
         if result.warnings:  # e.g. on_error="keep_order" fell back to the retrieval order
             logger.warning("reasonrank: %s", "; ".join(result.warnings))

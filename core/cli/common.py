@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import Field, fields
 from typing import Any
 
@@ -128,3 +128,12 @@ __all__ = [
     "reranker_from_args",
     "spec_from_args",
 ]
+
+
+def print_report(doc: Any, as_json: bool, as_text: Callable[[Any], str], wrote: str | None = None) -> int:
+    """Print a command's result: one JSON document (``--json``, machine-readable) or the
+    human-readable text; ``wrote`` names the files written, on stderr. Returns exit code 0."""
+    print(json.dumps(doc, ensure_ascii=False, indent=2) if as_json else as_text(doc))
+    if wrote:
+        print(f"wrote {wrote}", file=sys.stderr)
+    return 0

@@ -7,7 +7,6 @@ side). Rerunning the same command resumes: finished queries are not reranked aga
 from __future__ import annotations
 
 import argparse
-import sys
 
 from reasonrank.cli import common
 from reasonrank.metrics import DEFAULT_MEASURES
@@ -93,11 +92,5 @@ def run(args: argparse.Namespace) -> int:
         )
     finally:
         reranker.engine.close()
-    if args.json:
-        import json
-
-        print(json.dumps(doc, indent=2))
-    else:
-        print(format_metrics(doc))
-    print(f"wrote {args.output}/run.reranked.trec, results.jsonl, metrics.json", file=sys.stderr)
-    return 0
+    return common.print_report(doc, args.json, format_metrics,
+                               f"{args.output}/run.reranked.trec, results.jsonl, metrics.json")

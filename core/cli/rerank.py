@@ -87,11 +87,7 @@ def run(args: argparse.Namespace) -> int:
         result = reranker.rerank(Query(args.query), docs)
     finally:
         reranker.engine.close()
-    if args.json:
-        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
-    else:
-        print(format_result(result))
-    return 0
+    return common.print_report(result.to_dict(), args.json, lambda _: format_result(result))
 
 
 def _dry_run(reranker: Any, args: argparse.Namespace, docs: list[Candidate]) -> int:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 
 from reasonrank.cli import common
@@ -98,9 +97,5 @@ def run(args: argparse.Namespace) -> int:
             candidates_per_query=common.depth_from_args(args), limit_queries=args.limit_queries,
             shard_size=args.shard_size, show_progress=not args.no_progress,
         )
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        print(format_summary(summary))
-    print(f"wrote {args.output}/shards/, run.reranked.trec, summary.json", file=sys.stderr)
-    return 0
+    return common.print_report(summary, args.json, format_summary,
+                               f"{args.output}/shards/, run.reranked.trec, summary.json")

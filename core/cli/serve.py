@@ -6,13 +6,13 @@ One engine per process, built at start-up and shared by every request (see
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 from typing import Any
 
 from reasonrank.cli import common
 from reasonrank.errors import InvalidInputError
+from reasonrank.registry import import_target
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,7 +61,7 @@ def load_factory(spec: str) -> Any:
     if not sep or not module_name or not attr:
         raise InvalidInputError(f"--engine-factory must be MODULE:CALLABLE, got {spec!r}")
     try:
-        factory = getattr(importlib.import_module(module_name), attr)
+        factory = import_target(spec)
     except (ImportError, AttributeError) as exc:
         raise InvalidInputError(f"--engine-factory {spec}: {exc}") from None
     engine = factory()

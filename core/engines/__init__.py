@@ -5,7 +5,6 @@ when that backend is asked for.
 """
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from reasonrank.engines.base import (
@@ -18,6 +17,7 @@ from reasonrank.engines.base import (
     SamplingParams,
     normalize_logprobs,
 )
+from reasonrank.registry import load_registered
 
 __all__ = [
     "ENGINES",
@@ -47,13 +47,8 @@ ENGINES: dict[str, str] = {
 
 def engine_class(name: str) -> type[Engine]:
     """The engine class registered under ``name`` (imports its module)."""
-    try:
-        target = ENGINES[name]
-    except KeyError:
-        raise ValueError(f"unknown engine {name!r}; choose one of {sorted(ENGINES)}") from None
-    module_name, _, cls_name = target.partition(":")
-    module = importlib.import_module(module_name)
-    return getattr(module, cls_name)
+    cls: type[Engine] = load_registered(ENGINES, name, "engine")
+    return cls
 
 
 def create_engine(name: str, **kwargs: Any) -> Engine:

@@ -4,9 +4,8 @@ listwise) and ``relevance`` (pointwise answer logits, no reasoning). ``fusion`` 
 them with the first stage."""
 from __future__ import annotations
 
-import importlib
-
 from reasonrank.methods.base import Reranker
+from reasonrank.registry import load_registered
 
 METHODS: dict[str, str] = {
     "listwise": "reasonrank.methods.listwise:ListwiseReranker",
@@ -21,12 +20,8 @@ METHODS: dict[str, str] = {
 
 def method_class(name: str) -> type[Reranker]:
     """The reranker class for a method name."""
-    try:
-        target = METHODS[name]
-    except KeyError:
-        raise ValueError(f"unknown method {name!r}; choose one of {sorted(METHODS)}") from None
-    module_name, _, cls_name = target.partition(":")
-    return getattr(importlib.import_module(module_name), cls_name)
+    cls: type[Reranker] = load_registered(METHODS, name, "method")
+    return cls
 
 
 __all__ = ["METHODS", "Reranker", "method_class"]

@@ -8,9 +8,9 @@ precedence inside a superset, and the order claims are checked in.
 """
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable
 
+from reasonrank.registry import load_registered
 from reasonrank.serve.apis.base import ApiShape, RerankCall
 from reasonrank.serve.apis.route import PathRoute
 
@@ -27,12 +27,8 @@ API_SHAPES: dict[str, str] = {
 
 def load_api(name: str) -> ApiShape:
     """An instance of the registered shape ``name``."""
-    try:
-        target = API_SHAPES[name]
-    except KeyError:
-        raise ValueError(f"unknown API shape {name!r}; choose from {sorted(API_SHAPES)}") from None
-    module_name, _, cls_name = target.partition(":")
-    return getattr(importlib.import_module(module_name), cls_name)()
+    shape: ApiShape = load_registered(API_SHAPES, name, "API shape")()
+    return shape
 
 
 def load_apis(names: Iterable[str] | None = None) -> list[ApiShape]:
