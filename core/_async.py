@@ -23,7 +23,7 @@ def run_coroutine(coro: Coroutine[Any, Any, R]) -> R:
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             box["error"] = exc
 
-    thread = threading.Thread(target=target, name="reasonrank-scheduler")
+    thread = threading.Thread(target=target, name="reasonrank-run-coroutine")
     thread.start()
     thread.join()
     if "error" in box:

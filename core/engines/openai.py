@@ -22,12 +22,12 @@ import json
 import math
 import os
 import random
-import threading
 import time
 import weakref
 from collections.abc import Sequence
 from typing import Any
 
+from reasonrank._async import run_coroutine
 from reasonrank.engines.base import (
     ChatRequest,
     ChoiceDistribution,
@@ -250,25 +250,7 @@ class OpenAIEngine(Engine):
     def _run(self, coro: Any) -> Any:
         """Run a coroutine from sync code, also when the caller's thread has a running loop
         (then in a helper thread: blocking; async callers use the ``a*`` methods)."""
-        coro = self._closing(coro)
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(coro)
-        result: dict[str, Any] = {}
-
-        def target() -> None:
-            try:
-                result["value"] = asyncio.run(coro)
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-                result["error"] = exc
-
-        thread = threading.Thread(target=target)
-        thread.start()
-        thread.join()
-        if "error" in result:
-            raise result["error"]
-        return result["value"]
+        return run_coroutine(self._closing(coro))
 
     async def _closing(self, coro: Any) -> Any:
         try:
