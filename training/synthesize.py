@@ -170,13 +170,8 @@ def synthesize(dataset_dir: str | Path, output_dir: str | Path, teacher: Engine,
                                              "messages": messages, "candidate_ids": [c.id for c in payload], **extra})
             else:
                 cand, label = payload
-                match = _POINTWISE_ANSWER.search(text)
-                if not match:
-                    outcome = "format"
-                elif (match.group(1).lower() == "true") != label:
-                    outcome = "disagrees_with_qrels"
-                else:
-                    outcome = "kept"
+                outcome = _pointwise_outcome(text, label)
+                if outcome == "kept":
                     rows["pointwise"].append({"kind": "pointwise", "qid": item.query.id, "docid": cand.id,
                                               "query": item.query.text, "messages": messages, "label": label})
             ledger[key][outcome] += 1
@@ -189,6 +184,20 @@ def synthesize(dataset_dir: str | Path, output_dir: str | Path, teacher: Engine,
             counts[kind].update(c)
         bar.update(len(chunk))
     bar.close()
+    return _report(settings, qids, out, counts, ledger_path)
+
+
+def _pointwise_outcome(text: str, label: bool) -> str:
+    """Rank1's self-consistency filter for one teacher answer: kept when it agrees with qrels."""
+    match = _POINTWISE_ANSWER.search(text)
+    if not match:
+        return "format"
+    return "kept" if (match.group(1).lower() == "true") == label else "disagrees_with_qrels"
+
+
+def _report(settings: SynthesisSettings, qids: list[str], out: Path, counts: dict[str, Counter],
+            ledger_path: Path) -> dict[str, Any]:
+    """Kept and dropped counts per kind, for this run and (from the ledger) the whole folder."""
     totals: dict[str, Counter] = {k: Counter() for k in settings.kinds}
     for r in iter_jsonl(ledger_path):
         if r["kind"] in totals:

@@ -100,8 +100,7 @@ class ReasonRankRanker:
         :param engine: Engine name (embedded, transformers, vllm, openai, llamacpp).
         :param model: Model name or path for the engine.
         :param base_url: Base URL of an OpenAI-compatible server (engine="openai").
-        :param engine_options: Extra keyword arguments for the engine.
-        :param method_options: Extra keyword arguments for the method.
+        :param engine_options: / :param method_options: Extra keyword arguments for the engine / method.
         :param top_k: Maximum number of Documents to return.
         :param on_error: "raise" on an engine failure, or "keep_order" to keep the input order
             with a warning.
@@ -110,8 +109,7 @@ class ReasonRankRanker:
         :param depth: Rerank only the first `depth` Documents (rerank depth); the rest follow in
             input order. None: the preset's (all).
         :param fusion: Fuse the reranker's order with the input order: "rrf" or "score".
-        :param fusion_weight: The reranker's share in the fusion (default 0.5).
-        :param rrf_k: RRF's constant (default 60).
+        :param fusion_weight: / :param rrf_k: The reranker's share in the fusion (default 0.5) / RRF's k (60).
         :param keep_reasoning_metadata: Write reasoning, criteria and rank into each Document's meta.
         :param meta_fields_to_embed: Meta fields shown to the model before the content
             ("title" is always used as the passage title when present).
