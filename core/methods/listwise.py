@@ -23,6 +23,7 @@ from reasonrank.engines.base import ChatRequest, Engine, Generation
 from reasonrank.errors import EngineError, InvalidInputError, PromptTooLongError
 from reasonrank.methods.base import Prepared, check_positive, engine_call
 from reasonrank.methods.generating import GeneratingReranker, SamplingOptions
+from reasonrank.methods.listwise_partition import FILLS
 from reasonrank.methods.listwise_strategies import Strategy, WindowOutcome, strategy
 from reasonrank.methods.passages import aprefetch, fix_text_fast, memoized, prefetch
 from reasonrank.methods.windows import window_plan
@@ -57,6 +58,9 @@ class ListwiseReranker(GeneratingReranker):
         ``partition`` only: the rank (1-based) in the first window of the passage used as the
         pivot (10, the paper's cutoff; below ``window_size``), and how many passages placed
         above the pivot go on to the next round (20, the paper's buffer; at least ``pivot``).
+    partition_fill:
+        ``partition`` only: which passages fill that budget: ``"interleave"`` (default; each
+        window's best first) or ``"list"`` (the first found, as in the paper's code).
     depth:
         First-stage candidates reranked (100); the rest follow in input order.
     max_passage_tokens:
@@ -89,6 +93,7 @@ class ListwiseReranker(GeneratingReranker):
         strategy: str = "sliding",
         pivot: int = 10,
         partition_budget: int = 20,
+        partition_fill: str = "interleave",
         **options: Unpack[SamplingOptions],
     ) -> None:
         for name, value in (
@@ -101,10 +106,11 @@ class ListwiseReranker(GeneratingReranker):
             check_positive(name, value)
         super().__init__(engine, max_tokens=reasoning_budget + answer_tokens, depth=depth, **options)
         window_plan(window_size, window_size, stride)  # validates both
-        self._strategy = _strategy_of(strategy, window_size, pivot, partition_budget)
+        self._strategy = _strategy_of(strategy, window_size, pivot, partition_budget, partition_fill)
         self.strategy = strategy
         self.pivot = pivot
         self.partition_budget = partition_budget
+        self.partition_fill = partition_fill
         self.window_size = window_size
         self.stride = stride
         self.max_passage_tokens = max_passage_tokens
@@ -239,7 +245,7 @@ class ListwiseReranker(GeneratingReranker):
         return None if None in counts else sum(n or 0 for n in counts)
 
 
-def _strategy_of(name: Any, window_size: int, pivot: int, budget: int) -> Strategy:
+def _strategy_of(name: Any, window_size: int, pivot: int, budget: int, fill: Any) -> Strategy:
     """The strategy ``name``, its settings checked before any engine call."""
     found = strategy(name)
     if name == "partition":
@@ -249,4 +255,6 @@ def _strategy_of(name: Any, window_size: int, pivot: int, budget: int) -> Strate
         if budget < pivot:
             raise InvalidInputError(f"partition_budget ({budget}) must be at least pivot ({pivot}) "
                                     "for strategy 'partition'")
+        if fill not in FILLS:
+            raise InvalidInputError(f"partition_fill must be one of {list(FILLS)}, got {fill!r}")
     return found

@@ -130,6 +130,7 @@ def test_partition_sends_a_querys_independent_windows_concurrently() -> None:
     {"strategy": "tournament"}, {"strategy": None}, {"strategy": "partition", "pivot": 20},
     {"strategy": "partition", "pivot": 0}, {"strategy": "partition", "pivot": 10, "partition_budget": 5},
     {"strategy": "partition", "window_size": 1, "stride": 1, "pivot": 1},
+    {"strategy": "partition", "partition_fill": "best"},
 ])
 def test_bad_options_fail_before_any_engine_call(options: dict) -> None:
     engine = ScriptedEngine(lambda r: "<answer>[1]</answer>")
