@@ -116,6 +116,118 @@ def print_quality(q: dict[str, Any]) -> None:
                   f"{r['windows_ratio_vs_sliding']:>6.3f}")
 
 
+# -- parts (2) and (3): single-query latency on a served engine -------------------------------
+LATENCY = ("sliding", "partition")
+
+
+def _wave_engine(model: str, url: str, concurrency: int) -> Any:
+    """An OpenAIEngine that counts sequential steps: a request sent while none is in flight
+    starts a new step (a query runs alone, so a fork's windows go out together)."""
+    from reasonrank.engines.openai import OpenAIEngine
+
+    class WaveEngine(OpenAIEngine):
+        in_flight = 0
+        waves = 0
+
+        async def agenerate(self, requests: Any, params: Any) -> Any:
+            self.waves += self.in_flight == 0
+            self.in_flight += len(requests)
+            try:
+                return await super().agenerate(requests, params)
+            finally:
+                self.in_flight -= len(requests)
+
+    return WaveEngine(model, base_url=url, max_concurrency=concurrency, max_retries=0, timeout=900)
+
+
+def latency(url: str, model: str, items: list[Any], common: dict[str, Any], reset: Any = None) -> dict[str, Any]:
+    """Every strategy on each query alone (order alternated per query); per-strategy means and
+    ratios to ``sliding``."""
+    from reasonrank.types import Query
+
+    engine = _wave_engine(model, url, 16)
+    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in LATENCY}
+    for n, (text, cands) in enumerate(items):
+        for name in LATENCY if n % 2 == 0 else LATENCY[::-1]:
+            if reset:
+                reset()  # no strategy reuses another's prefills
+            reranker = ListwiseReranker(engine, **STRATEGIES[name], **common)
+            waves0, t0 = engine.waves, time.perf_counter()
+            result = reranker.rerank(Query(text, id=f"q{n}"), cands)
+            seconds = time.perf_counter() - t0
+            assert sorted(r.candidate.id for r in result.ranked) == sorted(c["id"] for c in cands)
+            rows[name].append({"seconds": seconds, "steps": engine.waves - waves0, "windows": len(result.traces),
+                               "completion_tokens": result.usage.completion_tokens,
+                               "fallbacks": result.usage.fallbacks})
+    out: dict[str, Any] = {}
+    for name, got in rows.items():
+        out[name] = {k: round(statistics.fmean(r[k] for r in got), 4) for k in got[0]}
+        out[name]["seconds_median"] = round(statistics.median(r["seconds"] for r in got), 4)
+        out[name]["per_query"] = got
+    for name in LATENCY:
+        out[name]["latency_ratio_vs_sliding"] = round(out[name]["seconds"] / out["sliding"]["seconds"], 3)
+    return out
+
+
+def print_latency(title: str, rows: dict[str, Any]) -> None:
+    print(f"\n{title}")
+    print(f"{'strategy':<10} {'s/query':>8} {'median':>8} {'ratio':>6} {'steps/q':>8} {'windows/q':>9} {'gen tok/q':>9}")
+    for name in LATENCY:
+        r = rows[name]
+        print(f"{name:<10} {r['seconds']:>8.3f} {r['seconds_median']:>8.3f} {r['latency_ratio_vs_sliding']:>6.3f} "
+              f"{r['steps']:>8.2f} {r['windows']:>9.2f} {r['completion_tokens']:>9.1f}")
+
+
+def served_items(n_queries: int, depth: int, words: int) -> list[Any]:
+    from reasonrank.testing.bench_inputs import cut_words, load_dl19
+
+    return cut_words(load_dl19(n_queries, depth), words)
+
+
+def run_instant(args: argparse.Namespace) -> dict[str, Any]:
+    """Part (2): the library's own share, against the instant fake server."""
+    from reasonrank.testing.servers.instant_openai import instant_server
+
+    items = served_items(args.instant_queries, args.depth, args.passage_words)
+    common = {"depth": args.depth, "max_passage_tokens": 10_000}
+    with instant_server() as url:
+        latency(url, "liuwenhan/reasonrank-7B", items[:1], common)  # warm-up: imports, connections
+        rows = latency(url, "liuwenhan/reasonrank-7B", items, common)
+    return {"server": "reasonrank.testing.servers.instant_openai", "queries": len(items), "rows": rows}
+
+
+def run_vllm(args: argparse.Namespace) -> dict[str, Any]:
+    """Part (3): the served CPU vLLM with the variable-length test model, started here with the
+    vLLM venv's Python (``--vllm-python``)."""
+    import httpx
+    from reasonrank.testing.servers.process import free_port, server_process
+    from reasonrank.testing.varlen_model import DEFAULT_SCALE, varlen_model_dir
+
+    model = str(varlen_model_dir(DEFAULT_SCALE))
+    port = free_port()
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_SERVER_DEV_MODE": "1"}
+    cmd = [args.vllm_python, "-m", "vllm.entrypoints.openai.api_server", "--model", model, "--served-model-name",
+           model, "--host", "127.0.0.1", "--port", str(port), "--dtype", "bfloat16", "--max-model-len", "4096",
+           "--seed", "0", "--disable-log-stats", "--enforce-eager"]
+    items = served_items(args.queries, args.depth, args.passage_words)
+    common = {"depth": args.depth, "max_passage_tokens": 10_000, "reasoning_budget": args.reasoning_budget,
+              "answer_tokens": 100, "on_error": "keep_order"}
+    started = time.perf_counter()
+    with server_process(cmd, f"http://127.0.0.1:{port}/v1", name="vLLM server", env=env,
+                        startup_timeout=900, poll=1.0, stop_timeout=30.0) as url:
+        startup = time.perf_counter() - started
+
+        def reset() -> None:
+            httpx.post(url.removesuffix("/v1") + "/reset_prefix_cache", timeout=60).raise_for_status()
+
+        load_before = os.getloadavg()
+        rows = latency(url, model, items, common, reset)
+    return {"server": "vLLM CPU OpenAI server (bfloat16, --enforce-eager, max-model-len 4096), "
+                      "reasonrank.testing.varlen_model; prefix cache reset before every query",
+            "startup_seconds": round(startup, 1), "queries": len(items), "load_before": load_before,
+            "load_after": os.getloadavg(), "common": common, "rows": rows}
+
+
 def machine() -> dict[str, Any]:
     """Where the numbers came from (the load matters on a shared machine)."""
     return {"platform": platform.platform(), "cpus": os.cpu_count(), "loadavg": os.getloadavg(),
@@ -127,13 +239,28 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=DL19)
     parser.add_argument("--depth", type=int, default=100)
     parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--instant-queries", type=int, default=10, help="part (2); 0 skips it")
+    parser.add_argument("--passage-words", type=int, default=60)
+    parser.add_argument("--vllm", action="store_true", help="part (3) only: the served CPU vLLM")
+    parser.add_argument("--vllm-python", default="/tmp/cold/.venv-vllm/bin/python")
+    parser.add_argument("--queries", type=int, default=5, help="part (3): queries, each run alone")
+    parser.add_argument("--reasoning-budget", type=int, default=412, help="part (3), as vllm_pipeline.py")
     args = parser.parse_args()
     report: dict[str, Any] = {"machine": machine(), "strategies": STRATEGIES}
-    if not args.skip_quality:
-        report["quality"] = quality(args.root, args.depth)
-        print_quality(report["quality"])
+    if args.vllm:
+        report["vllm"] = run_vllm(args)
+        print_latency(f"(3) served CPU vLLM, {args.queries} queries alone, top-{args.depth}", report["vllm"]["rows"])
+    else:
+        if not args.skip_quality:
+            report["quality"] = quality(args.root, args.depth)
+            print_quality(report["quality"])
+        if args.instant_queries:
+            report["instant"] = run_instant(args)
+            print_latency(f"(2) instant server (the library's own share), {args.instant_queries} queries alone",
+                          report["instant"]["rows"])
+    report["machine"]["load_after"] = os.getloadavg()
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / "listwise_strategies.json"
+    path = RESULTS / ("listwise_strategies_vllm.json" if args.vllm else "listwise_strategies.json")
     path.write_text(json.dumps(report, indent=1) + "\n")
     print(f"\nwrote {path}")
 
