@@ -85,9 +85,8 @@ def quality(root: Path, depth: int) -> dict[str, Any]:
             for seed in range(SEEDS):
                 orders = {}
                 for qid, ids in ranked.items():
-                    grades = qrels[qid]
                     order, n_steps, n_windows, _ = _one_query(
-                        options, oracle_answer(lambda d, g=grades: g.get(d, 0), sigma, seed), texts[qid], ids)
+                        options, oracle_answer(qrels[qid], sigma, seed), texts[qid], ids)
                     orders[qid] = order
                     steps.append(n_steps)
                     windows.append(n_windows)

@@ -84,9 +84,9 @@ def add_reranker_arguments(parser: argparse.ArgumentParser) -> None:
         if meta.get("strict_flag"):
             group.add_argument("--strict", dest=f.name, action="store_const", const="raise",
                                help=f"the same as {flag_of(f.name)} raise")
-    for name, meta in METHOD_FLAGS.items():
-        kwargs = {k: v for k, v in meta.items() if k != "choices"}
-        group.add_argument(flag_of(name), dest=name, default=None, choices=_choices(meta), **kwargs)
+    for name, flag in METHOD_FLAGS.items():
+        options = {k: v for k, v in flag.items() if k != "choices"}
+        group.add_argument(flag_of(name), dest=name, default=None, choices=_choices(flag), **options)
 
 
 def spec_from_args(args: argparse.Namespace, **overrides: Any) -> RerankerSpec:

@@ -78,6 +78,13 @@ class ListwiseReranker(GeneratingReranker):
     """
 
     method = "listwise"
+    # Declared here: the strategies (imported by this module) read them.
+    window_size: int
+    stride: int
+    strategy: str
+    pivot: int
+    partition_budget: int
+    partition_fill: str
 
     def __init__(
         self,

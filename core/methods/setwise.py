@@ -184,7 +184,7 @@ class SetwiseReranker(GeneratingReranker):
             # Nodes of one level head disjoint subtrees whose lower levels are already heaps, so
             # their heapify calls are independent: sent at once (a Fork), the result is the one
             # of the official one-by-one order. Each keeps its own traces, merged in that order.
-            logs = [([], []) for _ in level]
+            logs: list[tuple[list[Trace], list[str]]] = [([], []) for _ in level]
             yield Fork(tuple(self._heapify_job(query, cands, arr, nc, n, i, *log) for i, log in zip(level, logs)))
             for sub_traces, sub_warnings in logs:
                 traces.extend(sub_traces)
