@@ -42,7 +42,24 @@ def _choices(meta: Any) -> Sequence[str] | None:
         from reasonrank.engines import ENGINES
 
         return sorted(ENGINES)
+    if choices == "strategies":
+        from reasonrank.methods.listwise_strategies import STRATEGIES
+
+        return sorted(STRATEGIES)
     return choices
+
+
+#: Method settings with a flag of their own (any other goes in ``--method-options``): name ->
+#: argparse keywords. Given flags land in the spec's ``method_options`` (over the JSON's).
+METHOD_FLAGS: dict[str, dict[str, Any]] = {
+    "strategy": {"choices": "strategies", "help": "listwise: how a query's windows are walked: sliding "
+                 "(the official loop, default) or partition (top-down partitioning: a round's windows "
+                 "at once, lower single-query latency)"},
+    "pivot": {"type": int, "metavar": "K", "help": "listwise --strategy partition: the pivot's rank in "
+              "the first window (default 10)"},
+    "partition_budget": {"type": int, "metavar": "N", "help": "listwise --strategy partition: passages "
+                         "placed above the pivot that go on to the next round (default 20)"},
+}
 
 
 def cli_fields() -> list[Field]:
@@ -67,6 +84,9 @@ def add_reranker_arguments(parser: argparse.ArgumentParser) -> None:
         if meta.get("strict_flag"):
             group.add_argument("--strict", dest=f.name, action="store_const", const="raise",
                                help=f"the same as {flag_of(f.name)} raise")
+    for name, flag in METHOD_FLAGS.items():
+        options = {k: v for k, v in flag.items() if k != "choices"}
+        group.add_argument(flag_of(name), dest=name, default=None, choices=_choices(flag), **options)
 
 
 def spec_from_args(args: argparse.Namespace, **overrides: Any) -> RerankerSpec:
@@ -79,6 +99,9 @@ def spec_from_args(args: argparse.Namespace, **overrides: Any) -> RerankerSpec:
             value = parse_json_option(value, flag_of(f.name))
         if value is not None:
             values[f.name] = value
+    flags = {name: getattr(args, name) for name in METHOD_FLAGS if getattr(args, name, None) is not None}
+    if flags:
+        values["method_options"] = {**values.get("method_options", {}), **flags}
     return RerankerSpec.from_options(**{**values, **overrides})
 
 
@@ -119,6 +142,7 @@ def depth_from_args(args: argparse.Namespace) -> int | None:
 
 
 __all__ = [
+    "METHOD_FLAGS",
     "add_depth_argument",
     "add_reranker_arguments",
     "cli_fields",

@@ -9,20 +9,24 @@ rank_GPT_reasoning``; texts in ``reasonrank/prompts/reasonrank.toml``. Defaults 
 tokens of the model's tokenizer (100, the class default and the TREC/BEIR setting).
 
 Each query is one job walking its windows; queries are scheduled without lockstep (see
-:mod:`reasonrank.scheduling`).
+:mod:`reasonrank.scheduling`). How a job walks the windows is the ``strategy``
+(:mod:`reasonrank.methods.listwise_strategies`): the official sliding window (default), or
+top-down partitioning, whose windows of a round are sent at once (lower single-query latency).
 """
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from typing import Any, Unpack
 
 from reasonrank.engines.base import ChatRequest, Engine, Generation
-from reasonrank.errors import EngineError, PromptTooLongError
-from reasonrank.methods.base import Prepared, assemble_result, check_positive, engine_call
+from reasonrank.errors import EngineError, InvalidInputError, PromptTooLongError
+from reasonrank.methods.base import Prepared, check_positive, engine_call
 from reasonrank.methods.generating import GeneratingReranker, SamplingOptions
+from reasonrank.methods.listwise_partition import FILLS
+from reasonrank.methods.listwise_strategies import Strategy, WindowOutcome, strategy
 from reasonrank.methods.passages import aprefetch, fix_text_fast, memoized, prefetch
-from reasonrank.methods.windows import apply_window, window_plan
+from reasonrank.methods.windows import window_plan
 from reasonrank.parsing import parse_ranking
 from reasonrank.prompts import load_prompt
 from reasonrank.scheduling import Generate, Job
@@ -45,6 +49,18 @@ class ListwiseReranker(GeneratingReranker):
     ----------------------------------------------------------------
     window_size, stride:
         Sliding window (20, 10).
+    strategy:
+        How a query's windows are walked: ``"sliding"`` (default; the official loop, nine
+        windows in sequence at top-100) or ``"partition"`` (top-down partitioning, Parry et al.
+        SIGIR 2024: a round's windows after the first are sent at once, about three sequential
+        windows at top-100). See :mod:`reasonrank.methods.listwise_strategies`.
+    pivot, partition_budget:
+        ``partition`` only: the rank (1-based) in the first window of the passage used as the
+        pivot (10, the paper's cutoff; below ``window_size``), and how many passages placed
+        above the pivot go on to the next round (20, the paper's buffer; at least ``pivot``).
+    partition_fill:
+        ``partition`` only: which passages fill that budget: ``"interleave"`` (default; each
+        window's best first) or ``"list"`` (the first found, as in the paper's code).
     depth:
         First-stage candidates reranked (100); the rest follow in input order.
     max_passage_tokens:
@@ -62,6 +78,13 @@ class ListwiseReranker(GeneratingReranker):
     """
 
     method = "listwise"
+    # Declared here: the strategies (imported by this module) read them.
+    window_size: int
+    stride: int
+    strategy: str
+    pivot: int
+    partition_budget: int
+    partition_fill: str
 
     def __init__(
         self,
@@ -74,16 +97,27 @@ class ListwiseReranker(GeneratingReranker):
         reasoning_budget: int = 3072,
         answer_tokens: int = 100,
         prompt: str | Mapping[str, str] = "reasonrank",
+        strategy: str = "sliding",
+        pivot: int = 10,
+        partition_budget: int = 20,
+        partition_fill: str = "interleave",
         **options: Unpack[SamplingOptions],
     ) -> None:
         for name, value in (
             ("max_passage_tokens", max_passage_tokens),
             ("reasoning_budget", reasoning_budget),
             ("answer_tokens", answer_tokens),
+            ("pivot", pivot),
+            ("partition_budget", partition_budget),
         ):
             check_positive(name, value)
         super().__init__(engine, max_tokens=reasoning_budget + answer_tokens, depth=depth, **options)
         window_plan(window_size, window_size, stride)  # validates both
+        self._strategy = _strategy_of(strategy, window_size, pivot, partition_budget, partition_fill)
+        self.strategy = strategy
+        self.pivot = pivot
+        self.partition_budget = partition_budget
+        self.partition_fill = partition_fill
         self.window_size = window_size
         self.stride = stride
         self.max_passage_tokens = max_passage_tokens
@@ -165,8 +199,9 @@ class ListwiseReranker(GeneratingReranker):
             )
 
     def _first_requests(self, query: Query, candidates: list[Candidate]) -> list[ChatRequest]:
-        """The first window's request (the bottom window); later windows depend on the model."""
-        begin, end = window_plan(len(candidates), self.window_size, self.stride)[0]
+        """The first window's request (sliding: the bottom window; partition: the top one);
+        later windows depend on the model."""
+        begin, end = self._strategy.first_window(self, len(candidates))
         return [self.window_request(query, candidates[begin:end])]
 
     def render_dry_run(self, query: Any, candidates: Any) -> str:
@@ -175,49 +210,58 @@ class ListwiseReranker(GeneratingReranker):
 
     # -- one query: a job for the scheduler ------------------------------------------------
     def _job(self, query: Query, candidates: list[Candidate]) -> Job:
-        order = list(range(len(candidates)))
-        traces: list[Trace] = []
-        warnings: list[str] = []
-        engine_failures = 0
-        for begin, end in window_plan(len(candidates), self.window_size, self.stride):
-            label = f"window {begin + 1}-{end}"
-            ids = order[begin:end]
-            try:
-                # Building the request calls the engine too (token counting and truncation,
-                # remote on a server): it is under the same error policy as the generation.
-                request = engine_call(self.window_request, query, [candidates[i] for i in ids])
-                gen: Generation = yield Generate(request, self.params)
-            except EngineError as exc:
-                warnings.append(self.engine_fallback(query, label, exc))
-                engine_failures += 1
-                continue
-            parsed = parse_ranking(gen.text, len(ids), self.template["answer_pattern"])
-            notes = list(parsed.warnings)
-            if gen.finish_reason == "length":
-                notes.insert(0, f"output hit max_tokens ({self.params.max_tokens})")
-            if parsed.failed:
-                # An unusable output is a normal event for a reasoning model: the window keeps its
-                # order and the run goes on, as in the official loop and RankLLM (strict: raise).
-                self.output_fallback(query, label, f"no ranking in the output {gen.text[-200:]!r}; "
-                                     "kept the window's input order")
-            apply_window(order, begin, end, parsed.order)
-            traces.append(Trace(
-                kind="window",
-                candidate_ids=[candidates[i].id for i in ids],
-                reasoning=parsed.reasoning,
-                answer=parsed.answer,
-                raw_output=gen.text,
-                prompt_tokens=gen.prompt_tokens,
-                completion_tokens=gen.completion_tokens,
-                seconds=gen.seconds,
-                warnings=notes,
-                fallback=parsed.failed,
-            ))
-            warnings.extend(f"{label}: {n}" for n in notes)
-        return assemble_result(query, candidates, order, self.method, traces=traces,
-                               warnings=warnings, model=self.engine.model_name,
-                               engine_fallbacks=engine_failures)
+        return self._strategy.job(self, query, candidates)
+
+    def window_job(self, query: Query, window: list[Candidate], label: str) -> Generator[Any, Any, WindowOutcome]:
+        """Rank one window (a sub-job of every strategy): its permutation, or the input order
+        under the ``on_error`` / ``on_parse_error`` policies (``label`` names it in warnings)."""
+        try:
+            # Building the request calls the engine too (token counting and truncation,
+            # remote on a server): it is under the same error policy as the generation.
+            request = engine_call(self.window_request, query, window)
+            gen: Generation = yield Generate(request, self.params)
+        except EngineError as exc:
+            return WindowOutcome(list(range(len(window))), warnings=[self.engine_fallback(query, label, exc)],
+                                 engine_failure=True)
+        parsed = parse_ranking(gen.text, len(window), self.template["answer_pattern"])
+        notes = list(parsed.warnings)
+        if gen.finish_reason == "length":
+            notes.insert(0, f"output hit max_tokens ({self.params.max_tokens})")
+        if parsed.failed:
+            # An unusable output is a normal event for a reasoning model: the window keeps its
+            # order and the run goes on, as in the official loop and RankLLM (strict: raise).
+            self.output_fallback(query, label, f"no ranking in the output {gen.text[-200:]!r}; "
+                                 "kept the window's input order")
+        trace = Trace(
+            kind="window",
+            candidate_ids=[c.id for c in window],
+            reasoning=parsed.reasoning,
+            answer=parsed.answer,
+            raw_output=gen.text,
+            prompt_tokens=gen.prompt_tokens,
+            completion_tokens=gen.completion_tokens,
+            seconds=gen.seconds,
+            warnings=notes,
+            fallback=parsed.failed,
+        )
+        return WindowOutcome(list(parsed.order), trace, [f"{label}: {n}" for n in notes])
 
     # -- many queries: run by the base class ----------------------------------------------
-    def _progress_total(self, items: list[Prepared]) -> int:
-        return sum(len(window_plan(len(c), self.window_size, self.stride)) for _, c in items)
+    def _progress_total(self, items: list[Prepared]) -> int | None:
+        counts = [self._strategy.windows(self, len(c)) for _, c in items]
+        return None if None in counts else sum(n or 0 for n in counts)
+
+
+def _strategy_of(name: Any, window_size: int, pivot: int, budget: int, fill: Any) -> Strategy:
+    """The strategy ``name``, its settings checked before any engine call."""
+    found = strategy(name)
+    if name == "partition":
+        if window_size < 2 or pivot >= window_size:
+            raise InvalidInputError(f"pivot ({pivot}) must be a rank inside the first window, below "
+                                    f"window_size ({window_size}), for strategy 'partition'")
+        if budget < pivot:
+            raise InvalidInputError(f"partition_budget ({budget}) must be at least pivot ({pivot}) "
+                                    "for strategy 'partition'")
+        if fill not in FILLS:
+            raise InvalidInputError(f"partition_fill must be one of {list(FILLS)}, got {fill!r}")
+    return found

@@ -15,7 +15,10 @@ order (the official code leaves them in heap order, which carries no meaning).
 
 Each query is one job for :mod:`reasonrank.scheduling`: comparisons inside a query depend
 on each other, but the ready comparisons of all queries are batched together (sync engines) or
-kept in flight concurrently (async engines).
+kept in flight concurrently (async engines). While the heap is built, the families of one heap
+level are independent (disjoint subtrees) and are asked at once (a ``Fork``: at top-100 with sets
+of 20, the five level-1 families together), with the result of the official one-by-one order;
+the top-k extraction that follows is inherently sequential (each step sifts the new root).
 """
 from __future__ import annotations
 
@@ -23,21 +26,38 @@ import re
 from collections.abc import Generator, Mapping
 from typing import Any, Unpack
 
-from reasonrank.engines.base import ChatRequest, Engine, Generation
+from reasonrank.engines.base import ChatRequest, Engine
 from reasonrank.errors import EngineError, InvalidInputError
 from reasonrank.methods.base import Prepared, assemble_result, check_positive, engine_call
 from reasonrank.methods.generating import GeneratingReranker, SamplingOptions
 from reasonrank.methods.passages import cut_passage
 from reasonrank.parsing import split_sections
 from reasonrank.prompts import load_prompt
-from reasonrank.scheduling import Generate
+from reasonrank.scheduling import Fork, Generate
 from reasonrank.types import Candidate, Query, Trace
 
-SetJob = Generator[Generate, Generation, Any]
+SetJob = Generator[Generate | Fork, Any, Any]
 
 _TEMPLATE_KEYS = ("system", "prefix", "passage", "post")
 _LABEL = re.compile(r"\[\s*(\d+)\s*\]")
 _BARE = re.compile(r"\b(\d+)\b")
+
+
+def _build_levels(n: int, nc: int) -> list[list[int]]:
+    """The official build order (``for i in range(n // nc, -1, -1): heapify``, ielab/llm-rankers
+    ``setwise.py``) grouped by depth in the ``nc``-ary heap, deepest first: within a level the
+    nodes keep that order, and every node comes after all of its descendants, as there."""
+    def depth(i: int) -> int:
+        d = 0
+        while i:
+            i, d = (i - 1) // nc, d + 1
+        return d
+
+    levels: dict[int, list[int]] = {}
+    for i in range(n // nc, -1, -1):
+        if nc * i + 1 < n:  # a node without children needs no question
+            levels.setdefault(depth(i), []).append(i)
+    return [levels[d] for d in sorted(levels, reverse=True)]
 
 
 class _Abort(Exception):
@@ -155,19 +175,20 @@ class SetwiseReranker(GeneratingReranker):
         warnings: list[str] = []
 
         def heapify(size: int, i: int) -> SetJob:
-            while nc * i + 1 < size:  # node i has children: ask for the best of the family
-                family = [i, *range(nc * i + 1, min(nc * i + 1 + nc, size))]
-                # On an unusable answer the set keeps its input order: the first-stage best wins.
-                first = min(range(len(family)), key=lambda k: arr[family[k]])
-                best = yield from self._choose(query, [cands[arr[j]] for j in family], traces, warnings, first)
-                top = family[best]
-                if top == i:
-                    return
-                arr[i], arr[top] = arr[top], arr[i]
-                i = top
+            return (yield from self._heapify_job(query, cands, arr, nc, size, i, traces, warnings))
 
-        for i in range(n // nc, -1, -1):  # official build order
-            yield from heapify(n, i)
+        for level in _build_levels(n, nc):
+            if len(level) == 1:
+                yield from heapify(n, level[0])
+                continue
+            # Nodes of one level head disjoint subtrees whose lower levels are already heaps, so
+            # their heapify calls are independent: sent at once (a Fork), the result is the one
+            # of the official one-by-one order. Each keeps its own traces, merged in that order.
+            logs: list[tuple[list[Trace], list[str]]] = [([], []) for _ in level]
+            yield Fork(tuple(self._heapify_job(query, cands, arr, nc, n, i, *log) for i, log in zip(level, logs)))
+            for sub_traces, sub_warnings in logs:
+                traces.extend(sub_traces)
+                warnings.extend(sub_warnings)
         ranked: list[int] = []
         for step in range(k):
             ranked.append(arr[0])
@@ -178,6 +199,20 @@ class SetwiseReranker(GeneratingReranker):
         rest = sorted(set(range(n)) - set(ranked))
         return assemble_result(query, cands, ranked + rest, self.method, traces=traces,
                                warnings=warnings, model=self.engine.model_name)
+
+    def _heapify_job(self, query: Query, cands: list[Candidate], arr: list[int], nc: int, size: int, i: int,
+                     traces: list[Trace], warnings: list[str]) -> SetJob:
+        """Sift node ``i`` of the heap ``arr`` (of ``size``) down, one question per family."""
+        while nc * i + 1 < size:  # node i has children: ask for the best of the family
+            family = [i, *range(nc * i + 1, min(nc * i + 1 + nc, size))]
+            # On an unusable answer the set keeps its input order: the first-stage best wins.
+            first = min(range(len(family)), key=lambda k: arr[family[k]])
+            best = yield from self._choose(query, [cands[arr[j]] for j in family], traces, warnings, first)
+            top = family[best]
+            if top == i:
+                return
+            arr[i], arr[top] = arr[top], arr[i]
+            i = top
 
     def _choose(self, query: Query, passages: list[Candidate], traces: list[Trace],
                 warnings: list[str], fallback: int = 0) -> SetJob:

@@ -83,7 +83,8 @@ def test_batches_across_queries():
     results = reranker.rerank_batch([("q1", DOCS), ("q2", DOCS[:4]), ("q3", DOCS)])
     assert [r.ids[:3] for r in results] == [["d1", "d5", "d3"], ["d1", "d3", "d0"], ["d1", "d5", "d3"]]
     assert sum(r.usage.engine_calls for r in results) == sum(len(b) for _, b in engine.calls)
-    assert len(engine.calls[0][1]) == 3  # the first comparison of every query in one call
+    # The first call: every query's independent families of the heap's lowest level (2 + 1 + 2).
+    assert len(engine.calls[0][1]) == 5
     assert len(engine.calls) < sum(r.usage.engine_calls for r in results)
 
 
@@ -116,7 +117,7 @@ def test_single_candidate_needs_no_call():
 
 
 def test_dry_run_first_set():
-    (request,) = SetwiseReranker(ScriptedEngine(), set_size=3).dry_run("q", DOCS)
+    request, _other = SetwiseReranker(ScriptedEngine(), set_size=3).dry_run("q", DOCS)  # one heap level, at once
     assert 'Given the query: "q"' in request.messages[-1]["content"] and _values(request) == [1, 8, 2]
 
 
