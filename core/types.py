@@ -54,6 +54,10 @@ class Usage:
     engine_seconds: float = 0.0
     fallbacks: int = 0
     engine_fallbacks: int = 0
+    cache_hits: int = 0  # engine requests the result cache answered (no engine work)
+    cache_misses: int = 0  # engine requests the cache did not have (the engine answered)
+    forced_answers: int = 0  # windows/sets whose thought hit the budget and whose answer was forced
+    thinking_tokens: int = 0  # tokens generated inside <think> (where the method records them)
 
     def add(self, other: Usage) -> None:
         self.engine_calls += other.engine_calls
@@ -62,6 +66,10 @@ class Usage:
         self.engine_seconds += other.engine_seconds
         self.fallbacks += other.fallbacks
         self.engine_fallbacks += other.engine_fallbacks
+        self.cache_hits += other.cache_hits
+        self.cache_misses += other.cache_misses
+        self.forced_answers += other.forced_answers
+        self.thinking_tokens += other.thinking_tokens
 
     @property
     def total_tokens(self) -> int:
