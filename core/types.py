@@ -119,6 +119,8 @@ class Trace:
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
     fallback: bool = False  # the output gave no usable answer: input order / fallback score kept
+    forced_answer: bool = False  # the thought hit the budget: closed, and the answer forced
+    thinking_tokens: int = 0  # tokens inside <think> (forced: exact; otherwise estimated by share)
 
 
 @dataclass

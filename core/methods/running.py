@@ -20,6 +20,7 @@ from reasonrank.methods.passages import passage_memo
 from reasonrank.scheduling import Fork, Job, SchedulerStats, StepCallback, run_async, run_batched
 from reasonrank.scheduling.cache import find_cache
 from reasonrank.scheduling.combinators import observe
+from reasonrank.scheduling.forcing import ForceAnswer, force_answers
 from reasonrank.types import Query
 
 if TYPE_CHECKING:
@@ -91,7 +92,14 @@ def counted(job: Generator[Any, Any, T], cache_on: bool) -> Generator[Any, Any, 
 
 def _jobs(reranker: Reranker, items: list[Prepared]) -> list[Job[Any]]:
     cache_on = find_cache(reranker.engine) is not None
-    return [settle(counted(reranker._job(q, c), cache_on), q) for q, c in items]
+    forcing: ForceAnswer | None = getattr(reranker, "answer_forcing", None)
+    jobs = []
+    for q, c in items:
+        job = reranker._job(q, c)
+        if forcing is not None:  # thinking budgets that still answer (the method opted in)
+            job = force_answers(job, forcing)
+        jobs.append(settle(counted(job, cache_on), q))
+    return jobs
 
 
 @contextlib.contextmanager
