@@ -148,6 +148,10 @@ class RerankerSpec:
         from reasonrank.methods import method_class
 
         chosen = self.resolved_preset()
+        if chosen.method == "cascade":  # the multi-stage form: each stage a spec of its own
+            from reasonrank.methods.cascade_spec import build_cascade
+
+            return build_cascade(self, {**chosen.method_options, **self.method_options}, layers)
         engine = self.build_engine(layers=layers)
         options = {**chosen.method_options, **self.method_options, **self._shared_options()}
         fusion = {k: options.pop(k) for k in FUSION_OPTIONS if k in options}

@@ -139,6 +139,7 @@ class RerankResult:
     warnings: list[str] = field(default_factory=list)
     criteria_weights: dict[str, float] | None = None
     model: str | None = None
+    stages: list[str] | None = None  # a cascade's stages that ran for this query (adaptive skips)
 
     @property
     def ids(self) -> list[str]:
@@ -192,4 +193,5 @@ class RerankResult:
             "warnings": list(self.warnings),
             "usage": {**asdict(self.usage), "total_tokens": self.usage.total_tokens},
             "seconds": self.seconds,
+            **({"stages": list(self.stages)} if self.stages is not None else {}),
         }

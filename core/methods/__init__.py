@@ -16,6 +16,7 @@ METHODS: dict[str, str] = {
     "icr": "reasonrank.methods.icr:ICRReranker",
     "first": "reasonrank.methods.first:FirstReranker",
     "relevance": "reasonrank.methods.relevance:RelevanceReranker",
+    "cascade": "reasonrank.methods.cascade:CascadeReranker",  # built from stage specs (cascade_spec)
 }
 
 
