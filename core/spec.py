@@ -96,10 +96,10 @@ class RerankerSpec:
 
     def __post_init__(self) -> None:
         from reasonrank.engines import ENGINES
-        from reasonrank.methods import METHODS
+        from reasonrank.methods import method_names
 
-        if self.method is not None and self.method not in METHODS:
-            raise InvalidInputError(f"unknown method {self.method!r}; choose one of {sorted(METHODS)}")
+        if self.method is not None and self.method not in method_names():
+            raise InvalidInputError(f"unknown method {self.method!r}; choose one of {method_names()}")
         if isinstance(self.engine, str) and self.engine not in ENGINES:
             raise InvalidInputError(f"unknown engine {self.engine!r}; choose one of {sorted(ENGINES)}")
         if self.engine is not None and not isinstance(self.engine, (str, Engine)):

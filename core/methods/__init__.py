@@ -16,8 +16,15 @@ METHODS: dict[str, str] = {
     "icr": "reasonrank.methods.icr:ICRReranker",
     "first": "reasonrank.methods.first:FirstReranker",
     "relevance": "reasonrank.methods.relevance:RelevanceReranker",
-    "cascade": "reasonrank.methods.cascade:CascadeReranker",  # built from stage specs (cascade_spec)
 }
+#: Methods made of other methods' rerankers, built from a spec's stages (``cascade_spec``), not
+#: from one engine: a spec or the CLI names them, ``method_class`` does not build them.
+COMPOSITE_METHODS = ("cascade",)
+
+
+def method_names() -> list[str]:
+    """Every method a spec or the CLI may name."""
+    return sorted([*METHODS, *COMPOSITE_METHODS])
 
 
 def method_class(name: str) -> type[Reranker]:
@@ -30,4 +37,4 @@ def method_class(name: str) -> type[Reranker]:
     return getattr(importlib.import_module(module_name), cls_name)
 
 
-__all__ = ["METHODS", "Reranker", "method_class"]
+__all__ = ["COMPOSITE_METHODS", "METHODS", "Reranker", "method_class", "method_names"]
