@@ -121,6 +121,42 @@ def decode(data: bytes) -> Any:
     return reply
 
 
+class _TokenMemo:
+    """A bounded in-memory memo of tokenizer results (counts and cuts)."""
+
+    def __init__(self, max_entries: int = 65536) -> None:
+        self._data: dict[tuple[Any, ...], Any] = {}
+        self.max_entries = max_entries
+
+    def get(self, key: tuple[Any, ...]) -> Any:
+        return self._data.get(key)
+
+    def put(self, key: tuple[Any, ...], value: Any) -> None:
+        if len(self._data) >= self.max_entries:
+            self._data.clear()  # crude but bounded: tokenizer results are cheap to recompute
+        self._data[key] = value
+
+    def remember(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        value = self._data.get(key)
+        if value is None:
+            value = compute()
+            self.put(key, value)
+        return value
+
+    def split(self, texts: Sequence[str], max_tokens: int) -> tuple[list[str | None], list[str]]:
+        found = [self._data.get(("cut", t, max_tokens)) for t in texts]
+        missing = list(dict.fromkeys(t for t, f in zip(texts, found, strict=True) if f is None))
+        return found, missing
+
+    def fill(self, texts: Sequence[str], found: list[str | None], missing: list[str], max_tokens: int,
+             fresh: Sequence[str]) -> list[str]:
+        """Remember the ``fresh`` cuts of ``missing``; every text's cut, in order."""
+        new = dict(zip(missing, fresh, strict=True))
+        for text, value in new.items():
+            self.put(("cut", text, max_tokens), value)
+        return [f if f is not None else new[t] for t, f in zip(texts, found, strict=True)]
+
+
 @dataclasses.dataclass
 class CacheStats:
     """Hits, misses and requests not cached (sampled without a seed) so far."""
@@ -147,6 +183,7 @@ class CachedEngine(base.Engine):
         self.stats = CacheStats()
         self._lock = threading.Lock()
         self._identity: str | None = None
+        self._tokens = _TokenMemo()
 
     def __getattr__(self, name: str) -> Any:  # backend-specific attributes (tokenizer...)
         if name == "inner":
@@ -243,17 +280,23 @@ class CachedEngine(base.Engine):
     async def aattention(self, requests: Sequence[base.AttentionRequest]) -> list[base.AttentionReadout]:
         return await self._acached("attention", requests, None, self.inner.aattention)
 
+    # Tokenizer work is deterministic for a model: memoised in memory too, so a repeated query
+    # on a served model sends no /tokenize either (a hit then costs no engine round trip at all).
     def count_tokens(self, text: str) -> int:
-        return self.inner.count_tokens(text)
+        return self._tokens.remember(("count", text), lambda: self.inner.count_tokens(text))
 
     def truncate_tokens(self, text: str, max_tokens: int) -> str:
-        return self.inner.truncate_tokens(text, max_tokens)
+        return self._tokens.remember(("cut", text, max_tokens), lambda: self.inner.truncate_tokens(text, max_tokens))
 
     def truncate_many(self, texts: Sequence[str], max_tokens: int) -> list[str]:
-        return self.inner.truncate_many(texts, max_tokens)
+        found, missing = self._tokens.split(texts, max_tokens)
+        fresh = self.inner.truncate_many(missing, max_tokens) if missing else []
+        return self._tokens.fill(texts, found, missing, max_tokens, fresh)
 
     async def atruncate_many(self, texts: Sequence[str], max_tokens: int) -> list[str]:
-        return await self.inner.atruncate_many(texts, max_tokens)
+        found, missing = self._tokens.split(texts, max_tokens)
+        fresh = await self.inner.atruncate_many(missing, max_tokens) if missing else []
+        return self._tokens.fill(texts, found, missing, max_tokens, fresh)
 
     def render(self, request: base.ChatRequest) -> str:
         return self.inner.render(request)
