@@ -8,8 +8,8 @@ path and behind ``reasonrank serve``, and thinking budgets that still answer.
   ``/stats``: chat completions and ``/tokenize``) and the library's wall time per repeat
   (median, p90). Target: 0 engine calls and <= 1 ms per repeated query.
 * ``serve_50pct_repeats``: ``reasonrank serve`` (engine factory
-  ``reasonrank.testing.scripted_engines:batching``: every engine call takes 100 ms, one engine
-  for the service) under 8 clients whose requests are 50 % repeats of earlier ones:
+  ``reasonrank.testing.scripted_engines:serial``: one window per engine call, 50 ms each — an
+  engine at capacity) under 8 clients whose requests are 50 % repeats of earlier ones:
   requests/s, p50/p99 with ``--cache off`` and with the default cache, same engine.
 * ``forcing``: a scripted engine whose thoughts never close (every generation runs out of
   tokens inside ``<think>``) for listwise, setwise and REBEL: windows/sets/passages answered
@@ -87,9 +87,9 @@ def cache_served(repeats: int) -> dict[str, Any]:
 
 
 async def _load(url: str, queries: list[tuple[str, list[str]]], clients: int, total: int) -> dict[str, Any]:
-    """``total`` requests from ``clients`` workers; request i repeats request i // 2 when odd
-    (50 % repeats, each of a request already sent)."""
-    order = [i // 2 if i % 2 else i for i in range(total)]
+    """``total`` requests from ``clients`` workers: every other one repeats an earlier unique
+    request sent about ``2 * clients`` requests before (so usually finished): 50 % repeats."""
+    order = [max(0, i // 2 - clients) if i % 2 else i // 2 for i in range(total)]
     latencies: list[float] = []
     counter = iter(order)
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -117,9 +117,9 @@ def serve_repeats(total: int, clients: int) -> dict[str, Any]:
     from reasonrank.testing.servers.reasonrank_server import serve
 
     queries = load_queries(total, 20)
-    out: dict[str, Any] = {"engine": "scripted_engines:batching (100 ms per engine call)"}
+    out: dict[str, Any] = {"engine": "scripted_engines:serial (one window per engine call, 50 ms each)"}
     for label, flag in (("no_cache", ["--cache", "off"]), ("cache", [])):
-        args = ["--engine-factory", "reasonrank.testing.scripted_engines:batching", "--method", "listwise",
+        args = ["--engine-factory", "reasonrank.testing.scripted_engines:serial", "--method", "listwise",
                 "--max-in-flight", str(clients), "--log-level", "warning", *flag]
         with serve(args, startup=120) as url:
             out[label] = asyncio.run(_load(url, queries, clients, total))
