@@ -80,11 +80,12 @@ class GeneratingReranker(Reranker):
             raise InvalidInputError(f"force_answer must be true or false, got {force_answer!r}")
         if force_answer and self.forced_answer_tokens is None:
             raise InvalidInputError(f"force_answer is not an option of the {self.method} method")
-        #: The forced-answer policy the runner wraps each job with (None: off).
+        #: The forced-answer policy the runner wraps each job with (None: the method does not
+        #: force answers; ``enabled=False``: it only records thinking tokens).
         self.answer_forcing: ForceAnswer | None = None
         enabled = self.force_answer_default if force_answer is None else force_answer
-        if enabled and self.forced_answer_tokens is not None:
-            self.answer_forcing = ForceAnswer(answer_tokens=self.forced_answer_tokens)
+        if self.forced_answer_tokens is not None:
+            self.answer_forcing = ForceAnswer(answer_tokens=self.forced_answer_tokens, enabled=enabled)
         try:
             self.params = SamplingParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                                          seed=seed, stop=stop)

@@ -35,6 +35,9 @@ class ForceAnswer:
     """How to force an answer: the continuation's token allowance and the tags."""
 
     answer_tokens: int = 128
+    #: False: only record thinking tokens (the method's official behaviour: a cut thought is
+    #: parsed as it is).
+    enabled: bool = True
     think_open: str = "<think>"
     think_close: str = "</think>"
     answer_open: str = "\n<answer>"
@@ -82,8 +85,10 @@ def _forcing_hook(policy: ForceAnswer, records: dict[str, _Record]) -> Any:
         if not isinstance(step, Generate) or not isinstance(reply, Generation):
             return reply
         state = policy.state(step.request.assistant_prefix + reply.text)
-        if reply.finish_reason != "length" or state == "done":
-            records[reply.text] = _Record(False, _thinking_share(reply.text, policy, reply.completion_tokens))
+        if reply.finish_reason != "length" or state == "done" or not policy.enabled:
+            cut = reply.finish_reason == "length" and state == "thinking"  # all of it was thought
+            records[reply.text] = _Record(False, reply.completion_tokens if cut
+                                          else _thinking_share(reply.text, policy, reply.completion_tokens))
             return reply
         glue = policy.think_close + policy.answer_open if state == "thinking" else ""
         prefix = step.request.assistant_prefix + reply.text + glue

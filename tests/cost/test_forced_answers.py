@@ -71,6 +71,7 @@ def test_listwise_without_forcing_scrapes_the_thought():
     engine = ScriptedEngine(listwise_model)
     result = ListwiseReranker(engine, reasoning_budget=64, force_answer=False).rerank("q", DOCS)
     assert result.usage.forced_answers == 0 and all(not r.assistant_prefix for _, rs in engine.calls for r in rs)
+    assert result.usage.thinking_tokens == sum(t.completion_tokens for t in result.traces) > 0  # all thought
 
 
 def test_setwise_every_set_forced_and_parsed():
@@ -92,17 +93,17 @@ def test_rebel_every_passage_forced_and_parsed():
 def test_official_presets_keep_the_official_behaviour():
     for preset in ("reasonrank-7b", "rank-r1-7b"):
         spec = RerankerSpec(preset=preset, engine=ScriptedEngine(listwise_model))
-        assert spec.build().answer_forcing is None, preset  # type: ignore[attr-defined]
+        assert not spec.build().answer_forcing.enabled, preset  # type: ignore[attr-defined]
         on = RerankerSpec(preset=preset, engine=ScriptedEngine(), method_options={"force_answer": True})
-        assert on.build().answer_forcing is not None  # type: ignore[attr-defined]
+        assert on.build().answer_forcing.enabled  # type: ignore[attr-defined]
 
 
 def test_defaults_listwise_official_off_embedded_on():
-    assert ListwiseReranker(ScriptedEngine()).answer_forcing is None  # ReasonRank's official parsing
-    assert SetwiseReranker(ScriptedEngine()).answer_forcing is not None
-    assert RebelReranker(ScriptedEngine()).answer_forcing is not None
+    assert not ListwiseReranker(ScriptedEngine()).answer_forcing.enabled  # ReasonRank's official parsing
+    assert SetwiseReranker(ScriptedEngine()).answer_forcing.enabled
+    assert RebelReranker(ScriptedEngine()).answer_forcing.enabled
     embedded = RerankerSpec(preset="embedded-listwise", engine=ScriptedEngine()).build()
-    assert embedded.answer_forcing is not None  # type: ignore[attr-defined]
+    assert embedded.answer_forcing.enabled  # type: ignore[attr-defined]
 
 
 def test_forcing_option_errors():
