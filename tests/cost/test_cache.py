@@ -10,7 +10,13 @@ import pytest
 from reasonrank.engines.base import AttentionRequest, ChatRequest, SamplingParams
 from reasonrank.engines.scripted import ScriptedEngine
 from reasonrank.errors import EngineError, InvalidInputError
-from reasonrank.scheduling.cache import CachedEngine, cache_layer, model_identity, request_key
+from reasonrank.scheduling.cache import (
+    CachedEngine,
+    cache_layer,
+    find_cache,
+    model_identity,
+    request_key,
+)
 from reasonrank.scheduling.cache_store import DB_NAME, DiskStore, MemoryStore
 from reasonrank.spec import RerankerSpec
 from reasonrank.testing.scripted_engines import reverse_window
@@ -144,12 +150,33 @@ def test_reranker_usage_counts_hits_and_spec_default():
 
 
 def test_fallbacks_not_cached():
-    # An output with no usable answer is a method fallback; a later good reply is used as is.
+    # An output with no usable answer is a method fallback: the result is never kept whole
+    # (the engine reply itself is a reply: a greedy engine would give it again anyway).
     inner = ScriptedEngine(lambda r: "no answer at all")
-    engine = CachedEngine(inner)
-    r = RerankerSpec(method="listwise", engine=engine, cache=False).build()
-    res = r.rerank("q", [{"id": "a", "text": "a"}, {"id": "b", "text": "b"}])
-    assert res.usage.fallbacks == 1  # the reply was cached, the fallback (kept order) is not a reply
+    reranker = RerankerSpec(method="listwise", engine=inner).build()
+    docs = [{"id": "a", "text": "a"}, {"id": "b", "text": "b"}]
+    assert reranker.rerank("q", docs).usage.fallbacks == 1
+    again = reranker.rerank("q", docs)
+    assert again.usage.fallbacks == 1  # the method ran again (a kept result has no fallbacks)
+    cached = find_cache(reranker.engine)
+    assert cached is not None and not cached.__dict__.get("_results")
+
+
+def test_engine_fallback_results_not_kept():
+    state = {"fail": True}
+
+    def fn(r):
+        if state["fail"]:
+            raise EngineError("server down")
+        return reverse_window(r)
+
+    inner = ScriptedEngine(fn)
+    reranker = RerankerSpec(method="listwise", engine=inner, on_error="keep_order").build()
+    docs = [{"id": "a", "text": "a"}, {"id": "b", "text": "b"}]
+    assert reranker.rerank("q", docs).usage.engine_fallbacks == 1
+    state["fail"] = False
+    fixed = reranker.rerank("q", docs)
+    assert fixed.ids == ["b", "a"] and fixed.usage.engine_fallbacks == 0
 
 
 # -- the disk store -----------------------------------------------------------------------------
