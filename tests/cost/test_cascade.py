@@ -111,3 +111,12 @@ def test_cli_builds_a_cascade():
     args = parser.parse_args(["--preset", "embedded-cascade", "--method-options", '{"adaptive": true}'])
     spec = spec_from_args(args)
     assert spec.resolved_preset().method == "cascade" and spec.method_options == {"adaptive": True}
+
+
+@pytest.mark.parametrize("preset", ["embedded-cascade", "reasonrank-7b-cascade"])
+def test_cascade_presets_share_one_engine_between_stages(preset):
+    from reasonrank.methods.cascade_spec import _engine_key, stage_specs
+
+    spec = RerankerSpec(preset=preset)
+    stages = stage_specs(spec, spec.resolved_preset().method_options)  # no engine is built
+    assert len(stages) == 2 and len({_engine_key(s) for s in stages}) == 1
