@@ -12,6 +12,7 @@ once here; a method's own settings go in ``method_options``.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -33,6 +34,16 @@ def _cli(help: str, **argparse: Any) -> dict[str, Any]:
     """Field metadata: the help text, plus how the CLI option is made (see ``cli.common``);
     ``cli=False`` fields get no generated option (a subcommand adds its own)."""
     return {"help": help, **argparse}
+
+
+def cache_arg(text: str) -> bool | str:
+    """``--cache``'s value: ``off``/``false`` none, ``memory``/``on`` the in-process LRU, else a folder."""
+    lowered = text.strip().lower()
+    if lowered in ("off", "false", "no", "0", "none"):
+        return False
+    if lowered in ("memory", "on", "true", "yes", "1"):
+        return True
+    return text
 
 
 @dataclass(frozen=True)
@@ -77,13 +88,18 @@ class RerankerSpec:
         "the reranker's share in the fusion, 0-1 (default 0.5)", type=float, metavar="W"))
     rrf_k: float | None = field(default=None, metadata=_cli("RRF's constant (default 60)", type=float, metavar="K"))
     show_progress: bool = field(default=False, metadata=_cli("a progress bar over queries", cli=False))
+    cache: bool | str = field(default=True, metadata=_cli(
+        "result cache: 'memory' (the default: an in-process LRU), 'off', or a folder for an on-disk "
+        "store shared by processes", type=cache_arg, metavar="DIR|memory|off"))
+    cache_namespace: str | None = field(default=None, metadata=_cli(
+        "a name kept apart in the cache (a server that swaps weights under one model name)"))
 
     def __post_init__(self) -> None:
         from reasonrank.engines import ENGINES
-        from reasonrank.methods import METHODS
+        from reasonrank.methods import method_names
 
-        if self.method is not None and self.method not in METHODS:
-            raise InvalidInputError(f"unknown method {self.method!r}; choose one of {sorted(METHODS)}")
+        if self.method is not None and self.method not in method_names():
+            raise InvalidInputError(f"unknown method {self.method!r}; choose one of {method_names()}")
         if isinstance(self.engine, str) and self.engine not in ENGINES:
             raise InvalidInputError(f"unknown engine {self.engine!r}; choose one of {sorted(ENGINES)}")
         if self.engine is not None and not isinstance(self.engine, (str, Engine)):
@@ -94,6 +110,7 @@ class RerankerSpec:
         _check_choice("on_error", self.on_error, ("raise", "keep_order"))
         _check_choice("on_parse_error", self.on_parse_error, (None, "keep_order", "raise"))
         _check_choice("fusion", self.fusion, (None, "rrf", "score"))
+        object.__setattr__(self, "cache", _check_cache(self.cache))  # frozen: normalise in place
         if self.depth is not None and (isinstance(self.depth, bool) or not isinstance(self.depth, int)
                                        or self.depth < 1):
             raise InvalidInputError(f"depth must be a positive integer, got {self.depth!r}")
@@ -131,6 +148,10 @@ class RerankerSpec:
         from reasonrank.methods import method_class
 
         chosen = self.resolved_preset()
+        if chosen.method == "cascade":  # the multi-stage form: each stage a spec of its own
+            from reasonrank.methods.cascade_spec import build_cascade
+
+            return build_cascade(self, {**chosen.method_options, **self.method_options}, layers)
         engine = self.build_engine(layers=layers)
         options = {**chosen.method_options, **self.method_options, **self._shared_options()}
         fusion = {k: options.pop(k) for k in FUSION_OPTIONS if k in options}
@@ -152,7 +173,10 @@ class RerankerSpec:
         else:
             engine = build_engine(self.resolved_preset(), engine=self.engine, model=self.model,
                                   base_url=self.base_url, engine_options=dict(self.engine_options))
-        return compose(engine, *layers)
+        from reasonrank.scheduling.cache import cache_layer
+
+        cache = cache_layer(self.cache, namespace=self.cache_namespace or "")
+        return compose(engine, *layers, *([cache] if cache is not None else []))
 
     def resolved_preset(self) -> Any:
         """The :class:`~reasonrank.presets.Preset` this spec builds on (an unknown preset, or a
@@ -202,6 +226,23 @@ class RerankerSpec:
         """This spec with one endpoint of the fleet, round-robin by replica number."""
         urls = self.base_urls
         return replace(self, base_url=urls[index % len(urls)]) if len(urls) > 1 else self
+
+
+def _check_cache(cache: Any) -> bool | str:
+    """The cache option, checked before any engine is built (a folder must be writable):
+    None means the default (memory), a path becomes its string."""
+    if cache is None:
+        return True
+    if isinstance(cache, bool):
+        return cache
+    if isinstance(cache, os.PathLike):
+        cache = os.fspath(cache)
+    if not isinstance(cache, str) or not cache.strip():
+        raise InvalidInputError(f"cache must be True, False or a folder, got {cache!r}")
+    from reasonrank.scheduling.cache_store import prepare_folder
+
+    prepare_folder(cache)
+    return cache
 
 
 def _check_choice(name: str, value: Any, choices: tuple[Any, ...]) -> None:

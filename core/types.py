@@ -54,6 +54,10 @@ class Usage:
     engine_seconds: float = 0.0
     fallbacks: int = 0
     engine_fallbacks: int = 0
+    cache_hits: int = 0  # engine requests the result cache answered (no engine work)
+    cache_misses: int = 0  # engine requests the cache did not have (the engine answered)
+    forced_answers: int = 0  # windows/sets whose thought hit the budget and whose answer was forced
+    thinking_tokens: int = 0  # tokens generated inside <think> (where the method records them)
 
     def add(self, other: Usage) -> None:
         self.engine_calls += other.engine_calls
@@ -62,6 +66,10 @@ class Usage:
         self.engine_seconds += other.engine_seconds
         self.fallbacks += other.fallbacks
         self.engine_fallbacks += other.engine_fallbacks
+        self.cache_hits += other.cache_hits
+        self.cache_misses += other.cache_misses
+        self.forced_answers += other.forced_answers
+        self.thinking_tokens += other.thinking_tokens
 
     @property
     def total_tokens(self) -> int:
@@ -111,6 +119,8 @@ class Trace:
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
     fallback: bool = False  # the output gave no usable answer: input order / fallback score kept
+    forced_answer: bool = False  # the thought hit the budget: closed, and the answer forced
+    thinking_tokens: int = 0  # tokens inside <think> (forced: exact; otherwise estimated by share)
 
 
 @dataclass
@@ -129,6 +139,7 @@ class RerankResult:
     warnings: list[str] = field(default_factory=list)
     criteria_weights: dict[str, float] | None = None
     model: str | None = None
+    stages: list[str] | None = None  # a cascade's stages that ran for this query (adaptive skips)
 
     @property
     def ids(self) -> list[str]:
@@ -182,4 +193,5 @@ class RerankResult:
             "warnings": list(self.warnings),
             "usage": {**asdict(self.usage), "total_tokens": self.usage.total_tokens},
             "seconds": self.seconds,
+            **({"stages": list(self.stages)} if self.stages is not None else {}),
         }

@@ -72,6 +72,8 @@ class ReasonRankCompressor(BaseDocumentCompressor):
     fusion: Literal["rrf", "score"] | None = None
     fusion_weight: float | None = Field(default=None, ge=0.0, le=1.0)
     rrf_k: float | None = Field(default=None, ge=0.0)
+    cache: bool | str = Field(default=True, description="Result cache: True (in-process), False, or a folder.")
+    cache_namespace: str | None = None
     keep_reasoning_metadata: bool = Field(default=True, description="Write reasoning, rank and method "
                                           "into each document's metadata.")
 

@@ -110,6 +110,10 @@ class ReasonRankRerank(BaseNodePostprocessor):
         default=None, ge=0.0, le=1.0, description="The reranker's share in the fusion (default 0.5)."
     )
     rrf_k: float | None = Field(default=None, ge=0.0, description="RRF's constant (default 60).")
+    cache: bool | str = Field(
+        default=True, description="The result cache: True (an in-process LRU), False, or a folder shared by processes."
+    )
+    cache_namespace: str | None = Field(default=None, description="A name kept apart in the result cache.")
     keep_reasoning_metadata: bool = Field(
         default=True,
         description="Store the reasoning, per-criterion scores and rank in node metadata.",

@@ -96,7 +96,8 @@ def measure(base_url: str, model: str | None, items: list[Any], concurrency: int
     from reasonrank import Query, load_reranker
 
     options: dict[str, Any] = {} if concurrency is None else {"max_concurrency": concurrency}
-    kwargs: dict[str, Any] = {"engine": "openai", "base_url": base_url, "engine_options": options}
+    # cache=False: the library's work per window is measured, not the result cache's answers
+    kwargs: dict[str, Any] = {"engine": "openai", "base_url": base_url, "engine_options": options, "cache": False}
     if model:
         kwargs["model"] = model
     built = time.perf_counter()

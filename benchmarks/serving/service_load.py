@@ -99,7 +99,7 @@ def in_process_baseline(queries: list[tuple[str, list[str]]], total: int) -> dic
     from reasonrank.factory import build_reranker
     from reasonrank.testing.scripted_engines import instant
 
-    reranker = build_reranker(method="listwise", engine=instant())
+    reranker = build_reranker(method="listwise", engine=instant(), cache=False)  # queries repeat: no cache
     latencies = []
     start = time.perf_counter()
     for i in range(total):
@@ -115,10 +115,12 @@ def in_process_baseline(queries: list[tuple[str, list[str]]], total: int) -> dic
 
 def engine_args(name: str) -> list[str]:
     if name == "instant":
-        return ["--engine-factory", "reasonrank.testing.scripted_engines:instant", "--method", "listwise"]
+        # --cache off: the load measures engine work (the queries repeat; issue 27's cache would answer)
+        return ["--engine-factory", "reasonrank.testing.scripted_engines:instant", "--method", "listwise",
+                "--cache", "off"]
     from reasonrank.testing.tiny_model import tiny_model_dir
 
-    return ["--engine", "transformers", "--model", str(tiny_model_dir()), "--method", "listwise",
+    return ["--engine", "transformers", "--model", str(tiny_model_dir()), "--method", "listwise", "--cache", "off",
             "--engine-options", json.dumps({"device": "cpu", "dtype": "float32", "max_batch_size": 32}),
             "--method-options", json.dumps({"reasoning_budget": 16, "answer_tokens": 8})]
 

@@ -29,6 +29,7 @@ SUBCOMMANDS = (
     "reasonrank.cli.rerank_dataset",
     "reasonrank.cli.serve",
     "reasonrank.cli.presets",
+    "reasonrank.cli.cache",
     "reasonrank.training.cli",
 )
 

@@ -35,9 +35,9 @@ def flag_of(name: str) -> str:
 def _choices(meta: Any) -> Sequence[str] | None:
     choices = meta.get("choices")
     if choices == "methods":
-        from reasonrank.methods import METHODS
+        from reasonrank.methods import method_names
 
-        return sorted(METHODS)
+        return method_names()
     if choices == "engines":
         from reasonrank.engines import ENGINES
 

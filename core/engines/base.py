@@ -64,6 +64,7 @@ class Generation:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
+    cached: bool = False  # served by the result cache (no engine work)
 
 
 @dataclass
@@ -78,6 +79,7 @@ class ChoiceDistribution:
     probs: dict[str, float] = field(default_factory=dict)
     prompt_tokens: int = 0
     seconds: float = 0.0
+    cached: bool = False  # served by the result cache (no engine work)
 
     def __post_init__(self) -> None:
         if not self.probs:
@@ -113,6 +115,7 @@ class AttentionReadout:
     tokens: list[list[str]]
     prompt_tokens: int = 0
     seconds: float = 0.0
+    cached: bool = False  # served by the result cache (no engine work)
 
 
 def normalize_logprobs(logprobs: Mapping[str, float]) -> dict[str, float]:

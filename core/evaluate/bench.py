@@ -13,6 +13,7 @@ from reasonrank.evaluate.batching import chunks, progress
 from reasonrank.evaluate.meter import EngineMeter, meter
 from reasonrank.evaluate.run import as_dataset
 from reasonrank.methods.base import Reranker, check_positive
+from reasonrank.scheduling.layers import find_layer
 
 
 def percentiles(values: Sequence[float]) -> dict[str, float]:
@@ -126,8 +127,9 @@ def _meter_of(reranker: Reranker) -> EngineMeter:
     """The :class:`EngineMeter` the reranker was built with (``RerankerSpec.build(layers=
     [EngineMeter])``, as ``reasonrank bench`` does). A reranker built without one is metered
     the old way, by slipping a meter under it, with a DeprecationWarning."""
-    if isinstance(reranker.engine, EngineMeter):
-        return reranker.engine
+    found = find_layer(reranker.engine, EngineMeter)  # under the result cache, if any
+    if found is not None:
+        return found
     warnings.warn("benchmark(): build the reranker with layers=[EngineMeter] (RerankerSpec.build); "
                   "metering an already built reranker is deprecated", DeprecationWarning, stacklevel=3)
     return meter(reranker)

@@ -14,7 +14,8 @@ from reasonrank.metrics import DEFAULT_MEASURES, evaluate_run, ranked_run
 
 # Per-query usage counters summed into the metrics document.
 USAGE_KEYS = ("engine_calls", "prompt_tokens", "completion_tokens", "engine_seconds",
-              "fallbacks", "engine_fallbacks")
+              "fallbacks", "engine_fallbacks", "cache_hits", "cache_misses", "forced_answers",
+              "thinking_tokens")
 
 
 def reranked_ids(item: EvalItem, record: dict[str, Any], first_stage_ids: Sequence[str]) -> list[str]:

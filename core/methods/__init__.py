@@ -16,6 +16,14 @@ METHODS: dict[str, str] = {
     "first": "reasonrank.methods.first:FirstReranker",
     "relevance": "reasonrank.methods.relevance:RelevanceReranker",
 }
+#: Methods made of other methods' rerankers, built from a spec's stages (``cascade_spec``), not
+#: from one engine: a spec or the CLI names them, ``method_class`` does not build them.
+COMPOSITE_METHODS = ("cascade",)
+
+
+def method_names() -> list[str]:
+    """Every method a spec or the CLI may name."""
+    return sorted([*METHODS, *COMPOSITE_METHODS])
 
 
 def method_class(name: str) -> type[Reranker]:
@@ -24,4 +32,4 @@ def method_class(name: str) -> type[Reranker]:
     return cls
 
 
-__all__ = ["METHODS", "Reranker", "method_class"]
+__all__ = ["COMPOSITE_METHODS", "METHODS", "Reranker", "method_class", "method_names"]

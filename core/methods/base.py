@@ -181,10 +181,14 @@ class Reranker(ABC):
     def _rerank_many(self, items: list[Prepared]) -> list[RerankResult]:
         """Rerank validated (query, candidates) pairs; one full result per pair, or in a failed
         query's place the exception it raised (see :func:`settle`)."""
-        return run_jobs(self, items)
+        from reasonrank.methods.memo import memoized_run  # a repeated query answered whole
+
+        return memoized_run(self, items, run_jobs)
 
     async def _arerank_many(self, items: list[Prepared]) -> list[RerankResult]:
-        return await arun_jobs(self, items)
+        from reasonrank.methods.memo import amemoized_run
+
+        return await amemoized_run(self, items, arun_jobs)
 
     def uses_async(self) -> bool:
         """Whether the jobs run on the async driver (decided here, for every method)."""

@@ -68,6 +68,9 @@ class ListwiseReranker(GeneratingReranker):
     reasoning_budget, answer_tokens:
         Cap on reasoning tokens; generation gets ``reasoning_budget + answer_tokens`` tokens
         (3072 + 100, as in the official code).
+    force_answer:
+        Off by default (the official code parses a cut thought as it is); on, a thought cut by
+        the budget is closed and the answer asked for in ``answer_tokens`` more tokens.
     temperature, top_p, seed:
         Sampling (official: greedy).
     prompt:
@@ -85,6 +88,9 @@ class ListwiseReranker(GeneratingReranker):
     pivot: int
     partition_budget: int
     partition_fill: str
+    # ReasonRank's official inference parses a cut thought as it is: the class keeps that; the
+    # embedded preset and users turn forced answers on (force_answer=True).
+    force_answer_default = False
 
     def __init__(
         self,
@@ -111,6 +117,7 @@ class ListwiseReranker(GeneratingReranker):
             ("partition_budget", partition_budget),
         ):
             check_positive(name, value)
+        self.forced_answer_tokens = answer_tokens  # opts in to forced answers (force_answer)
         super().__init__(engine, max_tokens=reasoning_budget + answer_tokens, depth=depth, **options)
         window_plan(window_size, window_size, stride)  # validates both
         self._strategy = _strategy_of(strategy, window_size, pivot, partition_budget, partition_fill)

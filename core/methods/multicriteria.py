@@ -70,6 +70,8 @@ class RebelReranker(GeneratingReranker):
         Passage cut, in tokens of the engine's tokenizer (512).
     reasoning_budget:
         ``max_tokens`` of each scoring generation (1024); turn 1 gets the same.
+    force_answer:
+        A thought cut by the budget is closed and the answer asked for (default on).
     temperature, top_p, seed:
         Sampling (default greedy).
     prompt:
@@ -84,6 +86,7 @@ class RebelReranker(GeneratingReranker):
     """
 
     method = "rebel"
+    forced_answer_tokens = 160  # opts in to forced answers: one "name: score" line per criterion
     #: Composite of a passage whose output had no usable score: the middle of the [0, 1] scale.
     fallback_score: float = 0.5
 

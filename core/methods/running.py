@@ -18,6 +18,9 @@ from reasonrank.engines.base import ChatRequest
 from reasonrank.errors import ReasonRankError
 from reasonrank.methods.passages import passage_memo
 from reasonrank.scheduling import Fork, Job, SchedulerStats, StepCallback, run_async, run_batched
+from reasonrank.scheduling.cache import find_cache
+from reasonrank.scheduling.combinators import observe
+from reasonrank.scheduling.forcing import ForceAnswer, force_answers
 from reasonrank.types import Query
 
 if TYPE_CHECKING:
@@ -68,8 +71,35 @@ def first_requests(job: Job[Any]) -> list[Any]:
         job.close()
 
 
+def counted(job: Generator[Any, Any, T], cache_on: bool) -> Generator[Any, Any, T]:
+    """``job`` with its engine replies counted into its result's ``usage``: replies the result
+    cache served as hits, the others as misses (only when the engine has a cache layer)."""
+    seen = [0, 0]
+
+    def on_reply(reply: Any) -> None:
+        if getattr(reply, "cached", False):
+            seen[0] += 1
+        elif cache_on and hasattr(reply, "cached"):
+            seen[1] += 1
+
+    result = yield from observe(job, on_reply)
+    usage = getattr(result, "usage", None)
+    if usage is not None:
+        usage.cache_hits += seen[0]
+        usage.cache_misses += seen[1]
+    return result
+
+
 def _jobs(reranker: Reranker, items: list[Prepared]) -> list[Job[Any]]:
-    return [settle(reranker._job(q, c), q) for q, c in items]
+    cache_on = find_cache(reranker.engine) is not None
+    forcing: ForceAnswer | None = getattr(reranker, "answer_forcing", None)
+    jobs = []
+    for q, c in items:
+        job = reranker._job(q, c)
+        if forcing is not None:  # thinking budgets that still answer (the method opted in)
+            job = force_answers(job, forcing)
+        jobs.append(settle(counted(job, cache_on), q))
+    return jobs
 
 
 @contextlib.contextmanager

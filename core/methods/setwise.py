@@ -106,6 +106,9 @@ class SetwiseReranker(GeneratingReranker):
         Query cut (``None``: no cut; the official runs use 32).
     reasoning_budget:
         ``max_tokens`` of each generation (2048).
+    force_answer:
+        A thought cut by the budget is closed and the answer asked for (default on; the
+        official Rank-R1 presets turn it off).
     temperature, top_p, seed:
         Sampling (default greedy).
     prompt:
@@ -115,6 +118,7 @@ class SetwiseReranker(GeneratingReranker):
     """
 
     method = "setwise"
+    forced_answer_tokens = 32  # opts in to forced answers: "[3]</answer>" needs a few tokens
 
     def __init__(
         self,

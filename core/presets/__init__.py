@@ -46,6 +46,7 @@ DEFAULT_PRESETS: dict[str, str] = {
     "icr": "embedded-icr",
     "first": "embedded-first",
     "relevance": "embedded-relevance",
+    "cascade": "embedded-cascade",
 }
 
 

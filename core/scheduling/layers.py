@@ -11,10 +11,25 @@ is constructed, never by replacing ``reranker.engine`` afterwards::
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 from reasonrank.engines.base import Engine
 
 EngineLayer = Callable[[Engine], Engine]
+L = TypeVar("L")
+
+
+def find_layer(engine: Engine, kind: type[L]) -> L | None:
+    """The layer of type ``kind`` in ``engine``'s stack (each layer keeps what it wraps as
+    ``.inner``), or None."""
+    current: object = engine
+    for _ in range(32):  # a stack is a few layers deep; the bound guards against a cycle
+        if isinstance(current, kind):
+            return current
+        current = getattr(current, "__dict__", {}).get("inner")
+        if current is None:
+            return None
+    return None
 
 
 def compose(engine: Engine, *layers: EngineLayer) -> Engine:
@@ -24,3 +39,6 @@ def compose(engine: Engine, *layers: EngineLayer) -> Engine:
         if not isinstance(engine, Engine):
             raise TypeError(f"engine layer {layer!r} returned {type(engine).__name__}, not an Engine")
     return engine
+
+
+__all__ = ["EngineLayer", "compose", "find_layer"]

@@ -26,6 +26,8 @@ class ServiceMetrics:
                                    "Engine calls carrying prompts of two or more HTTP requests", registry=r)
         self.engine_seconds = Histogram("reasonrank_engine_call_seconds", "Engine call duration (s)",
                                         buckets=_LATENCY_BUCKETS, registry=r)
+        self.cache = Counter("reasonrank_cache_requests", "Engine requests by result-cache outcome", ["result"],
+                             registry=r)
         self.tokens = Counter("reasonrank_tokens", "Tokens used", ["kind"], registry=r)
         self.fallbacks = Counter("reasonrank_fallbacks",
                                  "Windows/pairs kept in input order (unusable output or engine failure)",

@@ -8,6 +8,7 @@ response; everything else happens here, once.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import warnings
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,8 @@ from reasonrank.engines.base import Engine
 from reasonrank.errors import EngineError, InvalidInputError, ParseError, PromptTooLongError
 from reasonrank.methods.base import Reranker
 from reasonrank.scheduling import SharedEngine, Ticket, current_ticket
+from reasonrank.scheduling.cache import cache_scope
+from reasonrank.scheduling.layers import find_layer
 from reasonrank.serve.admission import Admission, Overloaded
 from reasonrank.serve.apis.route import PathRoute, RouteProblem, Selection
 from reasonrank.serve.edge import (
@@ -60,14 +63,14 @@ def served_reranker(target: RerankerSpec | Reranker, metrics: ServiceMetrics) ->
         reranker = target.build(layers=[sharing_layer(metrics)])
     elif isinstance(target, Reranker):
         reranker = target
-        if not isinstance(reranker.engine, SharedEngine):
+        if find_layer(reranker.engine, SharedEngine) is None:
             warnings.warn("create_app(reranker) on an unshared engine is deprecated; pass a RerankerSpec, "
                           "or build the reranker with layers=[sharing_layer()]", DeprecationWarning, stacklevel=3)
             replace_engine(reranker, metrics)
     else:
         raise TypeError(f"serve a RerankerSpec or a Reranker, not {type(target).__name__}")
-    shared = reranker.engine
-    assert isinstance(shared, SharedEngine)
+    shared = find_layer(reranker.engine, SharedEngine)  # under the result cache, if any
+    assert shared is not None
     if shared.on_call is None:  # a reranker built outside create_app: count its engine calls too
         shared.on_call = metrics.on_engine_call
     return reranker, shared
@@ -76,8 +79,9 @@ def served_reranker(target: RerankerSpec | Reranker, metrics: ServiceMetrics) ->
 def replace_engine(reranker: Reranker, metrics: ServiceMetrics | None = None) -> SharedEngine:
     """The pre-spec way of sharing: put a :class:`SharedEngine` under a built ``reranker``
     (idempotent). Kept for :func:`reasonrank.serve.share_engine`, which is deprecated."""
-    if isinstance(reranker.engine, SharedEngine):
-        return reranker.engine
+    found = find_layer(reranker.engine, SharedEngine)
+    if found is not None:
+        return found
     shared = SharedEngine(reranker.engine, on_call=metrics.on_engine_call if metrics else None)
     reranker.engine = shared
     return shared
@@ -137,7 +141,11 @@ class RerankService:
         call = selection.call
         query, cands = to_candidates(call.query, call.documents, self.settings, selection.documents_field)
         self.metrics.documents.inc(len(cands))
-        result = await self.rerank(query, cands, rid)
+        scope = cache_scope.set(self.cache_scope(request))  # the task copies it at creation
+        try:
+            result = await self.rerank(query, cands, rid)
+        finally:
+            cache_scope.reset(scope)
         body = selection.respond(result, rid)
         self.count(result)
         log_event("reranked", request_id=rid, documents=len(cands), engine_calls=result.usage.engine_calls,
@@ -174,11 +182,21 @@ class RerankService:
 
         return rerank
 
+    def cache_scope(self, request: Request) -> str:
+        """The result cache's namespace of a request: one per API key (a hash of it, so the key
+        itself is never kept), unless the service shares the cache between keys."""
+        if self.settings.cache_shared or not self.keys.enabled:
+            return ""
+        token = request.headers.get("authorization", "").partition(" ")[2].strip()
+        return "key:" + hashlib.sha256(token.encode()).hexdigest()[:16]
+
     def count(self, result: RerankResult) -> None:
         """Tokens and fallbacks of a finished rerank, into the metrics."""
         usage, metrics = result.usage, self.metrics
         metrics.tokens.labels(kind="prompt").inc(usage.prompt_tokens)
         metrics.tokens.labels(kind="completion").inc(usage.completion_tokens)
+        metrics.cache.labels(result="hit").inc(usage.cache_hits)
+        metrics.cache.labels(result="miss").inc(usage.cache_misses)
         fallbacks = usage.fallbacks + usage.engine_fallbacks
         if not fallbacks:  # a fallback counted only as a warning ("kept ... order")
             fallbacks = sum(1 for w in result.warnings if "kept" in w and "order" in w)

@@ -18,7 +18,8 @@ class ServeSettings:
     ``request_timeout`` bounds one request's reranking once admitted: 504 after it, and its
     windows still queued for the engine are dropped. ``api_key`` and ``api_keys`` (or the
     ``REASONRANK_API_KEY`` env var, comma-separated) and ``api_key_file`` (one key per line, read
-    again when it changes) turn on bearer-token auth; any of the keys is accepted.
+    again when it changes) turn on bearer-token auth; any of the keys is accepted. With keys, the
+    result cache keeps one namespace per key unless ``cache_shared``.
     """
 
     api_key: str | None = None
@@ -32,6 +33,7 @@ class ServeSettings:
     request_timeout: float = 600.0
     retry_after: int = 1
     model_name: str = "reasonrank"
+    cache_shared: bool = False  # one result-cache namespace for all API keys (default: one per key)
 
     def __post_init__(self) -> None:
         for name in ("max_documents", "max_document_bytes", "max_body_bytes", "max_in_flight", "retry_after"):

@@ -24,6 +24,12 @@ def batching() -> ScriptedEngine:
     return ScriptedEngine(reverse_window, max_batch_size=16, max_concurrency=1, delay_fn=lambda r: 0.1)
 
 
+def serial() -> ScriptedEngine:
+    """A sync engine at capacity: one window per call, 50 ms each (the cost-controls benchmark:
+    work the cache saves is time the engine gets back)."""
+    return ScriptedEngine(reverse_window, max_batch_size=1, max_concurrency=1, delay_fn=lambda r: 0.05)
+
+
 def instant() -> ScriptedEngine:
     """A sync batch engine that answers at once: the service's own overhead per request."""
     return ScriptedEngine(reverse_window, max_batch_size=64, max_concurrency=1)

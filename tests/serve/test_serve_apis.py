@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from reasonrank.engines.scripted import ScriptedEngine
 from reasonrank.factory import build_reranker
 from reasonrank.scheduling import SharedEngine
+from reasonrank.scheduling.layers import find_layer
 from reasonrank.serve import (
     API_SHAPES,
     ApiShape,
@@ -99,11 +100,12 @@ def test_engine_sharing_is_composed_at_build_time():
     fused = spec(fusion="rrf")
     app = create_app(fused)
     reranker = app.state.reranker
-    assert isinstance(reranker.engine, SharedEngine) and reranker.inner.engine is reranker.engine
+    shared = find_layer(reranker.engine, SharedEngine)  # under the result cache
+    assert isinstance(shared, SharedEngine) and reranker.inner.engine is reranker.engine
     prebuilt = build_reranker(method="listwise", engine=ScriptedEngine(), layers=[sharing_layer()])
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)
-        assert create_app(prebuilt).state.shared is prebuilt.engine  # already shared: no warning
+        assert create_app(prebuilt).state.shared is find_layer(prebuilt.engine, SharedEngine)  # no warning
 
 
 def test_share_engine_and_an_unshared_reranker_are_deprecated():

@@ -84,6 +84,8 @@ class ReasonRankRanker:
         fusion: Literal["rrf", "score"] | None = None,
         fusion_weight: float | None = None,
         rrf_k: float | None = None,
+        cache: bool | str = True,
+        cache_namespace: str | None = None,
         keep_reasoning_metadata: bool = True,
         meta_fields_to_embed: list[str] | None = None,
         reranker: Reranker | None = None,
@@ -110,6 +112,8 @@ class ReasonRankRanker:
             input order. None: the preset's (all).
         :param fusion: Fuse the reranker's order with the input order: "rrf" or "score".
         :param fusion_weight: / :param rrf_k: The reranker's share in the fusion (default 0.5) / RRF's k (60).
+        :param cache: The result cache: True (an in-process LRU), False, or a folder shared by processes.
+        :param cache_namespace: A name kept apart in the cache (a server swapping weights).
         :param keep_reasoning_metadata: Write reasoning, criteria and rank into each Document's meta.
         :param meta_fields_to_embed: Meta fields shown to the model before the content
             ("title" is always used as the passage title when present).
@@ -141,6 +145,8 @@ class ReasonRankRanker:
         self.fusion = fusion
         self.fusion_weight = fusion_weight
         self.rrf_k = rrf_k
+        self.cache = cache
+        self.cache_namespace = cache_namespace
         self.top_k = top_k
         self.keep_reasoning_metadata = keep_reasoning_metadata
         self.meta_fields_to_embed = meta_fields_to_embed
@@ -195,6 +201,8 @@ class ReasonRankRanker:
             fusion=self.fusion,
             fusion_weight=self.fusion_weight,
             rrf_k=self.rrf_k,
+            cache=self.cache,
+            cache_namespace=self.cache_namespace,
             keep_reasoning_metadata=self.keep_reasoning_metadata,
             meta_fields_to_embed=self.meta_fields_to_embed,
             api_key=self.api_key.to_dict() if self.api_key else None,
