@@ -195,6 +195,7 @@ def assemble_gguf(
                 f"model checksum mismatch: sha256 {digest.hexdigest()}, expected {sha256} "
                 f"(a part is corrupt){suffix}"
             )
+        os.chmod(tmp_name, 0o644)  # mkstemp makes it private; the cache may be shared
         os.replace(tmp_name, target)
         stamp.write_text(sha256 + "\n")
     finally:
