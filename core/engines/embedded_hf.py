@@ -15,7 +15,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from reasonrank.engines.embedded_model import ShippedModel, cache_dir, embedded_gguf_path, embedded_model
+from reasonrank.engines.embedded_model import (
+    ShippedModel,
+    cache_dir,
+    embedded_gguf_path,
+    embedded_model,
+)
 from reasonrank.engines.resources import require_free_disk, require_free_memory
 from reasonrank.engines.transformers import TransformersEngine
 from reasonrank.errors import EngineUnavailableError

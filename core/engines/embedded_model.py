@@ -17,15 +17,16 @@ sizes and checksum as data, so the checks are tested on small fake parts.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata as metadata
 import os
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 from reasonrank.engines.resources import require_free_disk
 from reasonrank.errors import EngineUnavailableError
+
 
 @dataclass(frozen=True)
 class ShippedModel:

@@ -31,7 +31,6 @@ from reasonrank.engines.base import (
 )
 from reasonrank.errors import EngineError, EngineUnavailableError, PromptTooLongError
 
-
 # llama-cpp-python ships no usable binary wheel for Python 3.11 on the registries: it compiles
 # from source (minutes), so it is its own extra and the default (ICR, transformers) skips it.
 LLAMA_CPP_MISSING = (

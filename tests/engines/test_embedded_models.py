@@ -13,7 +13,12 @@ from pathlib import Path
 
 import pytest
 from reasonrank.engines import embedded_model as em
-from reasonrank.engines.embedded_model import ShippedModel, assemble_gguf, embedded_model, locate_parts
+from reasonrank.engines.embedded_model import (
+    ShippedModel,
+    assemble_gguf,
+    embedded_model,
+    locate_parts,
+)
 from reasonrank.errors import EngineUnavailableError
 
 TEST_15B = os.environ.get("REASONRANK_TEST_1_5B", "") not in ("", "0")
