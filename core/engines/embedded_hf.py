@@ -41,7 +41,7 @@ def embedded_hf_dir(model: str | None = None) -> Path:
         ) from None
     gguf = embedded_gguf_path(model=spec.key)
     require_free_disk(target.parent, spec.hf_bytes, f"de-quantizing {spec.key} into {target.name}")
-    _check_memory(spec)
+    require_free_memory(spec.needs_gb("dequantize"), f"de-quantizing the {spec.key} model (once)")
     try:
         tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype="float32")

@@ -129,7 +129,7 @@ def test_the_engines_check_memory_before_loading(monkeypatch) -> None:
         raise AssertionError("the model must not be assembled or loaded")
 
     monkeypatch.setattr("reasonrank.engines.embedded_hf.embedded_hf_dir", never)
-    with pytest.raises(EngineUnavailableError, match="embedded-1.5b model in transformers .* 6.5 GB"):
+    with pytest.raises(EngineUnavailableError, match="embedded-1.5b model in transformers .* 7.0 GB"):
         EmbeddedTransformersEngine(model="embedded-1.5b")
 
 
