@@ -7,6 +7,7 @@ from typing import Any
 
 from reasonrank.engines import create_engine
 from reasonrank.engines.base import Engine
+from reasonrank.engines.embedded_model import is_embedded_model
 from reasonrank.methods.base import Reranker
 from reasonrank.presets import DEFAULT_PRESET, DEFAULT_PRESETS, Preset, get_preset
 from reasonrank.spec import EngineLayer, RerankerSpec
@@ -14,6 +15,8 @@ from reasonrank.spec import EngineLayer, RerankerSpec
 # Engines whose attention the default method (ICR) can read; any other engine the user names
 # gets the default of the generating methods, ReasonRank listwise, which runs everywhere.
 _ATTENTION_ENGINES = ("embedded-hf", "transformers")
+# `--model embedded-1.5b` with a generic engine name means that engine's embedded variant.
+_EMBEDDED_VARIANT = {"transformers": "embedded-hf", "llamacpp": "embedded"}
 
 
 def resolve_preset(method: str | None, preset: str | None, engine: str | Engine | None = None) -> Preset:
@@ -51,13 +54,15 @@ def build_engine(
 ) -> Engine:
     """The engine of a preset, with the caller's engine name / model / URL / options on top."""
     name = engine or preset.engine
+    chosen_model = model if model is not None else preset.model
+    if is_embedded_model(chosen_model):
+        name = _EMBEDDED_VARIANT.get(name, name)
+    elif model is None and name in _EMBEDDED_VARIANT.values() and name != preset.engine:
+        chosen_model = None  # another preset's hub model id means nothing to an embedded engine
     options: dict[str, Any] = dict(preset.engine_options) if name == preset.engine else {}
     options.update(engine_options or {})
-    chosen_model = model or (preset.model if name == preset.engine or name != "embedded" else None)
-    if chosen_model is not None and name != "embedded":
+    if chosen_model is not None:
         options["model"] = chosen_model
-    elif model is not None:
-        options["model"] = model
     if base_url is not None:
         options["base_url"] = base_url
     return create_engine(name, **options)

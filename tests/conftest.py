@@ -34,7 +34,7 @@ def tiny_engine(tiny_model_path):
 def embedded_engine():
     """The embedded llama.cpp engine on the shipped Qwen2.5-0.5B (loaded once per session)."""
     if not has_module("llama_cpp"):
-        pytest.fail("llama-cpp-python is not installed: install reasonrank[embedded]")
+        pytest.fail("llama-cpp-python is not installed: bash scripts/install.sh llamacpp")
     from reasonrank.engines.llamacpp import EmbeddedEngine
 
     engine = EmbeddedEngine()

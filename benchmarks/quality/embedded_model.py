@@ -55,7 +55,7 @@ def main() -> None:
             "prompt_tokens_per_s": prompt_tokens / prompt_seconds,
             "completion_tokens": gen.completion_tokens,
             "generated_tokens_per_s": gen.completion_tokens / decode_seconds,
-            "has_think": bool(re.search(r"<think>.*?</think>", gen.text, re.S)),
+            "has_think": bool(re.search(r"<think>.*?</think>", gen.text, re.DOTALL)),
             "has_answer": "<answer>" in gen.text and "</answer>" in gen.text,
             "ids_mentioned": parsed.mentioned,
             "repairs": parsed.warnings,

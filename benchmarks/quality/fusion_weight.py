@@ -53,11 +53,17 @@ def choose(per_query: list[dict[str, float]], qids: list[str]) -> int:
     return max(range(len(WEIGHTS)), key=lambda i: (round(means[i], 12), -abs(WEIGHTS[i] - 0.5)))
 
 
-def held_out(per_query: list[dict[str, float]], qids: list[str]) -> dict:
-    """Two-fold and leave-one-out nDCG of a weight chosen on the other queries."""
+def two_folds(qids: list[str]) -> list[tuple[list[str], list[str]]]:
+    """(choose on, score on) pairs: queries in run order split alternately, both ways."""
     folds = [qids[0::2], qids[1::2]]
+    return [(folds[0], folds[1]), (folds[1], folds[0])]
+
+
+def held_out(per_query: list[dict[str, float]], qids: list[str]) -> dict:
+    """Two-fold and leave-one-out nDCG of a weight chosen on the other queries; the two-fold
+    per-query values are tested against the first stage (``per_query[0]``, weight 0)."""
     two_fold, chosen = {}, []
-    for train, test in ((folds[0], folds[1]), (folds[1], folds[0])):
+    for train, test in two_folds(qids):
         i = choose(per_query, train)
         chosen.append(WEIGHTS[i])
         two_fold.update({q: per_query[i][q] for q in test})
@@ -69,9 +75,25 @@ def held_out(per_query: list[dict[str, float]], qids: list[str]) -> dict:
         loo[q] = per_query[i][q]
     return {
         "two_fold": sum(two_fold.values()) / len(qids), "two_fold_weights": chosen,
+        "two_fold_vs_first_stage": paired_test(two_fold, {q: per_query[0][q] for q in qids}),
         "leave_one_out": sum(loo.values()) / len(qids),
         "leave_one_out_weights": sorted(set(loo_weights)),
     }
+
+
+def held_out_kind_and_weight(per_kind: dict[str, list[dict[str, float]]], qids: list[str]) -> dict:
+    """Two-fold with the fusion kind chosen too: (kind, weight) picked on one half, scored on
+    the other (weight 1 is the method alone, 0 the first stage, so "fuse or not" is chosen too)."""
+    two_fold, chosen = {}, []
+    for train, test in two_folds(qids):
+        kind = max(per_kind, key=lambda k: (
+            round(sum(per_kind[k][choose(per_kind[k], train)][q] for q in train), 12), k == "rrf"))
+        i = choose(per_kind[kind], train)
+        chosen.append([kind, WEIGHTS[i]])
+        two_fold.update({q: per_kind[kind][i][q] for q in test})
+    base = {q: next(iter(per_kind.values()))[0][q] for q in qids}
+    return {"two_fold": sum(two_fold.values()) / len(qids), "two_fold_choices": chosen,
+            "two_fold_vs_first_stage": paired_test(two_fold, base)}
 
 
 def paired_test(method: dict[str, float], base: dict[str, float], rounds: int = 5000) -> dict:
@@ -101,7 +123,7 @@ def main() -> None:
         done = load_results(Path(folder) / "results.jsonl")
         qids = sorted(done)
         base = evaluate_run(dataset.qrels, {q: dataset.run[q] for q in qids}, [args.measure]).mean[args.measure]
-        grid, cv = {}, {}
+        grid, cv, per_kind = {}, {}, {}
         for kind in ("rrf", "score"):
             grid[kind], per_query = [], []
             for w in WEIGHTS:
@@ -109,8 +131,11 @@ def main() -> None:
                 metrics = evaluate_run(dataset.qrels, run, [args.measure])
                 grid[kind].append(metrics.mean[args.measure])
                 per_query.append({q: metrics.per_query.get(q, {}).get(args.measure, 0.0) for q in qids})
+            per_kind[kind] = per_query
             cv[kind] = held_out(per_query, [q for q in dataset.query_ids() if q in done])
             cv[kind]["vs_first_stage"] = {str(w): paired_test(values, per_query[0]) for w, values in zip(WEIGHTS, per_query)}
+        run_order = [q for q in dataset.query_ids() if q in done]
+        cv["kind_and_weight"] = held_out_kind_and_weight(per_kind, run_order)
         best = {k: WEIGHTS[max(range(len(WEIGHTS)), key=lambda i: v[i])] for k, v in grid.items()}
         seconds = sum(done[q].get("seconds", 0.0) for q in qids) / len(qids)
         tokens = sum(done[q].get("usage", {}).get("prompt_tokens", 0) for q in qids) / len(qids)
@@ -126,9 +151,15 @@ def main() -> None:
             h = cv[kind]
             print(f"        held out: two-fold {h['two_fold']:.4f} (w chosen {h['two_fold_weights']}), "
                   f"leave-one-out {h['leave_one_out']:.4f} (w chosen {h['leave_one_out_weights']})")
+            t = h["two_fold_vs_first_stage"]
+            print(f"        two-fold vs first stage: {t['wins']}/{t['losses']}/{t['ties']} p={t['p_value']:.3f}")
             tests = "  ".join(f"{w}:{t['wins']}/{t['losses']}/{t['ties']} p={t['p_value']:.2f}"
                               for w, t in h["vs_first_stage"].items() if w != "0.0")
             print(f"        vs first stage (wins/losses/ties, paired randomization p): {tests}")
+        h = cv["kind_and_weight"]
+        t = h["two_fold_vs_first_stage"]
+        print(f"  kind and weight chosen two-fold: {h['two_fold']:.4f} (chosen {h['two_fold_choices']}), "
+              f"vs first stage {t['wins']}/{t['losses']}/{t['ties']} p={t['p_value']:.3f}")
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")
 

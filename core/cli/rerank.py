@@ -14,6 +14,7 @@ from typing import Any
 from reasonrank.cli import common
 from reasonrank.errors import InvalidInputError
 from reasonrank.inputs import read_candidates_jsonl
+from reasonrank.methods.passages import fix_text_fast
 from reasonrank.types import Candidate, Query, RerankResult
 
 
@@ -121,7 +122,8 @@ def format_result(result: RerankResult, snippet: int = 70) -> str:
         f"{'rank':>4}  {'was':>4}  {'score':>8}  {'id':<16} text",
     ]
     for r in result.ranked:
-        text = " ".join(r.candidate.content().split())
+        # Display only: the same ftfy repair prompts get (DL19 has mojibake such as "Didnât").
+        text = " ".join(fix_text_fast(r.candidate.content()).split())
         text = text if len(text) <= snippet else text[: snippet - 3] + "..."
         lines.append(f"{r.rank + 1:>4}  {r.input_rank + 1:>4}  {r.score:>8.4f}  {r.id:<16} {text}")
     if result.reasoning:

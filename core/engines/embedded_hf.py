@@ -1,10 +1,11 @@
-"""The embedded model in ``transformers``: the shipped GGUF de-quantized once, cached as safetensors.
+"""The embedded models in ``transformers``: a shipped GGUF de-quantized once, cached as safetensors.
 
 llama.cpp does not expose attention weights; attention-based reranking (ICR) needs them. This
-engine loads the same Qwen2.5-Coder-0.5B-Instruct weights that the ``embedded`` extra ships,
-de-quantized by ``transformers`` from the GGUF (slow: about a minute), and saves model and
-tokenizer with ``save_pretrained`` (safetensors) into the reasonrank cache, so later loads take
-seconds. Eager attention is switched on only for the calls that read attention weights.
+engine loads the same Qwen2.5-Coder-Instruct weights that the ``embedded`` (0.5B) or
+``embedded-1.5b`` extra ships, de-quantized by ``transformers`` from the GGUF (slow: about a
+minute for the 0.5B, two for the 1.5B), and saves model and tokenizer with ``save_pretrained``
+(safetensors) into the reasonrank cache, so later loads take seconds. Eager attention is switched
+on only for the calls that read attention weights.
 """
 from __future__ import annotations
 
@@ -15,42 +16,51 @@ from pathlib import Path
 from typing import Any
 
 from reasonrank.engines.embedded_model import (
-    EMBEDDED_GGUF_SHA256,
-    EMBEDDED_MODEL_NAME,
+    ShippedModel,
     cache_dir,
     embedded_gguf_path,
+    embedded_model,
 )
+from reasonrank.engines.resources import require_free_disk, require_free_memory
 from reasonrank.engines.transformers import TransformersEngine
 from reasonrank.errors import EngineUnavailableError
 
 
-def embedded_hf_dir() -> Path:
-    """The safetensors copy of the embedded model (built from the GGUF on first use)."""
-    target = cache_dir() / "models" / f"{EMBEDDED_MODEL_NAME}-hf-{EMBEDDED_GGUF_SHA256[:12]}"
+def embedded_hf_dir(model: str | None = None) -> Path:
+    """The safetensors copy of embedded ``model`` (None: the default 0.5B), built from its GGUF
+    on first use."""
+    spec = embedded_model(model)
+    target = cache_dir() / "models" / f"{spec.name}-hf-{spec.sha256[:12]}"
     if (target / "config.json").is_file() and (target / "tokenizer_config.json").is_file():
         return target
     try:
         from transformers import AutoModelForCausalLM, AutoTokenizer
     except ImportError as exc:
         raise EngineUnavailableError(
-            f"the embedded-hf engine needs transformers, gguf and torch: pip install 'reasonrank[transformers,embedded]' ({exc})"
+            f"the embedded-hf engine needs transformers, gguf and torch: {spec.install_hint} ({exc})"
         ) from None
-    gguf = embedded_gguf_path()
+    gguf = embedded_gguf_path(model=spec.key)
+    require_free_disk(target.parent, spec.hf_bytes, f"de-quantizing {spec.key} into {target.name}")
+    require_free_memory(spec.needs_gb("dequantize"), f"de-quantizing the {spec.key} model (once)")
     try:
         tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype="float32")
+        loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype="float32")
     except (OSError, ValueError, ImportError) as exc:
         raise EngineUnavailableError(f"could not de-quantize {gguf}: {exc}") from None
     # Write into a private folder, then rename: concurrent first uses never see half a model.
     tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    _save_dequantized(model, tmp)
+    _save_dequantized(loaded, tmp)
     tok.save_pretrained(tmp)
     try:
         os.replace(tmp, target)
     except OSError:  # another process won the race
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _check_memory(spec: ShippedModel) -> None:
+    require_free_memory(spec.needs_gb("transformers"), f"the {spec.key} model in transformers (float32)")
 
 
 def _save_dequantized(model: Any, folder: Path) -> None:
@@ -73,18 +83,21 @@ def _save_dequantized(model: Any, folder: Path) -> None:
 
 
 class EmbeddedTransformersEngine(TransformersEngine):
-    """The embedded default model run by transformers on CPU (float32): no arguments needed.
+    """An embedded model run by transformers on CPU (float32): no arguments needed.
 
+    ``model`` picks the shipped model (``"embedded-0.5b"``, the default, or ``"embedded-1.5b"``).
     Keyword arguments of :class:`TransformersEngine` (``max_batch_size``, ``dtype``...) apply.
     ``load_seconds`` records the load time (the first load also de-quantizes the GGUF).
     """
 
     name = "embedded-hf"
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, model: str | None = None, **kwargs: Any) -> None:
         started = time.perf_counter()
-        folder = embedded_hf_dir()
+        spec = embedded_model(model)
+        _check_memory(spec)  # before anything is loaded: one clear error on too small a machine
+        folder = embedded_hf_dir(spec.key)
         kwargs.setdefault("device", "cpu")
         super().__init__(str(folder), **kwargs)
-        self.model_name = f"{EMBEDDED_MODEL_NAME} (embedded, transformers)"
+        self.model_name = f"{spec.name} (embedded, transformers)"
         self.load_seconds = time.perf_counter() - started

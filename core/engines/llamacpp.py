@@ -12,6 +12,8 @@ lock (the ``Llama`` object is not thread-safe).
 from __future__ import annotations
 
 import atexit
+import itertools
+import logging
 import math
 import os
 import threading
@@ -31,15 +33,20 @@ from reasonrank.engines.base import (
 )
 from reasonrank.errors import EngineError, EngineUnavailableError, PromptTooLongError
 
+# llama-cpp-python ships no usable binary wheel for Python 3.11 on the registries: it compiles
+# from source (minutes), so it is its own extra and the default (ICR, transformers) skips it.
+LLAMA_CPP_MISSING = (
+    "this method or engine runs on llama.cpp, which is not installed. Install it with: "
+    "bash scripts/install.sh llamacpp   (or: pip install 'reasonrank[llamacpp]'; it compiles "
+    "llama-cpp-python, a few minutes on 2 cores)"
+)
+
 
 def _import_llama_cpp() -> Any:
     try:
         import llama_cpp
     except ImportError as exc:  # pragma: no cover - depends on the install
-        raise EngineUnavailableError(
-            "the llamacpp engine needs llama-cpp-python: pip install 'reasonrank[embedded]' "
-            f"({exc})"
-        ) from exc
+        raise EngineUnavailableError(LLAMA_CPP_MISSING) from exc
     return llama_cpp
 
 
@@ -47,7 +54,7 @@ def _import_llama_cpp() -> Any:
 # ends) are closed at interpreter exit, before module teardown: otherwise llama-cpp-python's
 # Llama.__del__ runs after its globals are gone and prints "Exception ignored in: ...
 # TypeError: 'NoneType' object is not callable" on stderr.
-_LIVE: "weakref.WeakSet[LlamaCppEngine]" = weakref.WeakSet()
+_LIVE: weakref.WeakSet[LlamaCppEngine] = weakref.WeakSet()
 _EXIT_HOOK = threading.Lock()
 _exit_hook_registered = False
 
@@ -56,11 +63,11 @@ def _close_live_engines() -> None:
     for engine in list(_LIVE):
         try:
             engine.close()
-        except Exception:  # noqa: BLE001 - best effort at exit; nothing to report to
-            pass
+        except Exception as exc:  # noqa: BLE001 - best effort at exit: note it, never raise
+            logging.getLogger("reasonrank").debug("closing a llama.cpp engine at exit failed: %s", exc)
 
 
-def _track(engine: "LlamaCppEngine") -> None:
+def _track(engine: LlamaCppEngine) -> None:
     """Close ``engine`` at exit. The hook is registered after llama_cpp is imported, so it runs
     before any exit hook of llama_cpp's own (atexit runs hooks last-in, first-out)."""
     global _exit_hook_registered
@@ -258,7 +265,7 @@ class LlamaCppEngine(Engine):
                         # Teacher forcing: rewind to the prompt (KV cache kept) and feed the
                         # choice token by token, adding each next token's log-probability.
                         self.llm.n_tokens = len(ids)
-                        for prev, nxt in zip(tokens[:-1], tokens[1:]):
+                        for prev, nxt in itertools.pairwise(tokens):
                             self.llm.eval([prev])
                             total += _log_softmax_at(self._last_logits(), [nxt])[0]
                     logprobs[choice] = total
@@ -307,7 +314,9 @@ class LlamaCppEngine(Engine):
 
 
 class EmbeddedEngine(LlamaCppEngine):
-    """The embedded default: Qwen2.5-Coder-0.5B-Instruct Q4_K_M shipped by ``reasonrank[embedded]``.
+    """A shipped embedded model on llama.cpp: Qwen2.5-Coder-0.5B-Instruct Q4_K_M
+    (``reasonrank[embedded]``, the default) or, with ``model="embedded-1.5b"``, the 1.5B
+    (``reasonrank[embedded-1.5b]``).
 
     Needs no arguments; keyword arguments of :class:`LlamaCppEngine` (``n_ctx``, ``n_threads``...)
     still apply.
@@ -315,9 +324,12 @@ class EmbeddedEngine(LlamaCppEngine):
 
     name = "embedded"
 
-    def __init__(self, **kwargs: Any) -> None:
-        _import_llama_cpp()  # fail on the missing package before assembling 490 MB
-        from reasonrank.engines.embedded_model import EMBEDDED_MODEL_NAME, embedded_gguf_path
+    def __init__(self, model: str | None = None, **kwargs: Any) -> None:
+        _import_llama_cpp()  # fail on the missing package before assembling the GGUF
+        from reasonrank.engines.embedded_model import embedded_gguf_path, embedded_model
+        from reasonrank.engines.resources import require_free_memory
 
-        kwargs.setdefault("model_name", f"{EMBEDDED_MODEL_NAME} (embedded)")
-        super().__init__(embedded_gguf_path(), **kwargs)
+        spec = embedded_model(model)
+        require_free_memory(spec.needs_gb("llamacpp"), f"the {spec.key} model on llama.cpp")
+        kwargs.setdefault("model_name", f"{spec.name} (embedded)")
+        super().__init__(embedded_gguf_path(model=spec.key), **kwargs)
