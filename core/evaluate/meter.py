@@ -13,13 +13,14 @@ from typing import Any, TypeVar
 
 from reasonrank.engines import base  # the protocol's types, as base.X
 from reasonrank.methods.base import Reranker
+from reasonrank.scheduling.layers import EngineWrapper
 
 # What an engine call returns, per request: each carries its token counts.
 _Answer = base.Generation | base.ChoiceDistribution | base.AttentionReadout
 _A = TypeVar("_A", base.Generation, base.ChoiceDistribution, base.AttentionReadout)
 
 
-class EngineMeter(base.Engine):
+class EngineMeter(EngineWrapper):
     """Wraps an engine and records the wall time it spends generating/scoring.
 
     Engine time is the union of the intervals in which at least one call was running, so
@@ -28,23 +29,13 @@ class EngineMeter(base.Engine):
     """
 
     def __init__(self, inner: base.Engine) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.model_name = inner.model_name
-        self.max_context = inner.max_context
-        self.max_batch_size = inner.max_batch_size
-        self.max_concurrency = inner.max_concurrency
+        super().__init__(inner)
         self._lock = threading.Lock()
         self.intervals: list[tuple[float, float]] = []
         self.calls = 0
         self.requests = 0
         self.prompt_tokens = 0
         self.completion_tokens = 0
-
-    def __getattr__(self, name: str) -> Any:  # backend-specific attributes (tokenizer...)
-        if name == "inner":  # not set yet (copy/pickle): no recursion into __getattr__
-            raise AttributeError(name)
-        return getattr(self.inner, name)
 
     def reset(self) -> None:
         """Forget what was recorded so far (e.g. after a warm-up)."""
@@ -94,33 +85,12 @@ class EngineMeter(base.Engine):
     ) -> list[base.ChoiceDistribution]:
         return await self._atimed(self.inner.achoice_logprobs, requests, choices)
 
-    @property
-    def supports_attention(self) -> bool:  # type: ignore[override]
-        return bool(getattr(self.inner, "supports_attention", False))
-
     def attention(self, requests: Sequence[base.AttentionRequest]) -> list[base.AttentionReadout]:
         return self._timed(self.inner.attention, requests)
 
-    def count_tokens(self, text: str) -> int:
-        return self.inner.count_tokens(text)
-
-    def truncate_tokens(self, text: str, max_tokens: int) -> str:
-        return self.inner.truncate_tokens(text, max_tokens)
-
-    def truncate_many(self, texts: Sequence[str], max_tokens: int) -> list[str]:
-        return self.inner.truncate_many(texts, max_tokens)
-
-    async def atruncate_many(self, texts: Sequence[str], max_tokens: int) -> list[str]:
-        return await self.inner.atruncate_many(texts, max_tokens)
-
-    def render(self, request: base.ChatRequest) -> str:
-        return self.inner.render(request)
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def describe(self) -> dict[str, Any]:
-        return self.inner.describe()
+    async def aattention(self, requests: Sequence[base.AttentionRequest]) -> list[base.AttentionReadout]:
+        return await self._atimed(self.inner.aattention, requests)
+    # Tokenizer helpers (count/truncate/render) pass through untimed (EngineWrapper): library time.
 
     @property
     def busy_seconds(self) -> float:

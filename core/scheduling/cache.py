@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from reasonrank.engines import base
 from reasonrank.scheduling.cache_store import DiskStore, MemoryStore, Store, TieredStore
-from reasonrank.scheduling.layers import find_layer
+from reasonrank.scheduling.layers import EngineWrapper, find_layer
 
 #: A per-request namespace on top of the engine's (``serve`` sets one per API key).
 cache_scope: contextvars.ContextVar[str] = contextvars.ContextVar("reasonrank_cache_scope", default="")
@@ -169,26 +169,19 @@ class CacheStats:
         return dataclasses.asdict(self)
 
 
-class CachedEngine(base.Engine):
+class CachedEngine(EngineWrapper):
     """An engine layer serving repeated requests from a :class:`Store` (memory, or disk too)."""
 
     def __init__(self, inner: base.Engine, store: Store | None = None, *, namespace: str = "",
                  cache_sampled: bool = False) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.store: Store = store if store is not None else MemoryStore()
         self.namespace = namespace
         self.cache_sampled = cache_sampled
-        self.name, self.model_name, self.max_context = inner.name, inner.model_name, inner.max_context
-        self.max_batch_size, self.max_concurrency = inner.max_batch_size, inner.max_concurrency
         self.stats = CacheStats()
         self._lock = threading.Lock()
         self._identity: str | None = None
         self._tokens = _TokenMemo()
-
-    def __getattr__(self, name: str) -> Any:  # backend-specific attributes (tokenizer...)
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
 
     @property
     def identity(self) -> str:
@@ -270,10 +263,6 @@ class CachedEngine(base.Engine):
         return await self._acached("choices", requests, list(choices),
                                    lambda rs: self.inner.achoice_logprobs(rs, choices))
 
-    @property
-    def supports_attention(self) -> bool:  # type: ignore[override]
-        return bool(getattr(self.inner, "supports_attention", False))
-
     def attention(self, requests: Sequence[base.AttentionRequest]) -> list[base.AttentionReadout]:
         return self._cached("attention", requests, None, self.inner.attention)
 
@@ -297,15 +286,6 @@ class CachedEngine(base.Engine):
         found, missing = self._tokens.split(texts, max_tokens)
         fresh = await self.inner.atruncate_many(missing, max_tokens) if missing else []
         return self._tokens.fill(texts, found, missing, max_tokens, fresh)
-
-    def render(self, request: base.ChatRequest) -> str:
-        return self.inner.render(request)
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def describe(self) -> dict[str, Any]:
-        return self.inner.describe()
 
 
 CacheOption = bool | str | os.PathLike[str] | None
