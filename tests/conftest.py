@@ -1,14 +1,10 @@
 """Shared fixtures. Area-specific fixtures live in each test folder's own conftest.py."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
-
-
-def has_module(name: str) -> bool:
-    return importlib.util.find_spec(name) is not None
+from reasonrank.testing import has_module
 
 
 @pytest.fixture(scope="session")

@@ -19,3 +19,11 @@ this package is cheap; torch and transformers load only when a model is built.
   OpenAI-compatible servers, ``reasonrank serve``, an instant fake server in vLLM's shapes and
   a programmable fault server.
 """
+from __future__ import annotations
+
+import importlib.util
+
+
+def has_module(name: str) -> bool:
+    """Whether ``name`` is importable here (optional extras: tests skip or fail clearly)."""
+    return importlib.util.find_spec(name) is not None

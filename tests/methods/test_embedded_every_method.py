@@ -12,8 +12,8 @@ import os
 import re
 
 import pytest
-from conftest import has_module
 from reasonrank.factory import build_reranker
+from reasonrank.testing import has_module
 
 TEST_15B = os.environ.get("REASONRANK_TEST_1_5B", "") not in ("", "0")
 MODELS = [

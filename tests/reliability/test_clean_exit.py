@@ -4,7 +4,6 @@ in: Llama.__del__ ... TypeError: 'NoneType' object is not callable``). One subpr
 engine available here; the embedded one goes through a LlamaIndex postprocessor, as users do."""
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
@@ -12,12 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-
-def _has_module(name: str) -> bool:
-    # conftest is not importable by name here (several conftest modules on the path)
-    return importlib.util.find_spec(name) is not None
-
+from reasonrank.testing import has_module
 
 TESTS = Path(__file__).parents[1]
 PROGRESS = re.compile(r"\d+/\d+ \[[\d:<?]+|it/s\]|s/it\]")  # a tqdm bar line
@@ -73,10 +67,10 @@ def run_script(body: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("engine", list(SCRIPTS))
 def test_no_output_on_stderr_at_exit(engine: str, request) -> None:
     tok = ""
-    if engine == "embedded" and (not _has_module("llama_cpp") or not _has_module("llama_index.core")):
+    if engine == "embedded" and (not has_module("llama_cpp") or not has_module("llama_index.core")):
         pytest.skip("needs llama-cpp-python and llama-index-core")
     if engine in ("transformers", "openai"):
-        if not _has_module("transformers"):
+        if not has_module("transformers"):
             pytest.skip("needs transformers")
         tok = str(request.getfixturevalue("tiny_model_path"))
     proc = run_script(SCRIPTS[engine].replace("DOCS", DOCS).replace("TOK", repr(tok)))
