@@ -25,7 +25,10 @@ ORDER = [5, 4, 3, 2, 1, 0]  # one window, reversed by the script
 @pytest.fixture(scope="module")
 def server():
     args = ["--engine-factory", "reasonrank.testing.scripted_engines:instant", "--method", "listwise",
-            "--method-options", json.dumps({"reasoning_budget": 32}), "--api-key", KEY]
+            "--method-options", json.dumps({"reasoning_budget": 32}), "--api-key", KEY,
+            # Each client sends the same request: with the result cache a repeat is a hit that
+            # computes (and reports) no tokens; these tests check each shape's own usage field.
+            "--cache", "off"]
     with serve(args) as url:
         yield url
 
