@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 from reasonrank.cli.common import add_reranker_arguments, reranker_from_args
-from reasonrank.cli.eval import add_dataset_arguments, dataset_from_args, default_batch_size
+from reasonrank.cli.eval import (add_dataset_arguments, dataset_from_args, default_batch_size, depth_override,
+                                 rerank_depth)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,11 +31,11 @@ def run(args: argparse.Namespace) -> int:
     dataset = dataset_from_args(args)
     # Metered from the start; the result cache off unless asked for (a benchmark measures engine work).
     no_cache = {} if getattr(args, "cache", None) is not None else {"cache": False}
-    reranker = reranker_from_args(args, layers=[EngineMeter], **no_cache)
+    reranker = reranker_from_args(args, layers=[EngineMeter], **no_cache, **depth_override(args))
     try:
         report = benchmark(
             reranker, dataset,
-            top_k=args.depth,
+            top_k=rerank_depth(args),
             limit_queries=args.limit_queries,
             batch_size=args.batch_size or default_batch_size(reranker),
             warmup=args.warmup,

@@ -32,14 +32,29 @@ def add_dataset_arguments(parser: argparse.ArgumentParser, default_depth: int) -
                         "(default $REASONRANK_CACHE or ~/.cache/reasonrank)")
     parser.add_argument("--data-dir", default=None, metavar="DIR",
                         help="a local copy of the xlangai/BRIGHT dataset repo, for bright/<task> offline")
-    common.add_depth_argument(parser, default=default_depth,
-                              help=f"rerank each query's first-stage top K (rerank depth; default {default_depth})")
+    # No argparse default: an explicit --depth also sets the reranker's own depth (a preset's
+    # ``depth = 20`` would otherwise rerank only 20 of the K candidates); see ``rerank_depth``.
+    common.add_depth_argument(parser, default=None,
+                              help=f"rerank each query's first-stage top K (rerank depth; default {default_depth}, "
+                              "or the preset's depth when smaller)")
+    parser.set_defaults(default_depth=default_depth)
     parser.add_argument("--limit-queries", type=int, default=None, metavar="N",
                         help="only the first N judged queries of the run")
     parser.add_argument("--batch-size", type=int, default=None, metavar="B",
                         help="queries per rerank_batch call (default: the engine's max_batch_size, "
                         "at most 64; results are saved after each call)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def rerank_depth(args: argparse.Namespace) -> int:
+    """Candidates per query: ``--depth`` when given, else the command's default."""
+    return common.depth_from_args(args) or args.default_depth
+
+
+def depth_override(args: argparse.Namespace) -> dict[str, int]:
+    """The reranker override an explicit ``--depth`` implies (none when it was not given)."""
+    depth = common.depth_from_args(args)
+    return {} if depth is None else {"depth": depth}
 
 
 def default_batch_size(reranker) -> int:
@@ -79,11 +94,11 @@ def run(args: argparse.Namespace) -> int:
     from reasonrank.evaluate import evaluate, format_metrics
 
     dataset = dataset_from_args(args)  # bad data fails before a model loads
-    reranker = common.reranker_from_args(args)
+    reranker = common.reranker_from_args(args, **depth_override(args))
     try:
         doc = evaluate(
             reranker, dataset, args.output,
-            top_k=args.depth,
+            top_k=rerank_depth(args),
             limit_queries=args.limit_queries,
             batch_size=args.batch_size or default_batch_size(reranker),
             measures=args.measures,

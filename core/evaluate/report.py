@@ -105,7 +105,11 @@ def format_metrics(doc: dict[str, Any]) -> str:
     for m in doc["measures"]:
         fs, rr = mean["first_stage"].get(m, float("nan")), mean["reranker"][m]
         lines.append(f"{m:10} {fs:12.4f} {rr:10.4f} {rr - fs:+8.4f}")
-    summary = f"({doc['num_queries']} queries, top-{doc['top_k']} reranked"
+    depth = doc.get("reranker_depth")
+    if isinstance(depth, int) and depth < doc["top_k"]:
+        summary = f"({doc['num_queries']} queries, top-{depth} of the top-{doc['top_k']} reranked"
+    else:
+        summary = f"({doc['num_queries']} queries, top-{doc['top_k']} reranked"
     fb = doc.get("fallbacks") or {}
     if fb.get("model_output") or fb.get("engine"):
         summary += (f"; fallbacks: {fb.get('model_output', 0)} unusable outputs, {fb.get('engine', 0)} engine "

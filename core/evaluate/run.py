@@ -40,6 +40,8 @@ def run_config(
         "dataset": dataset.name,
         "first_stage_run": dataset.run_path.name if dataset.run_path else None,
         "top_k": top_k,
+        # A reranker with a smaller depth of its own (e.g. a preset's 20) reranks only that many.
+        "reranker_depth": getattr(reranker, "depth", None),
         "method": reranker.method,
         "model": reranker.engine.model_name,
         "engine": reranker.engine.name,
