@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from reasonrank.engines.resources import require_free_disk
+from reasonrank.engines.resources import cache_dir, require_free_disk
 from reasonrank.errors import EngineUnavailableError
 
 
@@ -90,12 +90,6 @@ DEFAULT_EMBEDDED_MODEL = EMBEDDED_05B.key
 EMBEDDED_MODEL_NAME = EMBEDDED_05B.name
 EMBEDDED_GGUF_SIZE = EMBEDDED_05B.size
 EMBEDDED_GGUF_SHA256 = EMBEDDED_05B.sha256
-
-
-def cache_dir() -> Path:
-    """Where assembled models live: ``$REASONRANK_CACHE`` or ``~/.cache/reasonrank``."""
-    root = os.environ.get("REASONRANK_CACHE") or Path.home() / ".cache" / "reasonrank"
-    return Path(root)
 
 
 def embedded_model(key: str | None = None) -> ShippedModel:

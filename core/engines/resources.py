@@ -17,6 +17,13 @@ def _skipped() -> bool:
     return os.environ.get("REASONRANK_SKIP_RESOURCE_CHECK", "") not in ("", "0")
 
 
+def cache_dir() -> Path:
+    """The library's cache folder (assembled models, BM25 indexes, fingerprints):
+    ``$REASONRANK_CACHE`` or ``~/.cache/reasonrank``."""
+    root = os.environ.get("REASONRANK_CACHE") or Path.home() / ".cache" / "reasonrank"
+    return Path(root)
+
+
 def available_memory_bytes() -> int | None:
     """``MemAvailable`` from ``/proc/meminfo`` (Linux: free memory plus reclaimable cache), or
     None where it cannot be read (other systems: the check is skipped)."""

@@ -2,20 +2,32 @@
 engine, so every method, entry point and engine gains from it.
 
 The key (:func:`request_key`) covers everything that can change a reply: the engine kind; the
-model's identity (:func:`model_identity`: the model name and revision, a local model file's
-fingerprint, a server's base URL, what its ``/v1/models`` reports, template and extra request
-settings); a user-set ``namespace`` (for servers that swap weights under one name, or one
+model's identity (:func:`model_identity`: the model name and revision, a local model file's or
+folder's full SHA-256, memoised per file version (:mod:`reasonrank.scheduling.fingerprint`), a
+server's base URL, what its ``/v1/models`` reports, template and extra request settings); a user-set ``namespace`` (for servers that swap weights under one name, or one
 namespace per API key in ``serve``); the exact request (messages and assistant prefix, or an
 attention request's segments and probes); the sampling parameters with the seed, or the choices
 scored. Generation with ``temperature > 0`` and no seed is not cached (a fresh sample is what
 was asked for) unless ``cache_sampled=True``. Only replies are stored: an engine error raises
 through and stores nothing; a method's fallback (input order kept) is not an engine reply.
 
-A hit comes back marked ``cached=True`` with ``seconds=0``; the scheduler's runner counts hits
-and misses per query into ``result.usage`` (``cache_hits``, ``cache_misses``).
+Identical requests in flight are coalesced (single flight): a request whose key another caller
+(a thread or a coroutine, on any event loop) is computing waits for that engine call and gets a
+copy of its reply instead of calling the engine again, and repeats within one batch call reach
+the engine once. If that call fails, every waiter gets the same exception and nothing is stored;
+if its caller is cancelled instead (a request timing out in ``serve``), the waiters compute the
+request themselves. A caller computes what it leads before it waits on anyone, and never waits
+on itself, so no cycle can form; a sync caller never blocks the event loop its leader runs on.
+Requests that bypass the cache (sampled, no seed) are not coalesced either.
+
+A hit (from the store or from a request in flight) comes back marked ``cached=True`` with
+``seconds=0``; the scheduler's runner counts hits and misses per query into ``result.usage``
+(``cache_hits``, ``cache_misses``). :class:`CacheStats` counts the layer's hits, misses,
+bypassed and coalesced requests (``serve``: ``/v1/stats`` and ``/metrics``).
 """
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import dataclasses
 import hashlib
@@ -24,34 +36,22 @@ import os
 import threading
 import urllib.request
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
 from reasonrank.engines import base
+from reasonrank.errors import EngineError
 from reasonrank.scheduling.cache_store import DiskStore, MemoryStore, Store, TieredStore
+from reasonrank.scheduling.fingerprint import file_fingerprint
 from reasonrank.scheduling.layers import EngineWrapper, find_layer
+from reasonrank.scheduling.shared import RequestCancelled
 
 #: A per-request namespace on top of the engine's (``serve`` sets one per API key).
 cache_scope: contextvars.ContextVar[str] = contextvars.ContextVar("reasonrank_cache_scope", default="")
-KEY_VERSION = 1  # bump when the key or the stored form changes: old entries become misses
+KEY_VERSION = 2  # bump when the key or the stored form changes: old entries become misses
 _A = TypeVar("_A", base.Generation, base.ChoiceDistribution, base.AttentionReadout)
 _TYPES: dict[str, type] = {t.__name__: t for t in (base.Generation, base.ChoiceDistribution, base.AttentionReadout)}
-
-
-def file_fingerprint(path: str | os.PathLike[str]) -> str:
-    """A local model file's identity: size, and a hash of its first and last MiB (hashing a
-    multi-GiB file whole on every start would cost seconds; a changed weight file changes these)."""
-    p = Path(path)
-    if not p.is_file():
-        return str(p)
-    size = p.stat().st_size
-    digest = hashlib.sha256(str(size).encode())
-    with p.open("rb") as fh:
-        digest.update(fh.read(1 << 20))
-        if size > 2 << 20:
-            fh.seek(-(1 << 20), os.SEEK_END)
-            digest.update(fh.read())
-    return f"{size}:{digest.hexdigest()[:32]}"
 
 
 def served_models(base_url: str, api_key: str = "", timeout: float = 5.0) -> str:
@@ -71,6 +71,17 @@ def served_models(base_url: str, api_key: str = "", timeout: float = 5.0) -> str
         return "?"
 
 
+def _local_model(model_name: str, base_url: Any) -> str | None:
+    """``model_name`` when it is a local file or folder (transformers, vLLM: ``model=PATH``);
+    a server's model name is the server's to describe (``served``), not a path here."""
+    if base_url is not None or not model_name:
+        return None
+    try:
+        return model_name if Path(model_name).expanduser().exists() else None
+    except (OSError, ValueError):  # a name no file system accepts (too long, a NUL byte)
+        return None
+
+
 def model_identity(engine: base.Engine) -> dict[str, Any]:
     """Everything about ``engine`` (not the request) that can change its replies."""
     ident: dict[str, Any] = {"engine": engine.name, "model": engine.model_name, "describe": engine.describe()}
@@ -78,10 +89,10 @@ def model_identity(engine: base.Engine) -> dict[str, Any]:
         value = getattr(engine, attr, None)
         if value is not None:
             ident[attr] = value
-    model_path = getattr(engine, "model_path", None)
+    base_url = getattr(engine, "base_url", None)
+    model_path = getattr(engine, "model_path", None) or _local_model(engine.model_name, base_url)
     if model_path:
         ident["file"] = file_fingerprint(model_path)
-    base_url = getattr(engine, "base_url", None)
     if isinstance(base_url, str):
         ident["base_url"] = base_url
         ident["served"] = served_models(base_url, str(getattr(engine, "api_key", "") or ""))
@@ -159,18 +170,79 @@ class _TokenMemo:
 
 @dataclasses.dataclass
 class CacheStats:
-    """Hits, misses and requests not cached (sampled without a seed) so far."""
+    """Hits, misses and requests not cached (sampled without a seed) so far. ``coalesced``
+    counts the hits that were not in the store yet: a request answered by another caller's
+    engine call still in flight, or a duplicate within one call (each also counts as a hit)."""
 
     hits: int = 0
     misses: int = 0
     bypassed: int = 0
+    coalesced: int = 0
 
     def to_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
 
 
+class _Abandoned(Exception):
+    """A flight whose leader gave up (cancelled, timed out, interrupted): its waiters compute
+    the request themselves rather than fail with another caller's cancellation."""
+
+
+@dataclasses.dataclass(eq=False)
+class _Flight:
+    """One key being computed: its leader settles ``future`` with the encoded reply or the error."""
+
+    future: Future[bytes]
+    loop: asyncio.AbstractEventLoop | None  # the leader's event loop, when the leader is a coroutine
+    waiters: int = 0  # callers that joined it
+
+
+@dataclasses.dataclass
+class _Plan:
+    """One call's requests by key: what this call computes (``lead``, which others may wait on;
+    ``solo``, already in flight elsewhere but not waitable from here), what it waits for
+    (``waits``), and the replies known so far: ``own`` (the objects for each key's first
+    position) and ``data`` (encoded, copied to every other position)."""
+
+    positions: dict[str, list[int]]
+    lead: set[str] = dataclasses.field(default_factory=set)
+    solo: set[str] = dataclasses.field(default_factory=set)
+    waits: dict[str, Future[bytes]] = dataclasses.field(default_factory=dict)
+    own: dict[str, Any] = dataclasses.field(default_factory=dict)
+    data: dict[str, bytes] = dataclasses.field(default_factory=dict)
+
+    def todo(self) -> list[str]:
+        """The keys this call sends to the engine, in request order."""
+        return sorted(self.lead | self.solo, key=lambda k: self.positions[k][0])
+
+    def firsts(self, keys: Sequence[str], requests: Sequence[Any]) -> list[Any]:
+        return [requests[self.positions[k][0]] for k in keys]
+
+
+def _running_future() -> Future[bytes]:
+    future: Future[bytes] = Future()
+    future.set_running_or_notify_cancel()  # a cancelled waiter's cancel() must not reach the others
+    return future
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _for_waiters(exc: BaseException) -> BaseException:
+    """What a leader's failure means to its waiters: an engine error is theirs too (the same
+    exception); the leader's own cancellation is not, so they retry (:class:`_Abandoned`)."""
+    if isinstance(exc, RequestCancelled) or not isinstance(exc, Exception):
+        return _Abandoned()
+    return exc
+
+
 class CachedEngine(EngineWrapper):
-    """An engine layer serving repeated requests from a :class:`Store` (memory, or disk too)."""
+    """An engine layer serving repeated requests from a :class:`Store` (memory, or disk too),
+    and coalescing identical requests in flight (see the module docstring)."""
 
     def __init__(self, inner: base.Engine, store: Store | None = None, *, namespace: str = "",
                  cache_sampled: bool = False) -> None:
@@ -180,6 +252,7 @@ class CachedEngine(EngineWrapper):
         self.cache_sampled = cache_sampled
         self.stats = CacheStats()
         self._lock = threading.Lock()
+        self._flights: dict[str, _Flight] = {}  # keys some caller is computing now
         self._identity: str | None = None
         self._tokens = _TokenMemo()
 
@@ -194,35 +267,146 @@ class CachedEngine(EngineWrapper):
         namespace = f"{self.namespace}\x00{cache_scope.get()}"
         return request_key(self.identity, namespace, kind, request, settings)
 
-    # -- the lookup around one engine call --------------------------------------------------
-    def _split(self, kind: str, requests: Sequence[Any], settings: Any) -> tuple[list[Any], list[str]]:
-        """The cached replies (None where missing) and every request's key."""
-        keys = [self.key(kind, r, settings) for r in requests]
-        found: list[Any] = []
-        for key in keys:
-            data = self.store.get(key)
-            reply = None
-            if data is not None:
-                try:
-                    reply = decode(data)
-                except (ValueError, KeyError, TypeError):  # a damaged entry: a miss, never a crash
-                    reply = None
-            found.append(reply)
+    # -- single flight: who computes which key ----------------------------------------------
+    def _count(self, hits: int = 0, misses: int = 0, coalesced: int = 0) -> None:
         with self._lock:
-            hits = sum(r is not None for r in found)
             self.stats.hits += hits
-            self.stats.misses += len(found) - hits
-        return found, keys
+            self.stats.misses += misses
+            self.stats.coalesced += coalesced
 
-    def _merge(self, found: list[Any], keys: list[str], fresh: Sequence[Any]) -> list[Any]:
-        fresh_iter = iter(fresh)
-        out = []
-        for reply, key in zip(found, keys, strict=True):
-            if reply is None:
-                reply = next(fresh_iter)
-                self.store.put(key, encode(reply))  # only after the engine answered: errors never stored
-            out.append(reply)
+    def _plan(self, kind: str, requests: Sequence[Any], settings: Any, *, blocking: bool) -> _Plan:
+        """Claim every key no one is computing; wait on the others. A key is claimed before the
+        store is read, so a request arriving as a leader finishes finds its flight or its entry.
+        ``blocking``: a sync caller, which must not wait on a coroutine of the loop it blocks."""
+        positions: dict[str, list[int]] = {}
+        for i, request in enumerate(requests):
+            positions.setdefault(self.key(kind, request, settings), []).append(i)
+        plan = _Plan(positions)
+        loop = _running_loop()
+        with self._lock:
+            for key in positions:
+                flight = self._flights.get(key)
+                if flight is None:
+                    self._flights[key] = _Flight(_running_future(), None if blocking else loop)
+                    plan.lead.add(key)
+                elif blocking and flight.loop is not None and flight.loop is loop:
+                    plan.solo.add(key)
+                else:
+                    flight.waiters += 1
+                    plan.waits[key] = flight.future
+        return plan
+
+    def _lookup(self, key: str) -> tuple[Any, bytes] | None:
+        data = self.store.get(key)
+        if data is None:
+            return None
+        try:
+            return decode(data), data
+        except (ValueError, KeyError, TypeError):  # a damaged entry: a miss, never a crash
+            return None
+
+    def _settle(self, key: str, outcome: bytes | BaseException) -> None:
+        """End this caller's flight of ``key``: its waiters get the encoded reply or the error."""
+        with self._lock:
+            flight = self._flights.pop(key, None)
+        if flight is None:
+            return
+        if isinstance(outcome, BaseException):
+            flight.future.set_exception(outcome)
+        else:
+            flight.future.set_result(outcome)
+
+    def _read_store(self, plan: _Plan) -> None:
+        """The stored replies of the keys this call would compute (hits: no engine call)."""
+        for key in plan.todo():
+            found = self._lookup(key)
+            if found is None:
+                continue
+            plan.own[key], plan.data[key] = found
+            if key in plan.lead:
+                plan.lead.discard(key)
+                self._settle(key, found[1])
+            plan.solo.discard(key)
+            self._count(hits=len(plan.positions[key]))
+
+    def _keep(self, plan: _Plan, todo: list[str], fresh: Sequence[Any]) -> None:
+        """Store the engine's replies (only replies: an error never gets here), then end their
+        flights; a key's repeats within the call are copies, counted as coalesced hits."""
+        if len(fresh) != len(todo):
+            raise EngineError(f"engine returned {len(fresh)} results for {len(todo)} requests")
+        for key, reply in zip(todo, fresh, strict=True):
+            data = encode(reply)
+            self.store.put(key, data)  # before the flight ends: a later caller finds it stored
+            plan.own[key], plan.data[key] = reply, data
+            if key in plan.lead:
+                self._settle(key, data)
+            repeats = len(plan.positions[key]) - 1
+            self._count(misses=1, hits=repeats, coalesced=repeats)
+
+    def _fail(self, plan: _Plan, exc: BaseException) -> None:
+        """This call failed: its flights still open end with the error (nothing stored)."""
+        error = _for_waiters(exc)
+        for key in plan.lead:
+            self._settle(key, error)
+
+    def _waited(self, plan: _Plan, key: str, data: bytes) -> None:
+        plan.data[key] = data
+        n = len(plan.positions[key])
+        self._count(hits=n, coalesced=n)
+
+    def _retried(self, plan: _Plan, key: str, reply: Any) -> None:
+        plan.own[key], plan.data[key] = reply, encode(reply)
+        repeats = len(plan.positions[key]) - 1  # the retry counted the first itself
+        self._count(hits=repeats, coalesced=repeats)
+
+    def _assemble(self, plan: _Plan, n: int) -> list[Any]:
+        """Every request's reply in its position: a key's first gets the object this call holds,
+        the rest fresh copies marked cached (never one object shared between callers)."""
+        out: list[Any] = [None] * n
+        for key, where in plan.positions.items():
+            first = plan.own.get(key)
+            for j, i in enumerate(where):
+                out[i] = first if j == 0 and first is not None else decode(plan.data[key])
         return out
+
+    # -- the lookup around one engine call ----------------------------------------------------
+    # Deadlock-free: a caller computes and settles everything it leads before it waits on
+    # anyone, and it never waits on its own flights (repeats within one call are copies).
+    def _cached(self, kind: str, requests: Sequence[Any], settings: Any,
+                call: Callable[[list[Any]], list[_A]]) -> list[_A]:
+        plan = self._plan(kind, requests, settings, blocking=True)
+        try:
+            self._read_store(plan)
+            todo = plan.todo()
+            if todo:
+                self._keep(plan, todo, call(plan.firsts(todo, requests)))
+        except BaseException as exc:
+            self._fail(plan, exc)
+            raise
+        for key, future in plan.waits.items():
+            try:
+                self._waited(plan, key, future.result())
+            except _Abandoned:
+                self._retried(plan, key, self._cached(kind, plan.firsts([key], requests), settings, call)[0])
+        return self._assemble(plan, len(requests))
+
+    async def _acached(self, kind: str, requests: Sequence[Any], settings: Any, call: Any) -> list[Any]:
+        plan = self._plan(kind, requests, settings, blocking=False)
+        try:
+            self._read_store(plan)
+            todo = plan.todo()
+            if todo:
+                self._keep(plan, todo, await call(plan.firsts(todo, requests)))
+        except BaseException as exc:
+            self._fail(plan, exc)
+            raise
+        for key, future in plan.waits.items():
+            try:  # wrap_future: the leader may be a thread or a coroutine of any loop
+                self._waited(plan, key, await asyncio.wrap_future(future))
+            except _Abandoned:
+                retry = await self._acached(kind, plan.firsts([key], requests), settings, call)
+                self._retried(plan, key, retry[0])
+        return self._assemble(plan, len(requests))
 
     def _cacheable(self, params: base.SamplingParams) -> bool:
         ok = params.temperature == 0 or params.seed is not None or self.cache_sampled
@@ -230,17 +414,6 @@ class CachedEngine(EngineWrapper):
             with self._lock:
                 self.stats.bypassed += 1
         return ok
-
-    def _cached(self, kind: str, requests: Sequence[Any], settings: Any,
-                call: Callable[[list[Any]], list[_A]]) -> list[_A]:
-        found, keys = self._split(kind, requests, settings)
-        missing = [r for r, f in zip(requests, found, strict=True) if f is None]
-        return self._merge(found, keys, call(missing) if missing else [])
-
-    async def _acached(self, kind: str, requests: Sequence[Any], settings: Any, call: Any) -> list[Any]:
-        found, keys = self._split(kind, requests, settings)
-        missing = [r for r, f in zip(requests, found, strict=True) if f is None]
-        return self._merge(found, keys, (await call(missing)) if missing else [])
 
     # -- the engine protocol ----------------------------------------------------------------
     def generate(self, requests: Sequence[base.ChatRequest], params: base.SamplingParams) -> list[base.Generation]:

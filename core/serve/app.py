@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from reasonrank.methods.base import Reranker
 from reasonrank.scheduling import SharedEngine
+from reasonrank.scheduling.cache import find_cache
 from reasonrank.serve.admission import Admission
 from reasonrank.serve.apis import load_routes
 from reasonrank.serve.edge import (
@@ -54,6 +55,12 @@ def share_engine(reranker: Reranker, metrics: ServiceMetrics | None = None) -> S
     return replace_engine(reranker, metrics)
 
 
+def _cache_stats(service: RerankService) -> dict[str, int] | None:
+    """The result cache's hits, misses, bypassed and coalesced requests (None: no cache)."""
+    cache = find_cache(service.reranker.engine)
+    return cache.stats.to_dict() if cache is not None else None
+
+
 def _lifespan(service: RerankService) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -73,7 +80,7 @@ def _lifespan(service: RerankService) -> Any:
             # uvicorn has already let in-flight requests finish (graceful shutdown)
             app.state.ready = False
             await asyncio.to_thread(shared.close)
-            log_event("stop", stats=shared.stats.to_dict())
+            log_event("stop", stats=shared.stats.to_dict(), cache=_cache_stats(service))
 
     return lifespan
 
@@ -126,7 +133,8 @@ def _service_routes(app: FastAPI, service: RerankService) -> None:
     async def stats(request: Request) -> JSONResponse:
         check_auth(request, service.keys)
         adm = service.admission
-        return JSONResponse({"engine": shared.stats.to_dict(), "admission": adm.to_dict() if adm else None})
+        return JSONResponse({"engine": shared.stats.to_dict(), "admission": adm.to_dict() if adm else None,
+                             "cache": _cache_stats(service)})
 
 
 def create_app(target: RerankerSpec | Reranker, settings: ServeSettings | None = None, *,
@@ -138,6 +146,9 @@ def create_app(target: RerankerSpec | Reranker, settings: ServeSettings | None =
     metrics = ServiceMetrics()
     reranker, shared = served_reranker(target, metrics)
     service = RerankService(reranker, shared, settings, metrics)
+    cache = find_cache(reranker.engine)
+    if cache is not None:
+        metrics.watch_cache(cache.stats.to_dict)
     app = FastAPI(title="reasonrank rerank service", version="2", lifespan=_lifespan(service),
                   docs_url=None, redoc_url=None)
     app.state.ready = False

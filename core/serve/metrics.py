@@ -1,10 +1,26 @@
 """Prometheus metrics of the service (one registry per app, so tests can build many apps)."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+
+
+class _CacheCounters:
+    """The result cache's own counters (:class:`~reasonrank.scheduling.cache.CacheStats`), read
+    at each scrape: ``coalesced``, requests answered by an identical one still in flight."""
+
+    def __init__(self, stats: Callable[[], dict[str, int]]) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily("reasonrank_cache_coalesced",
+                                  "Engine requests answered by an identical request in flight "
+                                  "(also counted as cache hits)", value=self.stats().get("coalesced", 0))
 
 
 class ServiceMetrics:
@@ -35,6 +51,10 @@ class ServiceMetrics:
         self.in_flight = Gauge("reasonrank_in_flight", "Rerank requests running", registry=r)
         self.queued = Gauge("reasonrank_queued", "Rerank requests waiting for a slot", registry=r)
         self.engine_queued = Gauge("reasonrank_engine_queued", "Prompts waiting for an engine call", registry=r)
+
+    def watch_cache(self, stats: Callable[[], dict[str, int]]) -> None:
+        """Report the result cache's counters (``stats()``: its ``CacheStats.to_dict()``)."""
+        self.registry.register(_CacheCounters(stats))
 
     def on_engine_call(self, n_requests: int, n_tickets: int, seconds: float) -> None:
         self.engine_calls.inc()

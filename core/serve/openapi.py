@@ -133,7 +133,7 @@ METRICS_RESPONSES: dict[int | str, dict[str, Any]] = {
           "content": {"text/plain": {"schema": {"type": "string"}}}},
 }
 STATS_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "Engine sharing and admission counters.", "content": JSON_OBJECT},
+    200: {"description": "Engine sharing, admission and result-cache counters.", "content": JSON_OBJECT},
     401: {"description": ERRORS[401], "content": JSON_OBJECT},
 }
 

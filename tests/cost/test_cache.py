@@ -47,7 +47,8 @@ def test_key_model_identity():
     assert a != b and key(identity=str(a)) != key(identity=str(b))
 
 
-def test_key_local_model_file(tmp_path: Path):
+def test_key_local_model_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("REASONRANK_CACHE", str(tmp_path / "rr-cache"))  # the digest memo
     f = tmp_path / "model.gguf"
     f.write_bytes(b"a" * 100)
     engine = ScriptedEngine()

@@ -35,3 +35,45 @@ def test_one_namespace_per_api_key():
 def test_shared_cache_between_keys():
     calls, _ = _run(shared=True)
     assert calls == 1
+
+
+def test_concurrent_identical_requests_coalesce():
+    """Two identical requests at once: the second waits for the first's window (one engine call),
+    counted as a hit and as coalesced in ``/metrics`` and ``/v1/stats``."""
+    import threading
+    import time
+
+    from reasonrank.scheduling.cache import find_cache
+
+    release, entered = threading.Event(), threading.Event()
+
+    def gated(request):
+        entered.set()
+        assert release.wait(30)
+        return reverse_window(request)
+
+    engine = ScriptedEngine(gated, max_concurrency=1)
+    app = create_app(RerankerSpec(method="listwise", engine=engine))
+    cache = find_cache(app.state.reranker.engine)
+    assert cache is not None
+    with TestClient(app) as client:
+        replies: list = []
+        threads = [threading.Thread(target=lambda: replies.append(client.post("/v2/rerank", json=BODY)))
+                   for _ in range(2)]
+        threads[0].start()
+        assert entered.wait(30)
+        threads[1].start()
+        deadline = time.monotonic() + 30
+        while not any(f.waiters for f in cache.__dict__.get("_flights", {}).values()) and len(engine.calls) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        release.set()
+        for t in threads:
+            t.join(30)
+        metrics = client.get("/metrics").text
+        stats = client.get("/v1/stats").json()["cache"]
+    assert [r.status_code for r in replies] == [200, 200] and replies[0].json()["results"] == replies[1].json()["results"]
+    assert sum(len(reqs) for _, reqs in engine.calls) == 1
+    assert "reasonrank_cache_coalesced_total 1.0" in metrics
+    assert 'reasonrank_cache_requests_total{result="hit"} 1.0' in metrics
+    assert stats == {"hits": 1, "misses": 1, "bypassed": 0, "coalesced": 1}
