@@ -10,7 +10,8 @@ path and behind ``reasonrank serve``, and thinking budgets that still answer.
 * ``serve_50pct_repeats``: ``reasonrank serve`` (engine factory
   ``reasonrank.testing.scripted_engines:serial``: one window per engine call, 50 ms each — an
   engine at capacity) under 8 clients whose requests are 50 % repeats of earlier ones:
-  requests/s, p50/p99 with ``--cache off`` and with the default cache, same engine.
+  requests/s, p50/p99 with ``--cache off`` and with the default cache, same engine; the cache
+  hits and, of those, the requests coalesced with an identical one still in flight.
 * ``forcing``: a scripted engine whose thoughts never close (every generation runs out of
   tokens inside ``<think>``) for listwise, setwise and REBEL: windows/sets/passages answered
   from the unfinished thought (scraped) with ``force_answer=False`` vs forced with it on, every
@@ -108,9 +109,11 @@ async def _load(url: str, queries: list[tuple[str, list[str]]], clients: int, to
         wall = time.perf_counter() - start
         metrics = (await client.get("/metrics")).text
     hits = sum(float(m) for m in re.findall(r'reasonrank_cache_requests_total\{result="hit"\} ([0-9.e+]+)', metrics))
+    coalesced = sum(float(m) for m in re.findall(r"reasonrank_cache_coalesced_total ([0-9.e+]+)", metrics))
     return {"requests": total, "clients": clients, "wall_s": round(wall, 3),
             "requests_per_s": round(total / wall, 2), "p50_ms": round(1000 * statistics.median(latencies), 1),
-            "p99_ms": round(1000 * percentile(latencies, 99), 1), "cache_hits": int(hits)}
+            "p99_ms": round(1000 * percentile(latencies, 99), 1), "cache_hits": int(hits),
+            "coalesced": int(coalesced)}
 
 
 def serve_repeats(total: int, clients: int) -> dict[str, Any]:
