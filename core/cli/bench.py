@@ -7,8 +7,13 @@ import json
 from pathlib import Path
 
 from reasonrank.cli.common import add_reranker_arguments, reranker_from_args
-from reasonrank.cli.eval import (add_dataset_arguments, dataset_from_args, default_batch_size, depth_override,
-                                 rerank_depth)
+from reasonrank.cli.eval import (
+    add_dataset_arguments,
+    dataset_from_args,
+    default_batch_size,
+    depth_override,
+    rerank_depth,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
