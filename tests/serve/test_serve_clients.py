@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from reasonrank.testing.servers.reasonrank_server import scripted_args, serve
+from reasonrank.testing.servers.reasonrank_server import scripted_args
 
 # LiteLLM reads its model price list from the network at import unless told to use its own copy.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -19,15 +19,9 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 KEY = "clients-key-29"
 DOCS = [f"passage {i}" for i in range(6)]
 ORDER = [5, 4, 3, 2, 1, 0]  # one window, reversed by the script
-
-
-@pytest.fixture(scope="module")
-def server():
-    # Each client sends the same request: with the result cache a repeat is a hit that computes
-    # (and reports) no tokens; these tests check each shape's own usage field.
-    args = scripted_args("instant", "--cache", "off", method_options={"reasoning_budget": 32}, api_key=KEY)
-    with serve(args) as url:
-        yield url
+# The module's server (conftest.py). Each client sends the same request: with the result cache a
+# repeat is a hit that computes (and reports) no tokens; these tests check each shape's own usage field.
+SERVE_ARGS = scripted_args("instant", "--cache", "off", method_options={"reasoning_budget": 32}, api_key=KEY)
 
 
 def test_cohere_v2_and_v1_sdks(server):

@@ -9,16 +9,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from reasonrank.testing.servers.reasonrank_server import scripted_args, serve
+from reasonrank.testing.servers.reasonrank_server import scripted_args
 
 KEY = "openapi-key-29"
-
-
-@pytest.fixture(scope="module")
-def server():
-    args = scripted_args("instant", "--max-documents", "30", method_options={"reasoning_budget": 16}, api_key=KEY)
-    with serve(args) as url:
-        yield url
+# The module's server (conftest.py).
+SERVE_ARGS = scripted_args("instant", "--max-documents", "30", method_options={"reasoning_budget": 16}, api_key=KEY)
 
 
 def test_the_document_declares_bodies_errors_and_content_types(server):

@@ -19,17 +19,12 @@ DOCS = [f"passage number {i} about topic {i % 3}" for i in range(30)]
 # 30 documents, windows of 20 with stride 10, back to front; each window reversed by the script:
 # [10, 30) -> 29..10, then [0, 20) holds 0..9, 29..20 -> 20..29, 9..0; then 19..10.
 EXPECTED = list(range(20, 30)) + list(range(9, -1, -1)) + list(range(19, 9, -1))
-
-
-@pytest.fixture(scope="module")
-def server():
-    args = scripted_args(
-        "batching", "--max-in-flight", str(MAX_IN_FLIGHT), "--queue-limit", str(QUEUE_LIMIT),
-        "--max-documents", "50", "--max-document-bytes", "2000", "--max-body-bytes", "200000",
-        method_options={"depth": 100, "reasoning_budget": 64}, api_key=KEY,
-    )
-    with serve(args) as url:
-        yield url
+# The module's server (conftest.py).
+SERVE_ARGS = scripted_args(
+    "batching", "--max-in-flight", str(MAX_IN_FLIGHT), "--queue-limit", str(QUEUE_LIMIT),
+    "--max-documents", "50", "--max-document-bytes", "2000", "--max-body-bytes", "200000",
+    method_options={"depth": 100, "reasoning_budget": 64}, api_key=KEY,
+)
 
 
 def post(url: str, body: object, key: str | None = KEY, headers: dict | None = None) -> httpx.Response:
