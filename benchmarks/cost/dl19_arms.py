@@ -132,8 +132,9 @@ def summarize(arm: str, out: Path, cheap: dict[str, dict[str, Any]]) -> dict[str
 
 
 def table(report: dict[str, Any]) -> str:
-    lines = [("| arm | queries | nDCG@10 | BM25 | generated tokens | thinking | forced | from unfinished thought |"
-              " engine s (with cheap stage) | skipped expensive |"), "|" + " --- |" * 10]
+    header = ("| arm | queries | nDCG@10 | BM25 | generated tokens | thinking | forced | from unfinished thought |"
+              " engine s (with cheap stage) | skipped expensive |")
+    lines = [header, "|" + " --- |" * 10]
     for arm, s in report["arms"].items():
         if s is None:
             lines.append(f"| {arm} | not run | | | | | | | | |")

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]  # the repository
 DL19 = ROOT.parent / "shared" / "data" / "trec-dl19"
 RESULTS = Path(__file__).resolve().parent / "results"
 
-from reasonrank.testing.servers.reasonrank_server import serve
+from reasonrank.testing.servers.reasonrank_server import scripted_args, serve
 
 
 def load_queries(n: int, depth: int) -> list[tuple[str, list[str]]]:
@@ -116,8 +116,7 @@ def in_process_baseline(queries: list[tuple[str, list[str]]], total: int) -> dic
 def engine_args(name: str) -> list[str]:
     if name == "instant":
         # --cache off: the load measures engine work (the queries repeat; issue 27's cache would answer)
-        return ["--engine-factory", "reasonrank.testing.scripted_engines:instant", "--method", "listwise",
-                "--cache", "off"]
+        return scripted_args("instant", "--cache", "off")
     from reasonrank.testing.tiny_model import tiny_model_dir
 
     return ["--engine", "transformers", "--model", str(tiny_model_dir()), "--method", "listwise", "--cache", "off",

@@ -7,6 +7,7 @@ side). Rerunning the same command resumes: finished queries are not reranked aga
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from reasonrank.cli import common
 from reasonrank.metrics import DEFAULT_MEASURES
@@ -51,7 +52,7 @@ def rerank_depth(args: argparse.Namespace) -> int:
     return common.depth_from_args(args) or args.default_depth
 
 
-def depth_override(args: argparse.Namespace) -> dict[str, int]:
+def depth_override(args: argparse.Namespace) -> dict[str, Any]:
     """The reranker override an explicit ``--depth`` implies (none when it was not given)."""
     depth = common.depth_from_args(args)
     return {} if depth is None else {"depth": depth}

@@ -80,6 +80,11 @@ def test_depth_everywhere_with_top_k_as_a_deprecated_alias(command, capsys):
 
 def test_eval_depth_keeps_its_default(capsys, tmp_path):
     sub = build_parser()._subparsers._group_actions[0].choices["eval"]
-    assert sub.parse_args(["ds", "-o", "o"]).depth == 100
+    from reasonrank.cli.eval import depth_override, rerank_depth
+
+    args = sub.parse_args(["ds", "-o", "o"])
+    assert (rerank_depth(args), depth_override(args)) == (100, {})  # the preset's depth is kept
+    args = sub.parse_args(["ds", "-o", "o", "--depth", "30"])
+    assert (rerank_depth(args), depth_override(args)) == (30, {"depth": 30})
     assert main(["eval", str(tmp_path / "none"), "-o", str(tmp_path / "o"), "--depth", "0"]) == 2
     assert "--depth must be a positive integer, got 0" in capsys.readouterr().err

@@ -101,3 +101,20 @@ def test_bench_command_writes_json_and_png(scripted, tiny_dir, tmp_path, capsys)
     # The scripted engine counts whitespace words: the oracle answer has 5 ids per query.
     assert report["generated_tokens"] == 15
     assert "q/s" in capsys.readouterr().out
+
+
+def test_an_explicit_depth_overrides_the_presets_depth(tiny_dir, tmp_path, capsys):
+    """``--depth K`` reranks K candidates even when the reranker's own depth is smaller (the
+    ``embedded-relevance`` preset says 20; issue 27's top-100 arm reranked only 20 before)."""
+    def windows(*extra: str) -> tuple[int, str]:
+        out = tmp_path / "-".join(extra or ("default",))
+        assert main(["eval", str(tiny_dir), "-o", str(out), "--method", "listwise", "--engine", "scripted",
+                     "--method-options", '{"depth": 2, "window_size": 2, "stride": 1}', "--limit-queries", "1",
+                     "--no-progress", "--cache", "off", *extra]) == 0
+        row = json.loads((out / "results.jsonl").read_text().splitlines()[0])
+        return sum(t["kind"] == "window" for t in row["traces"]), capsys.readouterr().out
+
+    count, printed = windows()
+    assert count == 1 and "top-2 of the top-100 reranked" in printed  # the reranker's own depth, said so
+    count, printed = windows("--depth", "4")
+    assert count == 3 and "(1 queries, top-4 reranked" in printed  # 4 candidates: windows 3-4, 2-3, 1-2

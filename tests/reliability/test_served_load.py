@@ -6,9 +6,7 @@ reach concurrency), and memory stays flat from one round to the next. ``benchmar
 reports queries/s and latency percentiles for the same setup."""
 from __future__ import annotations
 
-import asyncio
 import threading
-import tracemalloc
 
 import pytest
 
@@ -16,14 +14,10 @@ pytest.importorskip("llama_cpp.server.app")
 pytest.importorskip("haystack")
 pytest.importorskip("llama_index.core")
 
-from haystack import Document
-from llama_index.core.schema import NodeWithScore, TextNode
+from load_helpers import BothWrappers
 from reasonrank.engines.openai import OpenAIEngine
 from reasonrank.methods.listwise import ListwiseReranker
 from reasonrank.testing.servers.llama_server import llama_cpp_server
-
-from haystack_reasonrank import ReasonRankRanker
-from llama_index_reasonrank import ReasonRankRerank
 
 pytestmark = pytest.mark.embedded
 
@@ -69,26 +63,10 @@ def test_concurrent_reranks_through_both_wrappers_against_llama_cpp_server(monke
     with llama_cpp_server(embedded_gguf_path(), n_ctx=2048) as url:
         engine = OpenAIEngine("embedded", base_url=url, max_concurrency=LIMIT, max_retries=0, timeout=300)
         reranker = ListwiseReranker(engine, reasoning_budget=8, answer_tokens=8, max_passage_tokens=32)
-        ranker = ReasonRankRanker(reranker=reranker, top_k=4)
-        ranker.warm_up()
-        post = ReasonRankRerank(reranker=reranker, top_n=4)
-        docs = [Document(id=f"h{i}", content=t) for i, t in enumerate(TEXTS)]
-        nodes = [NodeWithScore(node=TextNode(id_=f"n{i}", text=t), score=1.0) for i, t in enumerate(TEXTS)]
-
-        async def one_round() -> tuple[list, list]:
-            hay = asyncio.gather(*(ranker.run_async(query=f"why do tides happen {i}", documents=docs)
-                                   for i in range(N // 2)))
-            lli = asyncio.gather(*(post.apostprocess_nodes(nodes, query_str=f"what moves the ocean {i}")
-                                   for i in range(N // 2)))
-            return await asyncio.gather(hay, lli)
-
-        hay, lli = asyncio.run(one_round())
-        tracemalloc.start()
-        asyncio.run(one_round())
-        first, _ = tracemalloc.get_traced_memory()
-        asyncio.run(one_round())
-        second, _ = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
+        both = BothWrappers(reranker, TEXTS, doc_prefix="h")
+        queries = ("why do tides happen {}", "what moves the ocean {}")
+        hay, lli = both.round(N, *queries)
+        growth = both.growth(N, *queries)
     assert len(hay) == len(lli) == N // 2
     for out in hay:
         assert sorted(d.id for d in out["documents"]) == [f"h{i}" for i in range(4)]
@@ -96,4 +74,4 @@ def test_concurrent_reranks_through_both_wrappers_against_llama_cpp_server(monke
         assert sorted(n.node.node_id for n in out) == [f"n{i}" for i in range(4)]
     assert wire.total == 3 * N  # one window per rerank, three rounds
     assert 2 <= wire.most <= LIMIT
-    assert second - first < 5 * 1024 * 1024  # no growth per round
+    assert growth < 5 * 1024 * 1024  # no growth per round

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from reasonrank.engines.base import AttentionReadout, AttentionRequest, ChatRequest, SamplingParams
+from reasonrank.engines.base import AttentionReadout, AttentionRequest, SamplingParams
 from reasonrank.engines.scripted import ScriptedEngine
 from reasonrank.errors import EngineError
 from reasonrank.scheduling import (
@@ -18,12 +18,7 @@ from reasonrank.scheduling import (
     run_async,
     run_batched,
 )
-
-P = SamplingParams(max_tokens=8)
-
-
-def req(text: str) -> ChatRequest:
-    return ChatRequest.of([{"role": "user", "content": text}])
+from scheduling_helpers import P, req, shout
 
 
 class AttentionScripted(ScriptedEngine):
@@ -38,8 +33,7 @@ class AttentionScripted(ScriptedEngine):
 
 
 def engine(**kw) -> AttentionScripted:
-    return AttentionScripted(lambda r: r.messages[0]["content"].upper(),
-                             lambda r, c: {x: -float(i) for i, x in enumerate(c)}, **kw)
+    return AttentionScripted(shout, lambda r, c: {x: -float(i) for i, x in enumerate(c)}, **kw)
 
 
 def pair(query: str, i: int):

@@ -8,7 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from reasonrank.engines.base import ChatRequest, SamplingParams
+from reasonrank.engines.base import SamplingParams
 from reasonrank.engines.scripted import ScriptedEngine
 from reasonrank.errors import EngineError
 from reasonrank.factory import build_reranker
@@ -18,12 +18,7 @@ from reasonrank.scheduling import (
     Ticket,
     current_ticket,
 )
-
-P = SamplingParams(max_tokens=8)
-
-
-def req(text: str) -> ChatRequest:
-    return ChatRequest.of([{"role": "user", "content": text}])
+from scheduling_helpers import P, req, shout
 
 
 def as_ticket(name: str, fn, *args):
@@ -42,7 +37,7 @@ def wait_until(condition, timeout: float = 30.0) -> None:
 
 
 def test_sync_callers_share_engine_calls():
-    engine = ScriptedEngine(lambda r: r.messages[0]["content"].upper(), max_batch_size=8, max_concurrency=1,
+    engine = ScriptedEngine(shout, max_batch_size=8, max_concurrency=1,
                             delay_fn=lambda r: 0.05)
     shared = SharedEngine(engine)
     with ThreadPoolExecutor(6) as pool:

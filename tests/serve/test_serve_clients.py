@@ -6,13 +6,12 @@ client library on the registry: plain httpx. Each: every index at most once, its
 field, its own usage field, its own error body for a wrong key."""
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
 import httpx
 import pytest
-from reasonrank.testing.servers.reasonrank_server import serve
+from reasonrank.testing.servers.reasonrank_server import scripted_args
 
 # LiteLLM reads its model price list from the network at import unless told to use its own copy.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -20,17 +19,9 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 KEY = "clients-key-29"
 DOCS = [f"passage {i}" for i in range(6)]
 ORDER = [5, 4, 3, 2, 1, 0]  # one window, reversed by the script
-
-
-@pytest.fixture(scope="module")
-def server():
-    args = ["--engine-factory", "reasonrank.testing.scripted_engines:instant", "--method", "listwise",
-            "--method-options", json.dumps({"reasoning_budget": 32}), "--api-key", KEY,
-            # Each client sends the same request: with the result cache a repeat is a hit that
-            # computes (and reports) no tokens; these tests check each shape's own usage field.
-            "--cache", "off"]
-    with serve(args) as url:
-        yield url
+# The module's server (conftest.py). Each client sends the same request: with the result cache a
+# repeat is a hit that computes (and reports) no tokens; these tests check each shape's own usage field.
+SERVE_ARGS = scripted_args("instant", "--cache", "off", method_options={"reasoning_budget": 32}, api_key=KEY)
 
 
 def test_cohere_v2_and_v1_sdks(server):

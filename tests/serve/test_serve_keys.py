@@ -17,7 +17,7 @@ from reasonrank.engines.scripted import ScriptedEngine
 from reasonrank.serve import API_KEY_ENV, ServeSettings, create_app
 from reasonrank.spec import RerankerSpec
 from reasonrank.testing.scripted_engines import reverse_window
-from reasonrank.testing.servers.reasonrank_server import serve
+from reasonrank.testing.servers.reasonrank_server import scripted_args, serve
 
 CANARY = "sk-canary-5f1e9c0d"
 BODY = {"query": "q", "documents": ["a", "b", "c"]}
@@ -80,8 +80,7 @@ def test_the_canary_key_leaks_nowhere(tmp_path, caplog):
 def test_rotation_in_a_running_server(tmp_path):
     keys = tmp_path / "keys.txt"
     write_keys(keys, CANARY)
-    args = ["--engine-factory", "reasonrank.testing.scripted_engines:instant", "--method", "listwise",
-            "--api-key-file", str(keys)]
+    args = scripted_args("instant", "--api-key-file", str(keys))
     with serve(args, env={API_KEY_ENV: ""}) as url:
         def call(key: str) -> int:
             return httpx.post(url + "/v2/rerank", json=BODY, headers={"Authorization": f"Bearer {key}"},

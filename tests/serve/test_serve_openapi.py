@@ -3,25 +3,17 @@ real content types; schemathesis (every check, coverage and fuzzing phases) find
 against a running ``reasonrank serve`` over a scripted engine."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
 import pytest
-from reasonrank.testing.servers.reasonrank_server import serve
+from reasonrank.testing.servers.reasonrank_server import scripted_args
 
 KEY = "openapi-key-29"
-
-
-@pytest.fixture(scope="module")
-def server():
-    args = ["--engine-factory", "reasonrank.testing.scripted_engines:instant", "--method", "listwise",
-            "--method-options", json.dumps({"reasoning_budget": 16}), "--api-key", KEY,
-            "--max-documents", "30"]
-    with serve(args) as url:
-        yield url
+# The module's server (conftest.py).
+SERVE_ARGS = scripted_args("instant", "--max-documents", "30", method_options={"reasoning_budget": 16}, api_key=KEY)
 
 
 def test_the_document_declares_bodies_errors_and_content_types(server):

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from reasonrank.testing.servers.reasonrank_server import serve
+from reasonrank.testing.servers.reasonrank_server import scripted_args, serve
 
 KEY = "test-key-16"
 MAX_IN_FLIGHT, QUEUE_LIMIT = 4, 8
@@ -19,18 +19,12 @@ DOCS = [f"passage number {i} about topic {i % 3}" for i in range(30)]
 # 30 documents, windows of 20 with stride 10, back to front; each window reversed by the script:
 # [10, 30) -> 29..10, then [0, 20) holds 0..9, 29..20 -> 20..29, 9..0; then 19..10.
 EXPECTED = list(range(20, 30)) + list(range(9, -1, -1)) + list(range(19, 9, -1))
-
-
-@pytest.fixture(scope="module")
-def server():
-    args = [
-        "--engine-factory", "reasonrank.testing.scripted_engines:batching", "--method", "listwise",
-        "--method-options", json.dumps({"depth": 100, "reasoning_budget": 64}),
-        "--api-key", KEY, "--max-in-flight", str(MAX_IN_FLIGHT), "--queue-limit", str(QUEUE_LIMIT),
-        "--max-documents", "50", "--max-document-bytes", "2000", "--max-body-bytes", "200000",
-    ]
-    with serve(args) as url:
-        yield url
+# The module's server (conftest.py).
+SERVE_ARGS = scripted_args(
+    "batching", "--max-in-flight", str(MAX_IN_FLIGHT), "--queue-limit", str(QUEUE_LIMIT),
+    "--max-documents", "50", "--max-document-bytes", "2000", "--max-body-bytes", "200000",
+    method_options={"depth": 100, "reasoning_budget": 64}, api_key=KEY,
+)
 
 
 def post(url: str, body: object, key: str | None = KEY, headers: dict | None = None) -> httpx.Response:
@@ -172,7 +166,7 @@ def test_health_and_metrics(server):
 
 def test_graceful_shutdown_finishes_in_flight_requests():
     """SIGTERM while a request is at the engine: it still gets its answer, then the engine closes."""
-    args = ["--engine-factory", "reasonrank.testing.scripted_engines:slow", "--method", "listwise", "--shutdown-timeout", "20"]
+    args = scripted_args("slow", "--shutdown-timeout", "20")
     with ThreadPoolExecutor(1) as pool, serve(args) as url:
         pending = pool.submit(httpx.post, url + "/v2/rerank", json={"query": "q", "documents": DOCS[:5]},
                               headers={"X-Request-ID": "drain-me"}, timeout=30)

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from reasonrank.testing.servers.process import ServerHandle, free_port, running_server
 
@@ -19,6 +21,19 @@ def _require_fastapi() -> None:
 
         pytest.skip("fastapi is not installed: install reasonrank[serve]")
     raise ModuleNotFoundError("fastapi is not installed: install reasonrank[serve]")
+
+
+def scripted_args(engine: str, *extra: str, method: str = "listwise",
+                  method_options: dict[str, Any] | None = None, api_key: str | None = None) -> list[str]:
+    """``reasonrank serve`` arguments for the scripted engine ``engine`` (a name in
+    :mod:`reasonrank.testing.scripted_engines`) under ``method``, with its ``--method-options``
+    and ``--api-key`` when given, then ``extra``."""
+    args = ["--engine-factory", f"reasonrank.testing.scripted_engines:{engine}", "--method", method]
+    if method_options is not None:
+        args += ["--method-options", json.dumps(method_options)]
+    if api_key is not None:
+        args += ["--api-key", api_key]
+    return [*args, *extra]
 
 
 @contextmanager

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from haystack import component, default_from_dict, default_to_dict
-from haystack.utils import Secret, deserialize_secrets_inplace
+from haystack import component
+from haystack.utils import Secret
 
-from haystack_integrations.components.rankers.reasonrank.ranker import DEFAULT_KEY, resolve_key
+from haystack_integrations.components.rankers.reasonrank.ranker import (
+    DEFAULT_KEY,
+    from_dict_with_key,
+    resolve_key,
+    to_dict_with_key,
+)
 from reasonrank.engines import create_engine
 from reasonrank.engines.base import ChatRequest, Engine, SamplingParams
 from reasonrank.secrets import KEY_OPTION, KEYED_ENGINES, pop_key
@@ -91,7 +96,7 @@ class ReasonRankGenerator:
 
     def to_dict(self) -> dict[str, Any]:
         """Serializes the component (an injected `engine_instance` is not serialized)."""
-        return default_to_dict(
+        return to_dict_with_key(
             self,
             engine=self.engine,
             model=self.model,
@@ -100,15 +105,12 @@ class ReasonRankGenerator:
             system_prompt=self.system_prompt,
             max_tokens=self.max_tokens,
             temperature=self.temperature,
-            api_key=self.api_key.to_dict() if self.api_key else None,
         )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ReasonRankGenerator:
         """Deserializes the component from a dictionary."""
-        data = {**data, "init_parameters": dict(data.get("init_parameters", {}))}  # the caller's untouched
-        deserialize_secrets_inplace(data["init_parameters"], keys=["api_key"])
-        return default_from_dict(cls, data)
+        return from_dict_with_key(cls, data)
 
     def _request(self, prompt: str) -> ChatRequest:
         messages = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []

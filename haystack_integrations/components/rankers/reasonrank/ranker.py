@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from haystack import Document, component, default_from_dict, default_to_dict
 from haystack.utils import Secret, deserialize_secrets_inplace
@@ -21,6 +21,7 @@ from reasonrank.spec import RerankerSpec
 from reasonrank.types import Candidate, RerankResult
 
 logger = logging.getLogger(__name__)
+C = TypeVar("C")
 
 REASONING_KEY = "reasonrank_reasoning"
 CRITERIA_KEY = "reasonrank_criteria"
@@ -33,6 +34,21 @@ DEFAULT_KEY = Secret.from_env_var(list(KEY_ENV_VARS), strict=False)
 def resolve_key(secret: Secret | None) -> str | None:
     """The key a ``Secret`` holds now (None without one)."""
     return secret.resolve_value() if secret is not None else None
+
+
+def to_dict_with_key(component: Any, **init_parameters: Any) -> dict[str, Any]:
+    """Haystack's ``default_to_dict`` of ``component`` with its ``api_key`` Secret serialized (an
+    environment-variable Secret as the variable's name; a token Secret refuses)."""
+    api_key = component.api_key
+    return default_to_dict(component, **init_parameters, api_key=api_key.to_dict() if api_key else None)
+
+
+def from_dict_with_key(cls: type[C], data: dict[str, Any]) -> C:
+    """Haystack's ``default_from_dict`` with the ``api_key`` Secret deserialized (``data`` is
+    left as it was)."""
+    data = {**data, "init_parameters": dict(data.get("init_parameters", {}))}  # the caller's untouched
+    deserialize_secrets_inplace(data["init_parameters"], keys=["api_key"])
+    return default_from_dict(cls, data)
 
 
 def _check_top_k(top_k: int | None) -> None:
@@ -175,7 +191,7 @@ class ReasonRankRanker:
 
     def to_dict(self) -> dict[str, Any]:
         """Serializes the component (the injected `reranker`, if any, is not serialized)."""
-        return default_to_dict(
+        return to_dict_with_key(
             self,
             method=self.method,
             preset=self.preset,
@@ -195,15 +211,12 @@ class ReasonRankRanker:
             cache_namespace=self.cache_namespace,
             keep_reasoning_metadata=self.keep_reasoning_metadata,
             meta_fields_to_embed=self.meta_fields_to_embed,
-            api_key=self.api_key.to_dict() if self.api_key else None,
         )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ReasonRankRanker:
         """Deserializes the component from a dictionary."""
-        data = {**data, "init_parameters": dict(data.get("init_parameters", {}))}  # the caller's untouched
-        deserialize_secrets_inplace(data["init_parameters"], keys=["api_key"])
-        return default_from_dict(cls, data)
+        return from_dict_with_key(cls, data)
 
     # -- running ------------------------------------------------------------------------------
     @component.output_types(documents=list[Document], meta=dict[str, Any])
