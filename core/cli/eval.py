@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     from reasonrank.evaluate import evaluate, format_metrics
 
     dataset = dataset_from_args(args)  # bad data fails before a model loads
-    reranker = common.reranker_from_args(args, layers=(), **depth_override(args))
+    reranker = common.reranker_from_args(args, **depth_override(args))
     try:
         doc = evaluate(
             reranker, dataset, args.output,

@@ -16,18 +16,15 @@ over round trips. The dialect is found on the first call and kept:
 from __future__ import annotations
 
 import asyncio
-import threading
 from array import array
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from reasonrank.errors import EngineError
+from reasonrank.lru import LRUCache
 
 Post = Callable[[str, dict[str, Any]], Awaitable[tuple[int, Any]]]
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -62,32 +59,6 @@ DIALECTS = (
     Dialect("llama.cpp", "/tokenize", "/detokenize", "content", "tokens", "content", False),
     Dialect("llama-cpp-python", "/extras/tokenize", "/extras/detokenize", "input", "tokens", "text", False),
 )
-
-
-class LRUCache(Generic[K, V]):
-    """A bounded, thread-safe LRU map (a long-lived server must not grow without end)."""
-
-    def __init__(self, maxsize: int = 65536) -> None:
-        self.maxsize = maxsize
-        self._data: OrderedDict[K, V] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: K) -> V | None:
-        with self._lock:
-            value = self._data.get(key)
-            if value is not None:
-                self._data.move_to_end(key)
-            return value
-
-    def put(self, key: K, value: V) -> None:
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.maxsize:
-                self._data.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._data)
 
 
 def surely_fits(text: str, max_tokens: int) -> bool:

@@ -20,8 +20,8 @@ from contextvars import ContextVar
 
 from ftfy import fix_text
 from reasonrank.engines.base import Engine
-from reasonrank.engines.remote_tokenizer import LRUCache
 from reasonrank.errors import EngineError
+from reasonrank.lru import LRUCache
 
 _MEMO: ContextVar[dict[Hashable, str] | None] = ContextVar("reasonrank_passage_memo", default=None)
 

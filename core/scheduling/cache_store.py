@@ -15,11 +15,11 @@ import os
 import sqlite3
 import threading
 import time
-from collections import OrderedDict
 from pathlib import Path
 from typing import Protocol
 
 from reasonrank.errors import InvalidInputError
+from reasonrank.lru import LRUCache
 
 logger = logging.getLogger("reasonrank.cache")
 
@@ -34,32 +34,14 @@ class Store(Protocol):
     def put(self, key: str, value: bytes) -> None: ...
 
 
-class MemoryStore:
+class MemoryStore(LRUCache[str, bytes]):
     """A thread-safe LRU of at most ``max_entries`` replies."""
 
     def __init__(self, max_entries: int = 4096) -> None:
         if max_entries < 1:
             raise InvalidInputError(f"cache size must be >= 1, got {max_entries}")
+        super().__init__(max_entries)
         self.max_entries = max_entries
-        self._data: OrderedDict[str, bytes] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> bytes | None:
-        with self._lock:
-            value = self._data.get(key)
-            if value is not None:
-                self._data.move_to_end(key)
-            return value
-
-    def put(self, key: str, value: bytes) -> None:
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.max_entries:
-                self._data.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._data)
 
 
 def prepare_folder(folder: str | os.PathLike[str]) -> Path:
