@@ -18,6 +18,10 @@ queries. The arms, in the order they run:
 * ``listwise100``: ``embedded-listwise`` over the top 100 (sliding window 20, stride 10: 9 windows
   per query) — the most expensive arm, run last.
 
+The summary adds an adaptive cascade with the score-margin rule at several margins, computed from
+the saved ``cheap`` and ``cascade`` arms (``margin_sweep``): the default adaptive rule (top-3
+agreement with BM25) is what ``cascade_adaptive`` runs.
+
 Per arm: nDCG@10 of the reranker and of BM25 on the same queries, generated (completion) tokens,
 thinking tokens, forced answers, windows whose ids were taken from an unfinished thought (the
 parser's "reasoning not closed" warning), engine seconds, wall seconds, and for cascades the
@@ -131,6 +135,34 @@ def summarize(arm: str, out: Path, cheap: dict[str, dict[str, Any]]) -> dict[str
     return summary
 
 
+def margin_sweep(out: Path, margins: list[float]) -> dict[str, Any] | None:
+    """What the adaptive cascade with ``margin=m`` would do, from the saved arms: its cheap stage is
+    the ``cheap`` arm's result (the same requests over the same top 100), and a query that does
+    not skip gets the fixed ``cascade`` arm's result (greedy decoding: the same listwise window).
+    The rule is the library's own (:func:`reasonrank.methods.cascade.score_margin`)."""
+    from reasonrank.methods.cascade import score_margin
+
+    cheap, fixed = per_query(out / "cheap"), per_query(out / "cascade")
+    metrics_paths = [out / arm / "metrics.json" for arm in ("cheap", "cascade")]
+    qids = sorted(set(cheap) & set(fixed))
+    if not qids or not all(p.exists() for p in metrics_paths):
+        return None
+    cheap_ndcg, fixed_ndcg = ({q: json.loads(p.read_text())["per_query"][q]["reranker"]["nDCG@10"] for q in qids}
+                              for p in metrics_paths)
+    gaps = {q: score_margin([r["score"] for r in cheap[q]["results"]]) for q in qids}
+    fixed_tokens = sum(fixed[q]["usage"]["completion_tokens"] for q in qids)
+    rows = []
+    for m in margins:
+        skip = [q for q in qids if gaps[q] is not None and gaps[q] >= m]
+        tokens = sum(fixed[q]["usage"]["completion_tokens"] for q in qids if q not in skip)
+        ndcg = statistics.fmean(cheap_ndcg[q] if q in skip else fixed_ndcg[q] for q in qids)
+        rows.append({"margin": m, "queries_skipping": len(skip), "completion_tokens": tokens,
+                     "token_share_of_fixed": tokens / fixed_tokens if fixed_tokens else None, "ndcg10": ndcg})
+    return {"queries": len(qids), "fixed_cascade_ndcg10": statistics.fmean(fixed_ndcg.values()),
+            "fixed_cascade_completion_tokens": fixed_tokens, "margins": rows,
+            "normalised_gaps": {q: gaps[q] for q in qids}}
+
+
 def table(report: dict[str, Any]) -> str:
     header = ("| arm | queries | nDCG@10 | BM25 | generated tokens | thinking | forced | from unfinished thought |"
               " engine s (with cheap stage) | skipped expensive |")
@@ -170,8 +202,15 @@ def main() -> int:
     report = {"dataset": str(args.dataset), "queries": args.queries, "machine": platform.platform(),
               "load_average_at_end": os.getloadavg(), "wall_seconds_this_call": wall,
               "arms": {arm: summarize(arm, args.out, cheap) for arm in ARMS}}
+    report["adaptive_margin_sweep"] = margin_sweep(args.out, [0.05, 0.1, 0.2, 0.3, 0.5])
     (args.out / "summary.json").write_text(json.dumps(report, indent=2) + "\n")
     print(table(report))
+    if report["adaptive_margin_sweep"]:
+        print("adaptive margin sweep (from the saved arms):")
+        for row in report["adaptive_margin_sweep"]["margins"]:
+            print(f"  margin {row['margin']}: {row['queries_skipping']} queries skip, "
+                  f"{row['completion_tokens']} tokens ({row['token_share_of_fixed']:.2f} of fixed), "
+                  f"nDCG@10 {row['ndcg10']:.4f}")
     print(f"wrote {args.out / 'summary.json'}")
     return 0
 

@@ -28,6 +28,15 @@ from reasonrank.scheduling import SchedulerStats
 from reasonrank.types import Candidate, Query, RankedCandidate, RerankResult, Usage
 
 
+def score_margin(scores: Sequence[float]) -> float | None:
+    """The adaptive rule's margin: the gap between the first two scores (in rank order), min-max
+    normalised over the finite scores; ``None`` when there is no spread to normalise by."""
+    finite = [x for x in scores if math.isfinite(x)]
+    if len(scores) < 2 or len(finite) < 2 or max(finite) == min(finite):
+        return None
+    return (scores[0] - scores[1]) / (max(finite) - min(finite))
+
+
 def check_depths(depths: Sequence[int], n_stages: int) -> list[int]:
     """``depths`` checked: one positive integer per stage, none larger than the one before."""
     if isinstance(depths, (str, bytes)) or not isinstance(depths, Sequence) or len(depths) != n_stages:
@@ -148,10 +157,8 @@ class CascadeReranker(Reranker):
             return True
         if self.margin is None or len(result.ranked) < 2:
             return False
-        scores = [r.score for r in result.ranked if math.isfinite(r.score)]
-        if len(scores) < 2 or max(scores) == min(scores):
-            return False
-        return (result.ranked[0].score - result.ranked[1].score) / (max(scores) - min(scores)) >= self.margin
+        gap = score_margin([r.score for r in result.ranked])
+        return gap is not None and gap >= self.margin
 
     def _results(self, states: list[_Query], return_exceptions: bool) -> list[Any]:
         out: list[Any] = []
@@ -173,4 +180,4 @@ class CascadeReranker(Reranker):
         return self.stages[0]._first_requests(query, candidates[: self.depths[0]])
 
 
-__all__ = ["CascadeReranker", "check_depths"]
+__all__ = ["CascadeReranker", "check_depths", "score_margin"]
