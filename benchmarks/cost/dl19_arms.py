@@ -126,9 +126,10 @@ def summarize(arm: str, out: Path, cheap: dict[str, dict[str, Any]]) -> dict[str
         "answered_from_unfinished_thought": sum(sum(UNFINISHED in w for w in rows[q].get("warnings", []))
                                                 for q in qids),
     }
-    if ARMS[arm][2] not in ("off", "own"):  # a cascade: add the cheap stage's cost of the same queries
+    # A cascade: add the cheap stage's engine seconds of the same queries (its replies came from the
+    # cache, at 0 s; their prompt tokens are already counted: a hit keeps its reply's token counts).
+    if ARMS[arm][2] not in ("off", "own"):
         summary["engine_seconds_with_cheap_stage"] = summary["engine_seconds"] + total("engine_seconds", cheap)
-        summary["prompt_tokens_with_cheap_stage"] = summary["prompt_tokens"] + total("prompt_tokens", cheap)
         stages = {q: rows[q].get("stages") or [] for q in qids}
         summary["stages_per_query"] = stages
         summary["queries_skipping_expensive_stage"] = sum(len(s) < 2 for s in stages.values())
