@@ -30,142 +30,33 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
-import hashlib
 import json
 import os
 import threading
-import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from pathlib import Path
 from typing import Any, TypeVar
 
 from reasonrank.engines import base
 from reasonrank.errors import EngineError
+from reasonrank.scheduling.cache_key import (  # re-exported: the key used to live here
+    KEY_VERSION,
+    decode,
+    encode,
+    file_fingerprint,
+    jsonable,
+    model_identity,
+    request_key,
+    served_models,
+)
 from reasonrank.scheduling.cache_store import DiskStore, MemoryStore, Store, TieredStore
-from reasonrank.scheduling.fingerprint import file_fingerprint
 from reasonrank.scheduling.layers import EngineWrapper, find_layer
 from reasonrank.scheduling.shared import RequestCancelled
+from reasonrank.scheduling.token_memo import TokenMemo
 
 #: A per-request namespace on top of the engine's (``serve`` sets one per API key).
 cache_scope: contextvars.ContextVar[str] = contextvars.ContextVar("reasonrank_cache_scope", default="")
-KEY_VERSION = 2  # bump when the key or the stored form changes: old entries become misses
 _A = TypeVar("_A", base.Generation, base.ChoiceDistribution, base.AttentionReadout)
-_TYPES: dict[str, type] = {t.__name__: t for t in (base.Generation, base.ChoiceDistribution, base.AttentionReadout)}
-
-
-def served_models(base_url: str, api_key: str = "", timeout: float = 5.0) -> str:
-    """What ``GET {base_url}/models`` reports (ids and their roots/revisions), or ``"?"`` when
-    the server does not say: the key then rests on the URL, the model name and the namespace."""
-    req = urllib.request.Request(f"{base_url.rstrip('/')}/models")
-    if api_key:
-        req.add_header("Authorization", f"Bearer {api_key}")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as reply:
-            data = json.loads(reply.read())
-        models = data.get("data", []) if isinstance(data, dict) else []
-        keep = ("id", "root", "parent", "revision", "max_model_len", "owned_by")
-        return json.dumps(sorted(json.dumps({k: m.get(k) for k in keep if k in m}, sort_keys=True)
-                                 for m in models if isinstance(m, dict)))
-    except Exception:  # noqa: BLE001 - best effort: no /models is no reason to fail a rerank
-        return "?"
-
-
-def _local_model(model_name: str, base_url: Any) -> str | None:
-    """``model_name`` when it is a local file or folder (transformers, vLLM: ``model=PATH``);
-    a server's model name is the server's to describe (``served``), not a path here."""
-    if base_url is not None or not model_name:
-        return None
-    try:
-        return model_name if Path(model_name).expanduser().exists() else None
-    except (OSError, ValueError):  # a name no file system accepts (too long, a NUL byte)
-        return None
-
-
-def model_identity(engine: base.Engine) -> dict[str, Any]:
-    """Everything about ``engine`` (not the request) that can change its replies."""
-    ident: dict[str, Any] = {"engine": engine.name, "model": engine.model_name, "describe": engine.describe()}
-    for attr in ("revision", "chat_template_kwargs", "extra_body", "dtype", "quantization"):
-        value = getattr(engine, attr, None)
-        if value is not None:
-            ident[attr] = value
-    base_url = getattr(engine, "base_url", None)
-    model_path = getattr(engine, "model_path", None) or _local_model(engine.model_name, base_url)
-    if model_path:
-        ident["file"] = file_fingerprint(model_path)
-    if isinstance(base_url, str):
-        ident["base_url"] = base_url
-        ident["served"] = served_models(base_url, str(getattr(engine, "api_key", "") or ""))
-    return ident
-
-
-def _jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return value
-
-
-def request_key(identity: str, namespace: str, kind: str, request: Any, settings: Any) -> str:
-    """The cache key of one request: a SHA-256 over its parts (see the module docstring)."""
-    blob = json.dumps([KEY_VERSION, identity, namespace, kind, _jsonable(request), _jsonable(settings)],
-                      sort_keys=True, default=repr)
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def encode(reply: Any) -> bytes:
-    """A reply as stored (JSON with its type; ``-inf`` log-probabilities survive)."""
-    fields = _jsonable(reply)
-    fields.pop("cached", None)
-    return json.dumps({"type": type(reply).__name__, "fields": fields}).encode()
-
-
-def decode(data: bytes) -> Any:
-    """A stored reply, marked cached; raises ``ValueError``/``KeyError``/``TypeError`` on junk."""
-    obj = json.loads(data)
-    reply = _TYPES[obj["type"]](**obj["fields"])
-    reply.cached = True
-    reply.seconds = 0.0
-    return reply
-
-
-class _TokenMemo:
-    """A bounded in-memory memo of tokenizer results (counts and cuts)."""
-
-    def __init__(self, max_entries: int = 65536) -> None:
-        self._data: dict[tuple[Any, ...], Any] = {}
-        self.max_entries = max_entries
-
-    def get(self, key: tuple[Any, ...]) -> Any:
-        return self._data.get(key)
-
-    def put(self, key: tuple[Any, ...], value: Any) -> None:
-        if len(self._data) >= self.max_entries:
-            self._data.clear()  # crude but bounded: tokenizer results are cheap to recompute
-        self._data[key] = value
-
-    def remember(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
-        value = self._data.get(key)
-        if value is None:
-            value = compute()
-            self.put(key, value)
-        return value
-
-    def split(self, texts: Sequence[str], max_tokens: int) -> tuple[list[str | None], list[str]]:
-        found = [self._data.get(("cut", t, max_tokens)) for t in texts]
-        missing = list(dict.fromkeys(t for t, f in zip(texts, found, strict=True) if f is None))
-        return found, missing
-
-    def fill(self, texts: Sequence[str], found: list[str | None], missing: list[str], max_tokens: int,
-             fresh: Sequence[str]) -> list[str]:
-        """Remember the ``fresh`` cuts of ``missing``; every text's cut, in order."""
-        new = dict(zip(missing, fresh, strict=True))
-        for text, value in new.items():
-            self.put(("cut", text, max_tokens), value)
-        return [f if f is not None else new[t] for t, f in zip(texts, found, strict=True)]
 
 
 @dataclasses.dataclass
@@ -254,13 +145,13 @@ class CachedEngine(EngineWrapper):
         self._lock = threading.Lock()
         self._flights: dict[str, _Flight] = {}  # keys some caller is computing now
         self._identity: str | None = None
-        self._tokens = _TokenMemo()
+        self._tokens = TokenMemo()
 
     @property
     def identity(self) -> str:
         """The model identity, computed once (a served model's ``/v1/models`` is asked once)."""
         if self._identity is None:
-            self._identity = json.dumps(_jsonable(model_identity(self.inner)), sort_keys=True, default=repr)
+            self._identity = json.dumps(jsonable(model_identity(self.inner)), sort_keys=True, default=repr)
         return self._identity
 
     def key(self, kind: str, request: Any, settings: Any) -> str:
@@ -487,6 +378,7 @@ def find_cache(engine: base.Engine) -> CachedEngine | None:
 
 
 __all__ = [
+    "KEY_VERSION",
     "CacheOption",
     "CacheStats",
     "CachedEngine",
