@@ -83,9 +83,9 @@ def in_threads(*calls: Callable[[], object]) -> tuple[list[threading.Thread], li
     return threads, out
 
 
-def test_two_threads_one_engine_call():
-    inner = GatedEngine()
-    engine = CachedEngine(inner)
+def same_request_twice(engine: CachedEngine, inner: GatedEngine) -> list[object]:
+    """Two threads send REQ: the second arrives while the first is inside the engine; then the
+    engine is released. What each thread got (a reply list or an exception)."""
     threads, out = in_threads(lambda: engine.generate([REQ], PARAMS), lambda: engine.generate([REQ], PARAMS))
     threads[0].start()
     until(inner.entered.is_set)
@@ -94,6 +94,13 @@ def test_two_threads_one_engine_call():
     inner.release.set()
     for t in threads:
         t.join(30)
+    return out
+
+
+def test_two_threads_one_engine_call():
+    inner = GatedEngine()
+    engine = CachedEngine(inner)
+    out = same_request_twice(engine, inner)
     assert len(inner.calls) == 1
     first, second = (o[0] for o in out)  # type: ignore[index]
     assert first.text == second.text == "answer hello" and not first.cached and second.cached
@@ -176,14 +183,7 @@ def test_leader_error_reaches_the_waiter_and_is_not_stored():
     inner = GatedEngine()
     inner.fail = True
     engine = CachedEngine(inner)
-    threads, out = in_threads(lambda: engine.generate([REQ], PARAMS), lambda: engine.generate([REQ], PARAMS))
-    threads[0].start()
-    until(inner.entered.is_set)
-    threads[1].start()
-    until(lambda: second_arrived(engine, inner))
-    inner.release.set()
-    for t in threads:
-        t.join(30)
+    out = same_request_twice(engine, inner)
     assert len(inner.calls) == 1
     assert all(isinstance(o, EngineError) and "server down" in str(o) for o in out)
     assert not engine.__dict__.get("_flights")
