@@ -13,8 +13,8 @@ queries. The arms, in the order they run:
   cost of the same query. ``cascade_adaptive`` is the same with ``adaptive=true`` (its own copy
   of ``cheap``'s cache, so its listwise stage is never answered by the fixed cascade's).
 * ``budget64_scraped`` / ``budget64_forced``: listwise top 20 at ``reasoning_budget=64`` with
-  ``force_answer`` off / on, on the 1.5B model (the 0.5B model writes no ``<think>``, so a budget
-  cannot cut its thought: checked, see benchmarks/README.md), result cache off.
+  ``force_answer`` off / on, on the 1.5B model (the 0.5B model wrote no ``<think>`` in any top-20
+  window of ``listwise20``, so a budget could not cut its thought), result cache off.
 * ``listwise100``: ``embedded-listwise`` over the top 100 (sliding window 20, stride 10: 9 windows
   per query) — the most expensive arm, run last.
 
