@@ -32,7 +32,7 @@ def score_margin(scores: Sequence[float]) -> float | None:
     """The adaptive rule's margin: the gap between the first two scores (in rank order), min-max
     normalised over the finite scores; ``None`` when there is no spread to normalise by."""
     finite = [x for x in scores if math.isfinite(x)]
-    if len(scores) < 2 or len(finite) < 2 or max(finite) == min(finite):
+    if len(finite) < 2 or max(finite) == min(finite):
         return None
     return (scores[0] - scores[1]) / (max(finite) - min(finite))
 

@@ -41,7 +41,11 @@ class MemoryStore(LRUCache[str, bytes]):
         if max_entries < 1:
             raise InvalidInputError(f"cache size must be >= 1, got {max_entries}")
         super().__init__(max_entries)
-        self.max_entries = max_entries
+
+    @property
+    def max_entries(self) -> int:
+        """The bound (the LRU's ``maxsize``)."""
+        return self.maxsize
 
 
 def prepare_folder(folder: str | os.PathLike[str]) -> Path:

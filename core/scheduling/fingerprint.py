@@ -58,9 +58,10 @@ def _load_persisted() -> dict[str, str]:
     return {k: v for k, v in files.items() if isinstance(k, str) and isinstance(v, str)}
 
 
-def _persist(path: str, key: str, digest: str) -> None:
-    """Add ``key`` to the memo file (dropping other versions of ``path``); best effort."""
-    files = {k: v for k, v in _load_persisted().items() if k.split(":", 2)[-1] != path}
+def _persist(persisted: dict[str, str], path: str, key: str, digest: str) -> None:
+    """Add ``key`` to the memo file as just read (``persisted``), dropping other versions of
+    ``path``; best effort."""
+    files = {k: v for k, v in persisted.items() if k.split(":", 2)[-1] != path}
     files[key] = digest
     while len(files) > MAX_MEMO_ENTRIES:
         del files[next(iter(files))]  # oldest first (insertion order)
@@ -94,10 +95,13 @@ def _file_digest(path: Path) -> str:
     triple = (str(resolved), st.st_size, st.st_mtime_ns)
     key = _entry_key(*triple)
     with _lock:
-        digest = _memo.get(triple) or _load_persisted().get(key)
+        digest = _memo.get(triple)
         if digest is None:
-            digest = f"{st.st_size}:{hash_file(resolved)}"
-            _persist(triple[0], key, digest)
+            persisted = _load_persisted()  # read once: the lookup and the rewrite share it
+            digest = persisted.get(key)
+            if digest is None:
+                digest = f"{st.st_size}:{hash_file(resolved)}"
+                _persist(persisted, triple[0], key, digest)
         _memo[triple] = digest
     return digest
 

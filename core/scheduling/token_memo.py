@@ -11,9 +11,6 @@ from reasonrank.lru import LRUCache
 class TokenMemo(LRUCache[tuple[Any, ...], Any]):
     """A bounded LRU of tokenizer results, keyed ``("count", text)`` or ``("cut", text, max_tokens)``."""
 
-    def __init__(self, max_entries: int = 65536) -> None:
-        super().__init__(max_entries)
-
     def remember(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
         value = self.get(key)
         if value is None:
