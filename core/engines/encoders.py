@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -48,16 +49,25 @@ _WHAT = {
 
 def detect_kind(folder: Path) -> str:
     """``"dense"`` or ``"cross"`` from a model folder's files; :class:`InvalidInputError` when the
-    folder holds no encoder model (a causal LM, a GGUF, no config at all)."""
-    modules_file, config_file = folder / "modules.json", folder / "config.json"
+    folder holds no encoder model (a causal LM, a GGUF, no config at all).
+
+    sentence-transformers (v5+) names the model type in ``config_sentence_transformers.json``
+    (``SentenceTransformer`` or ``CrossEncoder``; both save a ``modules.json``); older folders
+    and plain Hugging Face ones say it through the architecture: a ``*ForSequenceClassification``
+    head is a cross-encoder, a pooling module or a bare encoder a bi-encoder."""
+    config_file = folder / "config.json"
     try:
-        if modules_file.is_file():
-            types = [str(m.get("type", "")) for m in json.loads(modules_file.read_text())]
-            return "cross" if any("cross_encoder" in t for t in types) else "dense"
+        st_config = _read_json(folder / "config_sentence_transformers.json")
+        model_type = str(st_config.get("model_type", ""))
+        if model_type in ("SentenceTransformer", "CrossEncoder"):
+            return "dense" if model_type == "SentenceTransformer" else "cross"
+        modules = _read_json(folder / "modules.json", [])
+        if any("Pooling" in str(m.get("type", "")) for m in modules):
+            return "dense"
         if not config_file.is_file():
             raise InvalidInputError(f"{folder} is not a model folder (no config.json or modules.json); "
                                     f"expected {_WHAT['dense']} or {_WHAT['cross']}")
-        config = json.loads(config_file.read_text())
+        config = _read_json(config_file)
     except (OSError, ValueError, AttributeError) as exc:
         raise InvalidInputError(f"{folder}: unreadable model configuration ({exc})") from None
     architectures = [str(a) for a in config.get("architectures") or []]
@@ -67,6 +77,13 @@ def detect_kind(folder: Path) -> str:
         raise InvalidInputError(f"{folder} is a generative model ({', '.join(architectures)}), not an encoder; "
                                 f"expected {_WHAT['dense']} or {_WHAT['cross']}")
     return "dense"
+
+
+def _read_json(path: Path, missing: Any = None) -> Any:
+    """A JSON file's content (``missing``, default ``{}``, when there is no such file)."""
+    if not path.is_file():
+        return {} if missing is None else missing
+    return json.loads(path.read_text())
 
 
 def encoder_kind_of(model: str | None) -> str | None:
@@ -120,6 +137,9 @@ class SentenceTransformersEngine(Engine):
         Requests per engine call (the scheduler batches many queries' passages into one call).
     max_length:
         Truncate inputs to this many tokens (default: the model's own maximum).
+    dtype:
+        Load the weights in this torch dtype (``"bfloat16"``, ``"float16"``, ``"float32"``);
+        default: sentence-transformers' own (float32).
     quantize:
         ``"int8"``: dynamic int8 quantization of the linear layers (CPU only; faster, scores
         move slightly: measure on your data). None: the model's own precision.
@@ -140,6 +160,7 @@ class SentenceTransformersEngine(Engine):
         batch_size: int = 32,
         max_batch_size: int = 256,
         max_length: int | None = None,
+        dtype: str | None = None,
         quantize: str | None = None,
         query_prompt: str | None = None,
         passage_prompt: str | None = None,
@@ -177,20 +198,20 @@ class SentenceTransformersEngine(Engine):
         self.batch_size = batch_size
         self.max_batch_size = max_batch_size
         options: dict[str, Any] = {"device": self.device, "trust_remote_code": trust_remote_code}
+        self.dtype = dtype
+        if dtype is not None:
+            if not isinstance(getattr(torch, dtype, None), torch.dtype):
+                raise InvalidInputError(f"unknown dtype {dtype!r}; e.g. 'bfloat16', 'float16', 'float32'")
+            model_kwargs = {**(model_kwargs or {}), "dtype": getattr(torch, dtype)}
         if model_kwargs:
             options["model_kwargs"] = dict(model_kwargs)
         source = self.model_path or self.model_name
         try:
-            if kind == "dense":
-                self.model: Any = SentenceTransformer(source, **options)
-                if max_length:
-                    self.model.max_seq_length = max_length
-                self.max_length = int(self.model.max_seq_length or self.model.tokenizer.model_max_length)
-                self.similarity = str(self.model.similarity_fn_name or "cosine")
-            else:
-                self.model = CrossEncoder(source, **options, **({"max_length": max_length} if max_length else {}))
-                self.max_length = int(self.model.max_length)
-                self.similarity = "logit"
+            self.model: Any = (SentenceTransformer if kind == "dense" else CrossEncoder)(source, **options)
+            if max_length:
+                self.model.max_seq_length = max_length
+            self.max_length = int(self.model.max_seq_length or self.model.tokenizer.model_max_length)
+            self.similarity = str(self.model.similarity_fn_name or "cosine") if kind == "dense" else "logit"
         except (InvalidInputError, EngineUnavailableError):
             raise
         except Exception as exc:
@@ -200,7 +221,9 @@ class SentenceTransformersEngine(Engine):
             ) from exc
         self.model.eval()
         if quantize:
-            self.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8)
+            with warnings.catch_warnings():  # torch.ao's dynamic quantization warns of its deprecation
+                warnings.simplefilter("ignore")
+                self.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8)
         self.tokenizer = self.model.tokenizer
         self.query_prompt = query_prompt
         self.passage_prompt = passage_prompt
@@ -286,7 +309,7 @@ class SentenceTransformersEngine(Engine):
     def describe(self) -> dict[str, Any]:
         return {"engine": self.name, "model": self.model_name, "kind": self.encoder_kind,
                 "max_length": self.max_length, "similarity": self.similarity, "device": self.device,
-                "quantize": self.quantize, "max_context": self.max_context}
+                "dtype": self.dtype, "quantize": self.quantize, "max_context": self.max_context}
 
     def close(self) -> None:
         self.__dict__.pop("model", None)

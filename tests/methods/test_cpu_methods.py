@@ -259,8 +259,9 @@ def test_evaluation_meter_passes_attention_through(tiny_engine) -> None:
 def test_every_method_takes_the_strict_output_policy(name: str) -> None:
     """`--strict` passes on_parse_error="raise" to whichever method the user picked."""
     cls = method_class(name)
-    engine = ScriptedEngine()
-    engine.supports_attention = name == "icr"  # icr refuses engines without attention at build time
+    # icr refuses engines without attention at build time, dense and cross engines without an encoder
+    engine = ScriptedEngine(encoder_kind=name if name in ("dense", "cross") else None)
+    engine.supports_attention = name == "icr"
     assert cls(engine, on_parse_error="raise").on_parse_error == "raise"
     # the shared options are one TypedDict, accepted by every method
     assert cls(engine, max_batch_size=3, schedule="batch").max_batch_size == 3
