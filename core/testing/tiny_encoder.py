@@ -41,7 +41,8 @@ def tiny_cross_encoder_dir(seed: int = 0, num_labels: int = 1) -> Path:
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
     tok = AutoTokenizer.from_pretrained(bundled_encoder_path())
-    config = BertConfig(vocab_size=tok.vocab_size, num_labels=num_labels, **TINY_BERT)
+    # num_labels goes through BertConfig's **kwargs (its typed signature does not list it).
+    config = BertConfig(vocab_size=tok.vocab_size, num_labels=num_labels, **TINY_BERT)  # type: ignore[call-arg]
     torch.manual_seed(seed)
     return save_model(BertForSequenceClassification(config), tok, target)
 
