@@ -88,8 +88,14 @@ BLOCKS = [b for page in PAGES for b in read_blocks(page)]
 def command_lines(code: str) -> list[str]:
     """The commands of a shell block: continuation lines joined, comments and blank lines dropped."""
     joined = re.sub(r"\\\n\s*", " ", code)
+    logical: list[str] = []
+    for line in joined.splitlines():  # a quoted argument may span lines: keep them together
+        if logical and _open_quote(logical[-1]):
+            logical[-1] += " " + line.strip()
+        else:
+            logical.append(line)
     out = []
-    for line in joined.splitlines():
+    for line in logical:
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -97,6 +103,15 @@ def command_lines(code: str) -> list[str]:
         line = re.sub(r"\s&$", "", line)  # run in the background
         out.extend(part.strip() for part in re.split(r"\s&&\s|;\s", line) if part.strip())
     return out
+
+
+def _open_quote(line: str) -> bool:
+    """Whether ``line`` ends inside a quoted string."""
+    try:
+        shlex.split(line, comments=True)
+    except ValueError:
+        return True
+    return False
 
 
 def argv_of(command: str) -> list[str]:

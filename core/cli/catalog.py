@@ -98,10 +98,15 @@ def _literal_registry(module: str, name: str) -> dict[str, str]:
     if path is None:
         return {}
     for node in _parsed(path).body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
-        if any(isinstance(t, ast.Name) and t.id == name for t in targets) and node.value is not None:
-            value: dict[str, str] = ast.literal_eval(node.value)
-            return value
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+            registry: dict[str, str] = ast.literal_eval(value)
+            return registry
     return {}
 
 
