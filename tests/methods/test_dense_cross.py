@@ -40,9 +40,18 @@ def test_the_bundled_dense_model_ranks_the_answer_first(dense) -> None:
     assert result.usage.prompt_tokens > 0 and result.usage.engine_calls == 1
 
 
-def test_the_no_option_default_is_dense_on_the_bundled_model() -> None:
+def test_the_no_option_default_is_dense_fused_with_the_first_stage() -> None:
     reranker = load_reranker()
-    assert reranker.method == "dense" and reranker.engine.encoder_kind == "dense"
+    assert reranker.method == "dense+score" and reranker.engine.encoder_kind == "dense"
+    docs = [{**p, "score": float(len(PASSAGES) - i)} for i, p in enumerate(PASSAGES)]  # BM25-like scores
+    fused, plain = reranker.rerank(QUERY, docs), load_reranker(method="dense").rerank(QUERY, docs)
+    assert sorted(fused.ids) == sorted(plain.ids) and fused.ids[0] == "thames"
+    # 0.9 x the min-max normalised dense score + 0.1 x the normalised first-stage score
+    dense = {r.id: r.score for r in plain.ranked}
+    lo, hi = min(dense.values()), max(dense.values())
+    expected = {i: 0.9 * (dense[i] - lo) / (hi - lo) + 0.1 * (d["score"] - 1) / 3 for i, d in
+                ((d["id"], d) for d in docs)}
+    assert [r.score for r in fused.ranked] == pytest.approx([expected[i] for i in fused.ids], abs=1e-6)
 
 
 @pytest.mark.parametrize("depth", [1, 4, 10])
