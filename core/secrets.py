@@ -1,10 +1,12 @@
 """API keys in the framework wrappers: kept out of the options that serialize.
 
 The wrappers (LlamaIndex, Haystack, LangChain) take an engine's key as their own ``api_key``
-(a Haystack ``Secret``, a pydantic ``SecretStr``) and hand it to the engine only when the
-reranker is built, so ``to_dict``, pipeline YAML and ``repr`` never hold it. A key given the old
-way, inside ``engine_options``, is moved out with a warning that does not repeat it. With no
-key, the engine reads ``$REASONRANK_API_KEY`` or ``$OPENAI_API_KEY`` itself.
+(a Haystack ``Secret``, a pydantic ``SecretStr``) and hand it to the spec as the core's
+:class:`~reasonrank.secret.Secret` (:func:`with_key`; a Haystack env-var ``Secret`` stays an
+env-var reference), so ``to_dict``, pipeline YAML and ``repr`` never hold it, and the engine
+resolves it only when it sends a request. A key given the old way, inside ``engine_options``, is
+moved out with a warning that does not repeat it. With no key, the engine reads
+``$REASONRANK_API_KEY`` or ``$OPENAI_API_KEY`` itself.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from reasonrank.secret import Secret, as_secret
 from reasonrank.spec import RerankerSpec
 
 KEY_OPTION = "api_key"
@@ -21,7 +24,7 @@ KEY_ENV_VARS = ("REASONRANK_API_KEY", "OPENAI_API_KEY")
 KEYED_ENGINES = ("openai",)  # the engines that take an API key
 
 
-def pop_key(engine_options: Mapping[str, Any] | None, where: str) -> tuple[dict[str, Any] | None, str | None]:
+def pop_key(engine_options: Mapping[str, Any] | None, where: str) -> tuple[dict[str, Any] | None, Any]:
     """``engine_options`` without a key, and the key it held (with a warning naming ``where``'s
     ``api_key`` parameter, never the key)."""
     if not engine_options or KEY_OPTION not in engine_options:
@@ -31,6 +34,8 @@ def pop_key(engine_options: Mapping[str, Any] | None, where: str) -> tuple[dict[
     warnings.warn(f"{where}: an API key in engine_options would be serialized in clear; it is used "
                   f"as {where}'s api_key instead (pass it there, or set {KEY_ENV_VARS[0]})",
                   UserWarning, stacklevel=3)
+    if isinstance(key, Secret):  # already a reference or a redacted value: no string to make of it
+        return options, (key.resolve() if not key.is_env else key)
     return options, (str(key) if key is not None else None)
 
 
@@ -40,11 +45,14 @@ def takes_key(spec: RerankerSpec) -> bool:
     return isinstance(engine, str) and engine in KEYED_ENGINES
 
 
-def with_key(spec: RerankerSpec, key: str | None) -> RerankerSpec:
-    """``spec`` with ``key`` in its engine options, where its engine takes one and none is set."""
-    if not key or KEY_OPTION in spec.engine_options or not takes_key(spec):
+def with_key(spec: RerankerSpec, key: Any) -> RerankerSpec:
+    """``spec`` with ``key`` (a string, a :class:`Secret`, a Haystack ``Secret`` or a pydantic
+    ``SecretStr``) in its engine options as a :class:`Secret`, where its engine takes one and
+    none is set."""
+    secret = as_secret(key)
+    if secret is None or KEY_OPTION in spec.engine_options or not takes_key(spec):
         return spec
-    return replace(spec, engine_options={**spec.engine_options, KEY_OPTION: key})
+    return replace(spec, engine_options={**spec.engine_options, KEY_OPTION: secret})
 
 
 __all__ = ["KEYED_ENGINES", "KEY_ENV_VARS", "KEY_OPTION", "pop_key", "takes_key", "with_key"]
