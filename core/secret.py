@@ -42,6 +42,12 @@ NOT_SHIPPABLE = (
     "(Ray: in the workers' environment, e.g. RayOptions.runtime_env's env_vars)")
 
 
+#: The key an OpenAI-compatible engine sends upstream when none is given: these variables, read
+#: at each request (unset: no key). They mean only the upstream key; ``reasonrank serve``'s
+#: client keys have a variable of their own (``REASONRANK_SERVE_API_KEYS``).
+UPSTREAM_KEY_ENV_VARS = ("REASONRANK_API_KEY", "OPENAI_API_KEY")
+
+
 class MissingSecretError(EngineError):
     """A strict environment-variable :class:`Secret` whose variables are all unset (raised when
     a request needs it; the message names the variables, never a value)."""
@@ -163,6 +169,9 @@ def _env_secret(env_vars: tuple[str, ...], strict: bool) -> Secret:
     return Secret(env_vars=env_vars, strict=strict)
 
 
+UPSTREAM_KEY = Secret.from_env_var(UPSTREAM_KEY_ENV_VARS, strict=False)
+
+
 def as_secret(value: Any) -> Secret | None:
     """``value`` as a Secret: a Secret as it is, a string as a token, a serialised Secret
     (``{"type": "env_var", ...}``), a Haystack ``Secret`` or a pydantic ``SecretStr``; ``None``
@@ -223,5 +232,5 @@ def resolve(value: str | Secret | None, where: str = "") -> str | None:
     return value.resolve(where) if isinstance(value, Secret) else value
 
 
-__all__ = ["CREDENTIAL_HEADERS", "CREDENTIAL_OPTIONS", "MissingSecretError", "Secret", "as_secret",
-           "check_shippable", "resolve", "serialize_secrets", "wrap_credentials"]
+__all__ = ["CREDENTIAL_HEADERS", "CREDENTIAL_OPTIONS", "UPSTREAM_KEY", "UPSTREAM_KEY_ENV_VARS", "MissingSecretError",
+           "Secret", "as_secret", "check_shippable", "resolve", "serialize_secrets", "wrap_credentials"]

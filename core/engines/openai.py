@@ -38,12 +38,9 @@ from reasonrank.engines.base import (
 from reasonrank.engines.hf_tokenizer import HFTokenizerMixin, render_chat
 from reasonrank.engines.remote_tokenizer import RemoteTokenizer, surely_fits
 from reasonrank.errors import EngineError
-from reasonrank.secret import Secret, as_secret, resolve, wrap_credentials
+from reasonrank.secret import UPSTREAM_KEY, Secret, as_secret, resolve, wrap_credentials
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
-#: The upstream key when none is given: these variables, read at each request (unset: no key).
-#: They mean only the key sent upstream; ``reasonrank serve``'s client keys have their own.
-UPSTREAM_KEY = Secret.from_env_var("REASONRANK_API_KEY", "OPENAI_API_KEY", strict=False)
 _RETRY_STATUS = {408, 429, 500, 502, 503, 504}
 
 

@@ -57,7 +57,9 @@ def test_haystack_keys_are_secrets(monkeypatch, caplog):
 def test_default_key_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("REASONRANK_API_KEY", CANARY)
     ranker = ReasonRankRanker(**DEAD)
-    assert ranker.spec().engine_options["api_key"].resolve() == CANARY
+    spec = ranker.spec()
+    assert "api_key" not in spec.engine_options  # the engine's own default, read at each request
+    assert spec.build_engine().auth_headers() == {"Authorization": f"Bearer {CANARY}"}
     assert ranker.to_dict()["init_parameters"]["api_key"]["env_vars"][0] == "REASONRANK_API_KEY"
     assert "api_key" not in ReasonRankRanker(method="listwise").spec().engine_options  # embedded: no key
     assert not leaks(ranker.to_dict())
@@ -93,3 +95,14 @@ def nodes():
     from llama_index.core.schema import NodeWithScore, TextNode
 
     return [NodeWithScore(node=TextNode(text=t), score=1.0) for t in ("a", "b")]
+
+
+def test_an_env_var_reference_in_engine_options_stays_a_name(monkeypatch):
+    monkeypatch.setenv(ENV, CANARY)
+    reference = {"type": "env_var", "env_vars": [ENV]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing to move out: a name serialises safely
+        rerank = ReasonRankRerank(**DEAD, engine_options={"api_key": reference})
+    assert ENV in rerank.to_json() and not leaks(rerank.to_json(), repr(rerank.spec()))
+    assert rerank.spec().engine_options["api_key"] == Secret.from_env_var(ENV)
+    assert rerank.spec().engine_options["api_key"].resolve() == CANARY
