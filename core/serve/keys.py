@@ -1,10 +1,10 @@
 """The service's API keys: several at once, so that keys rotate without a restart.
 
-Keys come from ``--api-key`` (repeatable), the ``REASONRANK_SERVE_API_KEYS`` environment variable
-(several separated by commas; ``REASONRANK_API_KEY`` is the upstream engine's key, never a client
-key: see :func:`reasonrank.serve.settings.check_key_sources`) and a key file (``--api-key-file``: one key per line, blank lines
-and ``#`` comments ignored), which is read again whenever it changes (its modification time or
-size). A request is admitted when its bearer token equals any key; keys are compared in
+Keys come from ``--api-key`` (repeatable), the ``REASONRANK_SERVE_API_KEYS`` environment
+variable (several separated by commas; ``REASONRANK_API_KEY`` is the upstream engine's key,
+never a client key: see :func:`reasonrank.serve.settings.check_key_sources`) and a key file
+(``--api-key-file``: one key per line, blank lines and ``#`` comments ignored), which is read
+again whenever it changes (its modification time or size). A request is admitted when its bearer token equals any key; keys are compared in
 constant time and never logged (only how many there are).
 """
 from __future__ import annotations
