@@ -7,9 +7,17 @@ from typing import Any
 
 from reasonrank.engines import create_engine
 from reasonrank.engines.base import Engine
+from reasonrank.engines.bundled_encoder import is_bundled_encoder
 from reasonrank.engines.embedded_model import is_embedded_model
+from reasonrank.engines.encoders import encoder_kind_of
 from reasonrank.methods.base import Reranker
-from reasonrank.presets import DEFAULT_PRESET, DEFAULT_PRESETS, Preset, get_preset
+from reasonrank.presets import (
+    DEFAULT_PRESET,
+    DEFAULT_PRESETS,
+    LLM_DEFAULT_PRESET,
+    Preset,
+    get_preset,
+)
 from reasonrank.spec import EngineLayer, RerankerSpec
 
 # Engines whose attention the default method (ICR) can read; any other engine the user names
@@ -19,15 +27,24 @@ _ATTENTION_ENGINES = ("embedded-hf", "transformers")
 _EMBEDDED_VARIANT = {"transformers": "embedded-hf", "llamacpp": "embedded"}
 
 
-def resolve_preset(method: str | None, preset: str | None, engine: str | Engine | None = None) -> Preset:
-    """The preset to use: the named one, the embedded default of ``method``, or with neither
-    the library's default (``DEFAULT_PRESET``) — or listwise when ``engine`` cannot run the
-    default method (e.g. ``engine="openai"``: a served model exposes no attention)."""
+def resolve_preset(method: str | None, preset: str | None, engine: str | Engine | None = None,
+                   model: str | None = None) -> Preset:
+    """The preset to use: the named one, the default preset of ``method``, or with neither the
+    library's default (``DEFAULT_PRESET``, the dense cheap stage). A spec that names an engine
+    or a model the default cannot use resolves as before the dense default: an encoder model
+    (a bi-encoder or cross-encoder folder, an encoder engine) gets its method's default; any
+    other model or engine gets the LLM default (``LLM_DEFAULT_PRESET``, ICR), or listwise where
+    that engine cannot read attention (e.g. ``engine="openai"``: a served model exposes none)."""
     if preset is None:
         if method is None:
             default = get_preset(DEFAULT_PRESET)
-            if engine is None or _can_run_default(engine, default):
+            if _default_fits(default, engine, model):
                 return default
+            method = _encoder_method(engine, model)
+        if method is None:
+            llm = get_preset(LLM_DEFAULT_PRESET)
+            if engine is None or _can_run_default(engine, llm):
+                return llm
             method = "listwise"
         if method not in DEFAULT_PRESETS:
             raise ValueError(f"unknown method {method!r}; choose one of {sorted(DEFAULT_PRESETS)}")
@@ -36,6 +53,23 @@ def resolve_preset(method: str | None, preset: str | None, engine: str | Engine 
     if method is not None and chosen.method != method:
         raise ValueError(f"preset {chosen.name!r} is for method {chosen.method!r}, not {method!r}")
     return chosen
+
+
+def _default_fits(default: Preset, engine: str | Engine | None, model: str | None) -> bool:
+    """Whether the default preset runs as it is with the spec's engine and model."""
+    if isinstance(engine, Engine) or (engine is not None and engine != default.engine):
+        return False
+    return model is None or is_bundled_encoder(model)
+
+
+def _encoder_method(engine: str | Engine | None, model: str | None) -> str | None:
+    """``dense``/``cross`` when the spec names an encoder (engine object or model folder)."""
+    if isinstance(engine, Engine):
+        return engine.encoder_kind
+    if engine not in (None, "sentence-transformers"):
+        return None
+    kind = encoder_kind_of(model)
+    return kind or ("dense" if engine == "sentence-transformers" else None)
 
 
 def _can_run_default(engine: str | Engine, default: Preset) -> bool:

@@ -186,7 +186,7 @@ class RerankerSpec:
         method the preset is not for, raises here: check a spec before starting a cluster)."""
         from reasonrank.factory import resolve_preset
 
-        return resolve_preset(self.method, self.preset, self.engine)
+        return resolve_preset(self.method, self.preset, self.engine, self.model)
 
     def _shared_options(self) -> dict[str, Any]:
         """The shared options this spec sets (None: the preset's or the method's default)."""

@@ -58,6 +58,7 @@ class Usage:
     cache_misses: int = 0  # engine requests the cache did not have (the engine answered)
     forced_answers: int = 0  # windows/sets whose thought hit the budget and whose answer was forced
     thinking_tokens: int = 0  # tokens generated inside <think> (where the method records them)
+    truncated: int = 0  # inputs longer than an encoder's maximum, cut to it (dense, cross)
 
     def add(self, other: Usage) -> None:
         self.engine_calls += other.engine_calls
@@ -70,6 +71,7 @@ class Usage:
         self.cache_misses += other.cache_misses
         self.forced_answers += other.forced_answers
         self.thinking_tokens += other.thinking_tokens
+        self.truncated += other.truncated
 
     @property
     def total_tokens(self) -> int:

@@ -12,6 +12,8 @@ from reasonrank.engines.base import (
     AttentionRequest,
     ChatRequest,
     ChoiceDistribution,
+    EncodeRequest,
+    Encoding,
     Engine,
     Generation,
     SamplingParams,
@@ -25,6 +27,8 @@ __all__ = [
     "AttentionRequest",
     "ChatRequest",
     "ChoiceDistribution",
+    "EncodeRequest",
+    "Encoding",
     "Engine",
     "Generation",
     "SamplingParams",
@@ -42,6 +46,8 @@ ENGINES: dict[str, str] = {
     "vllm": "reasonrank.engines.vllm:VLLMEngine",
     "openai": "reasonrank.engines.openai:OpenAIEngine",
     "scripted": "reasonrank.engines.scripted:ScriptedEngine",
+    # Encoder models (bi-encoders and cross-encoders) for the dense and cross methods.
+    "sentence-transformers": "reasonrank.engines.encoders:SentenceTransformersEngine",
 }
 
 

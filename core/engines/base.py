@@ -4,8 +4,11 @@ Engines know nothing of ranking. They take chat requests and return either gener
 (:meth:`Engine.generate`) or a probability distribution over a few given choice strings at the
 next position (:meth:`Engine.choice_logprobs`, for Rank1's true/false and ERank's 0-10).
 Both have async twins. Engines that can read a model's attention (``supports_attention``) also
-offer :meth:`Engine.attention` (for attention-based reranking, ICR). Backends: ``transformers``, ``vllm``, ``openai`` (any OpenAI-compatible
-server), ``llamacpp`` (the embedded CPU default) and ``scripted`` (a fake for tests).
+offer :meth:`Engine.attention` (for attention-based reranking, ICR). Encoder engines
+(``encoder_kind``: a bi-encoder that embeds texts, or a cross-encoder that scores pairs) offer
+:meth:`Engine.encode_batch` (the cheap ``dense`` and ``cross`` methods). Backends: ``transformers``,
+``vllm``, ``openai`` (any OpenAI-compatible server), ``llamacpp`` (the embedded LLM),
+``sentence-transformers`` (encoders) and ``scripted`` (a fake for tests).
 """
 from __future__ import annotations
 
@@ -118,6 +121,35 @@ class AttentionReadout:
     cached: bool = False  # served by the result cache (no engine work)
 
 
+#: The roles an embedded text can play: a model's own query/passage prompts depend on it.
+ROLES = ("query", "passage")
+
+
+@dataclass(frozen=True)
+class EncodeRequest:
+    """One input of an encoder model: embed ``text`` (a bi-encoder; ``role`` picks the model's
+    query or passage prompt, e.g. e5's ``query: ``), or score the pair (``text``, ``pair``) — a
+    query and a passage — with a cross-encoder."""
+
+    text: str
+    pair: str | None = None
+    role: str = "passage"
+
+
+@dataclass
+class Encoding:
+    """The answer to one :class:`EncodeRequest`: the embedding (``vector``) of a bi-encoder or
+    the relevance logit (``score``) of a cross-encoder. ``prompt_tokens`` counts the input's
+    tokens as the model saw them; ``truncated`` says the input was longer than the model's maximum."""
+
+    vector: list[float] = field(default_factory=list)
+    score: float | None = None
+    prompt_tokens: int = 0
+    truncated: bool = False
+    seconds: float = 0.0
+    cached: bool = False  # served by the result cache (no engine work)
+
+
 def normalize_logprobs(logprobs: Mapping[str, float]) -> dict[str, float]:
     """Softmax over the given choices' log-probabilities (log-sum-exp, stable).
 
@@ -211,6 +243,24 @@ class Engine(ABC):
 
     async def aattention(self, requests: Sequence[AttentionRequest]) -> list[AttentionReadout]:
         return await asyncio.to_thread(self.attention, list(requests))
+
+    # -- encoders ---------------------------------------------------------------------------
+    #: ``"dense"`` (a bi-encoder: :meth:`encode_batch` embeds texts), ``"cross"`` (a cross-encoder:
+    #: :meth:`encode_batch` scores pairs) or None (a generative model).
+    encoder_kind: str | None = None
+
+    def encode_batch(self, requests: Sequence[EncodeRequest]) -> list[Encoding]:
+        """Embeddings or pair scores (see :class:`EncodeRequest`); engines that are not encoders
+        raise :class:`~reasonrank.errors.EngineUnavailableError`."""
+        from reasonrank.errors import EngineUnavailableError
+
+        raise EngineUnavailableError(
+            f"the {self.name} engine is not an encoder model; the dense and cross methods run on "
+            "engine 'sentence-transformers'"
+        )
+
+    async def aencode_batch(self, requests: Sequence[EncodeRequest]) -> list[Encoding]:
+        return await asyncio.to_thread(self.encode_batch, list(requests))
 
     # -- tokens -----------------------------------------------------------------------------
     @abstractmethod

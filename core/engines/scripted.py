@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from reasonrank.engines.base import (
     ChatRequest,
     ChoiceDistribution,
+    EncodeRequest,
+    Encoding,
     Engine,
     Generation,
     SamplingParams,
@@ -21,6 +23,19 @@ from reasonrank.engines.base import (
 
 GenerateFn = Callable[[ChatRequest], str]
 LogprobFn = Callable[[ChatRequest, Sequence[str]], dict[str, float]]
+EncodeFn = Callable[[EncodeRequest], Encoding]
+
+
+def word_overlap(request: EncodeRequest) -> Encoding:
+    """The scripted encoder's default: a pair scores its number of shared words (a
+    cross-encoder); a text embeds as its bag of words hashed into 32 slots (a bi-encoder)."""
+    words = request.text.lower().split()
+    if request.pair is not None:
+        return Encoding(score=float(len(set(words) & set(request.pair.lower().split()))), prompt_tokens=len(words))
+    vector = [0.0] * 32
+    for word in words:
+        vector[sum(map(ord, word)) % 32] += 1.0
+    return Encoding(vector=vector, prompt_tokens=len(words))
 
 
 class ScriptedEngine(Engine):
@@ -29,6 +44,8 @@ class ScriptedEngine(Engine):
     Every call is recorded in ``self.calls`` (a list of ``(kind, [requests])``), so tests can
     check what was sent, in which order and in which batches. ``delay_fn(request)`` adds a
     per-request sleep (seconds) to simulate reasoning of varying length in the async path.
+    ``encoder_kind`` (``"dense"`` or ``"cross"``) makes it a scripted encoder whose
+    :meth:`encode_batch` answers with ``encode_fn`` (default :func:`word_overlap`).
     """
 
     name = "scripted"
@@ -42,7 +59,11 @@ class ScriptedEngine(Engine):
         max_concurrency: int = 64,
         delay_fn: Callable[[ChatRequest], float] | None = None,
         model_name: str = "scripted",
+        encoder_kind: str | None = None,
+        encode_fn: EncodeFn | None = None,
     ) -> None:
+        self.encoder_kind = encoder_kind
+        self.encode_fn = encode_fn or word_overlap
         self.generate_fn = generate_fn or (lambda r: "")
         self.logprob_fn = logprob_fn
         self.max_batch_size = max_batch_size
@@ -110,6 +131,14 @@ class ScriptedEngine(Engine):
             )
             for r in requests
         ]
+
+    def encode_batch(self, requests: Sequence[EncodeRequest]) -> list[Encoding]:
+        if self.encoder_kind is None:
+            return super().encode_batch(requests)
+        self._record("encode", requests)  # type: ignore[arg-type]
+        if self.delay_fn:
+            time.sleep(max(self.delay_fn(r) for r in requests) if requests else 0)  # type: ignore[arg-type]
+        return [self.encode_fn(r) for r in requests]
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())

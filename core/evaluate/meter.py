@@ -16,8 +16,8 @@ from reasonrank.methods.base import Reranker
 from reasonrank.scheduling.layers import EngineWrapper
 
 # What an engine call returns, per request: each carries its token counts.
-_Answer = base.Generation | base.ChoiceDistribution | base.AttentionReadout
-_A = TypeVar("_A", base.Generation, base.ChoiceDistribution, base.AttentionReadout)
+_Answer = base.Generation | base.ChoiceDistribution | base.AttentionReadout | base.Encoding
+_A = TypeVar("_A", base.Generation, base.ChoiceDistribution, base.AttentionReadout, base.Encoding)
 
 
 class EngineMeter(EngineWrapper):
@@ -90,6 +90,12 @@ class EngineMeter(EngineWrapper):
 
     async def aattention(self, requests: Sequence[base.AttentionRequest]) -> list[base.AttentionReadout]:
         return await self._atimed(self.inner.aattention, requests)
+
+    def encode_batch(self, requests: Sequence[base.EncodeRequest]) -> list[base.Encoding]:
+        return self._timed(self.inner.encode_batch, requests)
+
+    async def aencode_batch(self, requests: Sequence[base.EncodeRequest]) -> list[base.Encoding]:
+        return await self._atimed(self.inner.aencode_batch, requests)
     # Tokenizer helpers (count/truncate/render) pass through untimed (EngineWrapper): library time.
 
     @property

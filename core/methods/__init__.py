@@ -1,7 +1,8 @@
 """Reranking methods, one module each: ``listwise`` (ReasonRank), ``pointwise`` (Rank1, ERank),
 ``multicriteria`` (REBEL), ``setwise`` (Rank-R1), ``icr`` (attention), ``first`` (single-token
-listwise) and ``relevance`` (pointwise answer logits, no reasoning). ``fusion`` mixes any of
-them with the first stage."""
+listwise), ``relevance`` (pointwise answer logits, no reasoning), and the cheap encoder stages
+``dense`` (bi-encoder similarity) and ``cross`` (cross-encoder logit). ``fusion`` mixes any of
+them with the first stage; ``cascade`` chains them."""
 from __future__ import annotations
 
 from reasonrank.methods.base import Reranker
@@ -15,6 +16,8 @@ METHODS: dict[str, str] = {
     "icr": "reasonrank.methods.icr:ICRReranker",
     "first": "reasonrank.methods.first:FirstReranker",
     "relevance": "reasonrank.methods.relevance:RelevanceReranker",
+    "dense": "reasonrank.methods.dense:DenseReranker",
+    "cross": "reasonrank.methods.cross:CrossEncoderReranker",
 }
 #: Methods made of other methods' rerankers, built from a spec's stages (``cascade_spec``), not
 #: from one engine: a spec or the CLI names them, ``method_class`` does not build them.

@@ -4,7 +4,8 @@ Each preset is a TOML file in this folder (users can read them, and add their ow
 ``REASONRANK_PRESET_PATH``). Keys::
 
     description = "..."
-    method = "listwise"            # listwise | pointwise | rebel | setwise | icr | first | relevance
+    method = "listwise"            # listwise | pointwise | rebel | setwise | icr | first | relevance |
+                                   # dense | cross | cascade
     engine = "vllm"                # default engine (the CLI's --engine overrides it)
     model = "liuwenhan/reasonrank-7B"
     source = "where the settings come from"
@@ -34,8 +35,11 @@ class Preset:
 
 
 # What `reasonrank rerank`, `load_reranker()` and the no-argument wrappers run when given neither
-# a method nor a preset: chosen from the TREC DL19 table in benchmarks/README.md (issue 17).
-DEFAULT_PRESET = "embedded-icr-fused"
+# a method nor a preset: chosen on TREC DL19 (benchmarks/README.md, "The CPU default").
+DEFAULT_PRESET = "embedded-dense"
+# What a spec that names an LLM engine or model but no method or preset gets (the default before
+# the dense one): ICR on attention engines, listwise on the others.
+LLM_DEFAULT_PRESET = "embedded-icr-fused"
 
 # The preset used when a method is asked for with no preset and no engine: the embedded CPU model.
 DEFAULT_PRESETS: dict[str, str] = {
@@ -47,6 +51,8 @@ DEFAULT_PRESETS: dict[str, str] = {
     "first": "embedded-first",
     "relevance": "embedded-relevance",
     "cascade": "embedded-cascade",
+    "dense": "embedded-dense",
+    "cross": "ms-marco-minilm-cross",
 }
 
 

@@ -1,7 +1,7 @@
 """The one scheduler every reranking method runs on.
 
 A method describes one query's work as a *job* (a generator of engine steps:
-:class:`Generate`, :class:`ScoreChoices`, :class:`Attend`, or a :class:`Fork` of sub-jobs) and
+:class:`Generate`, :class:`ScoreChoices`, :class:`Attend`, :class:`Encode`, or a :class:`Fork` of sub-jobs) and
 the base :class:`~reasonrank.methods.base.Reranker` drives the jobs of a batch with
 :func:`run_batched` (sync batch engines) or :func:`run_async` (concurrent engines), chosen once.
 Engine layers (:class:`SharedEngine` for concurrent callers, metering) wrap the engine when a
@@ -24,6 +24,7 @@ from reasonrank.scheduling.shared import (
 from reasonrank.scheduling.stats import SchedulerStats
 from reasonrank.scheduling.steps import (
     Attend,
+    Encode,
     Fork,
     Generate,
     Job,
@@ -34,7 +35,7 @@ from reasonrank.scheduling.steps import (
 )
 
 __all__ = [
-    "Attend", "EngineLayer", "Fork", "Generate", "Job", "RequestCancelled", "SchedulerStats", "ScoreChoices",
+    "Attend", "Encode", "EngineLayer", "Fork", "Generate", "Job", "RequestCancelled", "SchedulerStats", "ScoreChoices",
     "SharedEngine", "SharedStats", "Step", "StepCallback", "Ticket", "as_engine_error", "compose",
     "current_ticket", "gather", "run_async", "run_batched", "run_coroutine",
 ]

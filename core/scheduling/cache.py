@@ -58,7 +58,7 @@ from reasonrank.scheduling.token_memo import TokenMemo
 
 #: A per-request namespace on top of the engine's (``serve`` sets one per API key).
 cache_scope: contextvars.ContextVar[str] = contextvars.ContextVar("reasonrank_cache_scope", default="")
-_A = TypeVar("_A", base.Generation, base.ChoiceDistribution, base.AttentionReadout)
+_A = TypeVar("_A", base.Generation, base.ChoiceDistribution, base.AttentionReadout, base.Encoding)
 
 
 @dataclasses.dataclass
@@ -357,6 +357,14 @@ class CachedEngine(EngineWrapper):
 
     async def aattention(self, requests: Sequence[base.AttentionRequest]) -> list[base.AttentionReadout]:
         return await self._acached("attention", requests, None, self.inner.aattention)
+
+    # An encoder's input is one passage (or one pair): a passage several queries share is
+    # encoded once, and a repeated query costs no forward pass at all.
+    def encode_batch(self, requests: Sequence[base.EncodeRequest]) -> list[base.Encoding]:
+        return self._cached("encode", requests, None, self.inner.encode_batch)
+
+    async def aencode_batch(self, requests: Sequence[base.EncodeRequest]) -> list[base.Encoding]:
+        return await self._acached("encode", requests, None, self.inner.aencode_batch)
 
     # Tokenizer work is deterministic for a model: memoised in memory too, so a repeated query
     # on a served model sends no /tokenize either (a hit then costs no engine round trip at all).

@@ -17,7 +17,8 @@ from reasonrank.secret import MissingSecretError
 log = logging.getLogger("reasonrank.cache")
 
 KEY_VERSION = 2  # bump when the key or the stored form changes: old entries become misses
-_TYPES: dict[str, type] = {t.__name__: t for t in (base.Generation, base.ChoiceDistribution, base.AttentionReadout)}
+_TYPES: dict[str, type] = {t.__name__: t for t in (base.Generation, base.ChoiceDistribution, base.AttentionReadout,
+                                                    base.Encoding)}
 
 
 def served_models(base_url: str, api_key: str = "", timeout: float = 5.0,

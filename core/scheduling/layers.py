@@ -19,6 +19,8 @@ from reasonrank.engines.base import (
     AttentionRequest,
     ChatRequest,
     ChoiceDistribution,
+    EncodeRequest,
+    Encoding,
     Engine,
     Generation,
     SamplingParams,
@@ -94,6 +96,16 @@ class EngineWrapper(Engine):
 
     async def aattention(self, requests: Sequence[AttentionRequest]) -> list[AttentionReadout]:
         return await self.inner.aattention(requests)
+
+    @property
+    def encoder_kind(self) -> str | None:  # type: ignore[override]
+        return getattr(self.inner, "encoder_kind", None)
+
+    def encode_batch(self, requests: Sequence[EncodeRequest]) -> list[Encoding]:
+        return self.inner.encode_batch(requests)
+
+    async def aencode_batch(self, requests: Sequence[EncodeRequest]) -> list[Encoding]:
+        return await self.inner.aencode_batch(requests)
 
     def count_tokens(self, text: str) -> int:
         return self.inner.count_tokens(text)

@@ -40,7 +40,7 @@ from typing import Any, TypeVar
 from reasonrank.engines import base  # the protocol's types, as base.X
 from reasonrank.errors import EngineError, as_engine_error
 from reasonrank.scheduling.stats import checked, timed
-from reasonrank.scheduling.steps import Attend, Generate, ScoreChoices, Step, same_batch
+from reasonrank.scheduling.steps import Attend, Encode, Generate, ScoreChoices, Step, same_batch
 
 T = TypeVar("T")
 _ids = itertools.count(1)
@@ -173,6 +173,13 @@ class SharedEngine(base.Engine):
     def attention(self, requests: Sequence[base.AttentionRequest]) -> list[base.AttentionReadout]:
         return self._submit([Attend(r) for r in requests])
 
+    @property
+    def encoder_kind(self) -> str | None:  # type: ignore[override]
+        return getattr(self.engine, "encoder_kind", None)
+
+    def encode_batch(self, requests: Sequence[base.EncodeRequest]) -> list[base.Encoding]:
+        return self._submit([Encode(r) for r in requests])
+
     def _submit(self, steps: list[Step]) -> list[Any]:
         ticket = current_ticket.get() or _ANON
         if ticket.cancelled.is_set():
@@ -268,6 +275,9 @@ class SharedEngine(base.Engine):
 
     async def aattention(self, requests: Sequence[base.AttentionRequest]) -> list[base.AttentionReadout]:
         return await self._asubmit([Attend(r) for r in requests])
+
+    async def aencode_batch(self, requests: Sequence[base.EncodeRequest]) -> list[base.Encoding]:
+        return await self._asubmit([Encode(r) for r in requests])
 
     async def _asubmit(self, steps: list[Step]) -> list[Any]:
         if not self.is_async:  # the sync queue, from a worker thread (it keeps the caller's ticket)

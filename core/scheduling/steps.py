@@ -7,6 +7,8 @@ A *job* is a generator. It yields a step, receives the engine's reply (or has an
 * :class:`ScoreChoices` — next-token log-probabilities of a few choice strings
   (``Engine.choice_logprobs``), reply: a ``ChoiceDistribution``;
 * :class:`Attend` — read attention weights (``Engine.attention``), reply: an ``AttentionReadout``;
+* :class:`Encode` — embed a text or score a (query, passage) pair with an encoder model
+  (``Engine.encode_batch``), reply: an ``Encoding``;
 * :class:`Fork` — run independent sub-jobs concurrently (a query's passages, or its windows),
   reply: the list of their results; the first sub-job that raises cancels its siblings and its
   error is thrown into the parent. :func:`gather` forks plain steps, each failure a value.
@@ -20,7 +22,13 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
-from reasonrank.engines.base import AttentionRequest, ChatRequest, Engine, SamplingParams
+from reasonrank.engines.base import (
+    AttentionRequest,
+    ChatRequest,
+    EncodeRequest,
+    Engine,
+    SamplingParams,
+)
 from reasonrank.errors import EngineError
 
 R = TypeVar("R")
@@ -81,7 +89,24 @@ class Attend:
         return await engine.aattention(requests)
 
 
-Step = Generate | ScoreChoices | Attend
+@dataclass(frozen=True, slots=True)
+class Encode:
+    """An embedding or a pair score (see :class:`~reasonrank.engines.base.EncodeRequest`)."""
+
+    request: EncodeRequest
+    kind: ClassVar[str] = "encode"
+
+    def batch_key(self) -> Any:
+        return None
+
+    def call(self, engine: Engine, requests: list[Any]) -> Sequence[Any]:
+        return engine.encode_batch(requests)
+
+    async def acall(self, engine: Engine, requests: list[Any]) -> Sequence[Any]:
+        return await engine.aencode_batch(requests)
+
+
+Step = Generate | ScoreChoices | Attend | Encode
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +134,7 @@ def as_step(item: Any, params: SamplingParams | None) -> Step:
         if params is None:
             raise TypeError("a job yielded a bare ChatRequest, but the driver got no SamplingParams")
         return Generate(item, params)
-    if not isinstance(item, (Generate, ScoreChoices, Attend)):
+    if not isinstance(item, (Generate, ScoreChoices, Attend, Encode)):
         raise TypeError(f"a job yielded {type(item).__name__}, not a step")
     return item
 
@@ -127,4 +152,4 @@ def gather(steps: Sequence[Step]) -> Fork:
     return Fork(tuple(_one(s) for s in steps))
 
 
-__all__ = ["Attend", "Fork", "Generate", "Job", "ScoreChoices", "Step", "StepCallback", "as_step", "gather", "same_batch"]
+__all__ = ["Attend", "Encode", "Fork", "Generate", "Job", "ScoreChoices", "Step", "StepCallback", "as_step", "gather", "same_batch"]

@@ -214,13 +214,16 @@ def test_fusion_is_an_option_of_any_method_through_the_factory() -> None:
 
 
 
-def test_the_no_argument_default_is_the_preset_chosen_on_dl19(tiny_engine) -> None:
+def test_an_llm_engine_without_a_method_gets_the_llm_default(tiny_engine) -> None:
+    """The no-option default is the dense cheap stage; a spec that names an LLM engine (object
+    or name) but no method resolves as before it: ICR fused with the first stage."""
     from reasonrank.factory import resolve_preset
-    from reasonrank.presets import DEFAULT_PRESET
+    from reasonrank.presets import DEFAULT_PRESET, LLM_DEFAULT_PRESET
 
-    preset = resolve_preset(None, None)
-    assert preset.name == DEFAULT_PRESET
-    default = build_reranker(engine=tiny_engine)  # what load_reranker() builds, on the tiny model
+    assert resolve_preset(None, None).name == DEFAULT_PRESET == "embedded-dense"
+    preset = resolve_preset(None, None, tiny_engine)
+    assert preset.name == LLM_DEFAULT_PRESET
+    default = build_reranker(engine=tiny_engine)  # the LLM default, on the tiny model
     assert default.method == f"{preset.method}+{preset.method_options['fusion']}"
     result = default.rerank("cats", DOCS)
     assert sorted(result.ids) == sorted(IDS)
@@ -231,10 +234,11 @@ def test_an_engine_without_attention_gets_the_listwise_default() -> None:
     """`reasonrank rerank --engine openai ...` with no method must not pick ICR (a served model
     exposes no attention): the default falls back to ReasonRank listwise on such engines."""
     from reasonrank.factory import resolve_preset
-    from reasonrank.presets import DEFAULT_PRESET
+    from reasonrank.presets import LLM_DEFAULT_PRESET
 
-    assert resolve_preset(None, None, "embedded-hf").name == DEFAULT_PRESET
-    assert resolve_preset(None, None, "transformers").name == DEFAULT_PRESET
+    assert resolve_preset(None, None, "embedded-hf").name == LLM_DEFAULT_PRESET
+    assert resolve_preset(None, None, "transformers").name == LLM_DEFAULT_PRESET
+    assert resolve_preset(None, None, None, "embedded-1.5b").name == LLM_DEFAULT_PRESET  # --model X as before
     for name in ("openai", "vllm", "llamacpp", "embedded"):
         assert resolve_preset(None, None, name).method == "listwise"
     assert build_reranker(engine=ScriptedEngine()).method == "listwise"
@@ -255,8 +259,9 @@ def test_evaluation_meter_passes_attention_through(tiny_engine) -> None:
 def test_every_method_takes_the_strict_output_policy(name: str) -> None:
     """`--strict` passes on_parse_error="raise" to whichever method the user picked."""
     cls = method_class(name)
-    engine = ScriptedEngine()
-    engine.supports_attention = name == "icr"  # icr refuses engines without attention at build time
+    # icr refuses engines without attention at build time, dense and cross engines without an encoder
+    engine = ScriptedEngine(encoder_kind=name if name in ("dense", "cross") else None)
+    engine.supports_attention = name == "icr"
     assert cls(engine, on_parse_error="raise").on_parse_error == "raise"
     # the shared options are one TypedDict, accepted by every method
     assert cls(engine, max_batch_size=3, schedule="batch").max_batch_size == 3

@@ -40,8 +40,10 @@ class Scripted(ScriptedEngine):
                                  tokens=[s.split() or [""] for s in r.segments]) for r in requests]
 
 
-def engine(**kw) -> Scripted:
-    return Scripted(_answer, lambda r, choices: {c: -float(i) for i, c in enumerate(choices)}, **kw)
+def engine(name: str = "", **kw) -> Scripted:
+    """The scripted engine for method ``name`` (a scripted encoder for dense and cross)."""
+    kind = name if name in ("dense", "cross") else None
+    return Scripted(_answer, lambda r, choices: {c: -float(i) for i, c in enumerate(choices)}, encoder_kind=kind, **kw)
 
 
 OPTIONS = {"listwise": {"window_size": 5, "stride": 5}, "setwise": {"set_size": 3, "top_k": 2},
@@ -50,7 +52,7 @@ OPTIONS = {"listwise": {"window_size": 5, "stride": 5}, "setwise": {"set_size": 
 
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_every_method_batches_queries_together_on_a_sync_engine(name: str) -> None:
-    eng = engine(max_batch_size=64, max_concurrency=1)
+    eng = engine(name, max_batch_size=64, max_concurrency=1)
     reranker = method_class(name)(eng, **OPTIONS.get(name, {}))
     assert not reranker.uses_async()
     results = reranker.rerank_batch([(q, DOCS) for q in QUERIES])
@@ -64,7 +66,7 @@ def test_every_method_batches_queries_together_on_a_sync_engine(name: str) -> No
 
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_every_method_runs_on_the_async_driver_when_the_engine_is_concurrent(name: str) -> None:
-    eng = engine(max_batch_size=1, max_concurrency=4, delay_fn=lambda r: 0.01)
+    eng = engine(name, max_batch_size=1, max_concurrency=4, delay_fn=lambda r: 0.01)
     reranker = method_class(name)(eng, **OPTIONS.get(name, {}))
     assert reranker.uses_async()
     results = asyncio.run(reranker.arerank_batch([(q, DOCS) for q in QUERIES]))
