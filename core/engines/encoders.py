@@ -138,8 +138,11 @@ class SentenceTransformersEngine(Engine):
     max_length:
         Truncate inputs to this many tokens (default: the model's own maximum).
     dtype:
-        Load the weights in this torch dtype (``"bfloat16"``, ``"float16"``, ``"float32"``);
-        default: sentence-transformers' own (float32).
+        Load the weights in this torch dtype (``"bfloat16"``, ``"float16"``, ``"float32"``), or
+        ``"auto"`` (the default): bfloat16 where the hardware computes it natively (a CUDA GPU
+        that supports it; a CPU with AMX or AVX-512 BF16), else float32. On TREC DL19 with the
+        bundled MiniLM, bfloat16 scored nDCG@10 0.6426 against float32's 0.6424 in half the time
+        on 2 CPU cores (``benchmarks/quality/dense_speed.py``).
     quantize:
         ``"int8"``: dynamic int8 quantization of the linear layers (CPU only; faster, scores
         move slightly: measure on your data). None: the model's own precision.
@@ -160,7 +163,7 @@ class SentenceTransformersEngine(Engine):
         batch_size: int = 32,
         max_batch_size: int = 256,
         max_length: int | None = None,
-        dtype: str | None = None,
+        dtype: str = "auto",
         quantize: str | None = None,
         query_prompt: str | None = None,
         passage_prompt: str | None = None,
@@ -198,11 +201,14 @@ class SentenceTransformersEngine(Engine):
         self.batch_size = batch_size
         self.max_batch_size = max_batch_size
         options: dict[str, Any] = {"device": self.device, "trust_remote_code": trust_remote_code}
+        if dtype == "auto":
+            dtype = "bfloat16" if not quantize and native_bf16(torch, self.device) else "float32"
+        if quantize and dtype != "float32":
+            raise InvalidInputError(f"quantize='int8' quantizes float32 weights; dtype {dtype!r} cannot be quantized")
+        if not isinstance(getattr(torch, dtype, None), torch.dtype):
+            raise InvalidInputError(f"unknown dtype {dtype!r}; e.g. 'auto', 'bfloat16', 'float16', 'float32'")
         self.dtype = dtype
-        if dtype is not None:
-            if not isinstance(getattr(torch, dtype, None), torch.dtype):
-                raise InvalidInputError(f"unknown dtype {dtype!r}; e.g. 'bfloat16', 'float16', 'float32'")
-            model_kwargs = {**(model_kwargs or {}), "dtype": getattr(torch, dtype)}
+        model_kwargs = {**(model_kwargs or {}), "dtype": getattr(torch, dtype)}
         if model_kwargs:
             options["model_kwargs"] = dict(model_kwargs)
         source = self.model_path or self.model_name
@@ -313,6 +319,17 @@ class SentenceTransformersEngine(Engine):
 
     def close(self) -> None:
         self.__dict__.pop("model", None)
+
+
+def native_bf16(torch: Any, device: str) -> bool:
+    """Whether ``device`` computes bfloat16 natively (no slow emulation): a CUDA GPU that supports
+    it, or a CPU whose oneDNN kernels do (AMX or AVX-512 BF16)."""
+    try:
+        if device.startswith("cuda"):
+            return bool(torch.cuda.is_bf16_supported())
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def _relevance(row: Any) -> float:

@@ -24,7 +24,8 @@ from reasonrank.testing.tiny_encoder import (
 
 @pytest.fixture(scope="module")
 def minilm() -> SentenceTransformersEngine:
-    return SentenceTransformersEngine()
+    """float32, to compare with sentence-transformers' own (float32) results to the letter."""
+    return SentenceTransformersEngine(dtype="float32")
 
 
 def test_the_bundled_model_needs_no_hub_and_says_what_it_is(minilm) -> None:
@@ -56,14 +57,14 @@ def test_the_models_own_prompts_are_used_by_role() -> None:
     import numpy as np
     from sentence_transformers import SentenceTransformer
 
-    engine = SentenceTransformersEngine(str(tiny_bi_encoder_dir()))
+    engine = SentenceTransformersEngine(str(tiny_bi_encoder_dir()), dtype="float32")
     ref = SentenceTransformer(str(tiny_bi_encoder_dir()), device="cpu")
     q, p = engine.encode_batch([EncodeRequest("rivers", role="query"), EncodeRequest("rivers")])
     assert np.allclose(q.vector, ref.encode(TINY_PROMPTS["query"] + "rivers"), atol=1e-5)
     assert np.allclose(p.vector, ref.encode(TINY_PROMPTS["document"] + "rivers"), atol=1e-5)
     assert not np.allclose(q.vector, p.vector)  # same text, other prompt
     # an explicit prompt overrides the model's
-    override = SentenceTransformersEngine(str(tiny_bi_encoder_dir()), query_prompt="")
+    override = SentenceTransformersEngine(str(tiny_bi_encoder_dir()), query_prompt="", dtype="float32")
     assert np.allclose(override.encode_batch([EncodeRequest("rivers", role="query")])[0].vector,
                        ref.encode("rivers"), atol=1e-5)
 
@@ -76,7 +77,7 @@ def test_cross_encoder_scores_are_its_logits(labels: int) -> None:
     from sentence_transformers import CrossEncoder
 
     folder = tiny_cross_encoder_dir(num_labels=labels)
-    engine = SentenceTransformersEngine(str(folder))
+    engine = SentenceTransformersEngine(str(folder), dtype="float32")
     assert engine.encoder_kind == "cross"
     pairs = [("rivers of europe", "The Danube flows through ten countries."), ("rivers", "")]
     ours = engine.encode_batch([EncodeRequest(q, pair=p) for q, p in pairs])
@@ -163,3 +164,14 @@ def test_faster_precisions_keep_a_clear_ranking(minilm, options) -> None:
         SentenceTransformersEngine(quantize="int4")
     with pytest.raises(InvalidInputError, match="dtype"):
         SentenceTransformersEngine(dtype="float7")
+    with pytest.raises(InvalidInputError, match="cannot be quantized"):
+        SentenceTransformersEngine(dtype="bfloat16", quantize="int8")
+
+
+def test_auto_precision_is_bfloat16_only_where_the_hardware_runs_it() -> None:
+    import torch
+    from reasonrank.engines.encoders import native_bf16
+
+    auto = SentenceTransformersEngine()
+    assert auto.dtype == ("bfloat16" if native_bf16(torch, "cpu") else "float32")
+    assert SentenceTransformersEngine(quantize="int8").dtype == "float32"
