@@ -23,8 +23,8 @@ def render_card(record: dict[str, Any]) -> str:
     lines = [
         f"# {record['name']}",
         "",
-        f"A {'bi-encoder (dense)' if kind == 'dense' else 'cross-encoder'} reranker distilled with "
-        "`reasonrank train distill`. Load it with",
+        (f"A {'bi-encoder (dense)' if kind == 'dense' else 'cross-encoder'} reranker distilled with "
+         "`reasonrank train distill`. Load it with"),
         "",
         "```bash",
         f"reasonrank rerank --method {kind} --model {record['output']} --query \"...\" --documents docs.jsonl",
@@ -37,26 +37,26 @@ def render_card(record: dict[str, Any]) -> str:
         "| | |",
         "|---|---|",
         f"| teacher | {t['teacher']} (gives {t['gives']}) |",
-        f"| data | {record['data']['name']}: {record['data']['train_queries']} training queries, "
-        f"first-stage top {s['depth']} each; {record['data']['skipped']} skipped |",
+        (f"| data | {record['data']['name']}: {record['data']['train_queries']} training queries, "
+         f"first-stage top {s['depth']} each; {record['data']['skipped']} skipped |"),
         f"| student | {s['student'] or 'embedded-minilm (all-MiniLM-L6-v2)'}, kind {kind} |",
         f"| loss | {record['loss']}{' + in-batch negatives' if kind == 'dense' and s['in_batch_weight'] else ''} |",
-        f"| steps | {tr['steps']} of {tr['total_steps']} ({s['epochs']} epochs, {s['queries_per_step']} queries x "
-        f"{s['group_size']} candidates a step, lr {s['learning_rate']}) |",
+        (f"| steps | {tr['steps']} of {tr['total_steps']} ({s['epochs']} epochs, {s['queries_per_step']} queries x "
+         f"{s['group_size']} candidates a step, lr {s['learning_rate']}) |"),
         f"| seed | {s['seed']} |",
         f"| finished | {tr['finished']} ({tr['seconds']:.0f} s of training) |",
     ]
     held = record.get("heldout")
     if held:
-        lines += ["", f"## Held-out queries ({len(held['queries'])}, {s['eval_split']:.0%} of the queries, "
-                  "drawn by query)", "",
+        share = f"{s['eval_split']:.0%} of the queries" if not s.get("heldout") else "given"
+        lines += ["", f"## Held-out queries ({len(held['queries'])}, {share}, drawn by query)", "",
                   "| system | nDCG@10 (judgments) | agreement with the teacher | Kendall τ with the first stage |",
                   "|---|---|---|---|"]
         for key, label in _SYSTEMS:
             row = held[key]
             lines.append(f"| {label} | {_fmt(row['ndcg10'])} | {_fmt(row['agreement'])} | {_fmt(row['tau_first_stage'])} |")
-        lines += ["", "Agreement: nDCG@10 with the teacher's own top 10 as graded judgments (10 for its first … 1 "
-                  f"for its tenth). Base: {held['base_model']}."]
+        lines += ["", ("Agreement: nDCG@10 with the teacher's own top 10 as graded judgments (10 for its "
+                       f"first … 1 for its tenth). Base: {held['base_model']}.")]
     return "\n".join(lines) + "\n"
 
 

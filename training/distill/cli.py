@@ -102,11 +102,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _summary(record: dict[str, Any]) -> str:
     tr = record["training"]
-    lines = [f"student: {record['output']} ({record['settings']['kind']}; loss {record['loss']}; "
-             f"{tr['steps']}/{tr['total_steps']} steps{'' if tr['finished'] else ', unfinished: rerun with --resume'})",
+    unfinished = "" if tr["finished"] else ", unfinished: rerun with --resume"
+    data = record["data"]
+    lines = [(f"student: {record['output']} ({record['settings']['kind']}; loss {record['loss']}; "
+              f"{tr['steps']}/{tr['total_steps']} steps{unfinished})"),
              f"teacher: {record['teacher']['teacher']} (gives {record['teacher']['gives']})",
-             f"queries: {record['data']['train_queries']} training, {record['data']['heldout_queries']} held out, "
-             f"{record['data']['skipped']} skipped"]
+             f"queries: {data['train_queries']} training, {data['heldout_queries']} held out, {data['skipped']} skipped"]
     held = record.get("heldout")
     if held:
         lines.append(f"{'held out':12} {'nDCG@10':>8} {'agreement':>10} {'tau(BM25)':>10}")

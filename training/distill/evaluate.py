@@ -34,15 +34,31 @@ def rerank_orders(reranker: Any, items: Sequence[EvalItem], batch_size: int = 16
     return orders
 
 
-def encoder_orders(model: str | Path, kind: str, items: Sequence[EvalItem]) -> dict[str, list[str]]:
-    """Orders from an encoder folder loaded as users load it (``method=kind, model=DIR``)."""
+# (model, kind, query id, candidate ids) -> order, for base models that do not change between
+# runs in one process (cross-validation folds share the base's orders).
+_MEMO: dict[tuple[str, str, str, tuple[str, ...]], list[str]] = {}
+
+
+def encoder_orders(model: str | Path, kind: str, items: Sequence[EvalItem], memo: bool = False) -> dict[str, list[str]]:
+    """Orders from an encoder folder loaded as users load it (``method=kind, model=DIR``);
+    ``memo`` keeps them in this process for the next call (for a base model, never a student
+    whose folder is rewritten)."""
     from reasonrank import load_reranker
 
-    reranker = load_reranker(method=kind, model=str(model), cache=False)
-    try:
-        return rerank_orders(reranker, items)
-    finally:
-        reranker.engine.close()
+    def key(it: EvalItem) -> tuple[str, str, str, tuple[str, ...]]:
+        return str(model), kind, it.query.id or "", tuple(c.id for c in it.candidates)
+
+    todo = [it for it in items if not memo or key(it) not in _MEMO]
+    if todo:
+        reranker = load_reranker(method=kind, model=str(model), cache=False)
+        try:
+            fresh = rerank_orders(reranker, todo)
+        finally:
+            reranker.engine.close()
+        if not memo:
+            return fresh
+        _MEMO.update({key(it): fresh[it.query.id or ""] for it in todo})
+    return {it.query.id or "": _MEMO[key(it)] for it in items}
 
 
 def kendall_tau(a: Sequence[str], b: Sequence[str]) -> float:

@@ -80,7 +80,8 @@ def margin_mse(s: Any, t: Any) -> Any:
 def _pairs(n: int, device: Any) -> tuple[Any, Any]:
     import torch
 
-    return torch.triu_indices(n, n, offset=1, device=device).unbind(0)
+    i, j = torch.triu_indices(n, n, offset=1, device=device)
+    return i, j
 
 
 def in_batch_negatives(scores: Any, best: Sequence[int], spans: Sequence[tuple[int, int]]) -> Any:

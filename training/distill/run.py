@@ -25,8 +25,13 @@ from reasonrank.training.distill.card import read_record, write_record
 from reasonrank.training.distill.data import load_distill_data, split_queries
 from reasonrank.training.distill.evaluate import heldout_report
 from reasonrank.training.distill.losses import LOSSES, choose_loss
-from reasonrank.training.distill.student import KINDS, Student, resolve_student
-from reasonrank.training.distill.teachers import TEACHER_DIR, TeacherLike, load_teacher, teacher_label
+from reasonrank.training.distill.student import KINDS, Student, check_student
+from reasonrank.training.distill.teachers import (
+    TEACHER_DIR,
+    TeacherLike,
+    load_teacher,
+    teacher_label,
+)
 from reasonrank.training.distill.trainer import TrainSettings, remove_checkpoint, train
 
 CONFIG_FILE = "distill_config.json"
@@ -44,6 +49,7 @@ class DistillSettings(TrainSettings):
     depth: int = 100
     limit_queries: int | None = None
     eval_split: float = 0.0
+    heldout: tuple[str, ...] | None = None  # these query ids held out (instead of an eval_split draw)
     seed: int = 42
     max_length: int | None = 256
     run: str | None = None  # the first-stage run of a dataset folder
@@ -125,7 +131,7 @@ def distill(dataset: str | Path, teacher: TeacherLike, output: str | Path,
     record = read_record(out)
     if resume and record and record["training"]["finished"]:
         return record  # nothing left to do
-    resolve_student(settings.student)  # a student that is no encoder fails before the teacher runs
+    source_kind = check_student(settings.student, settings.kind)[1]  # fails before the teacher runs
     data = load_distill_data(dataset, depth=settings.depth, limit_queries=settings.limit_queries,
                              run=settings.run, show_progress=progress)
     out.mkdir(parents=True, exist_ok=True)
@@ -134,13 +140,19 @@ def distill(dataset: str | Path, teacher: TeacherLike, output: str | Path,
                                ray_options=ray_options, batch_size=settings.batch_size, show_progress=progress)
     covered = [q for q in data.qids if q not in teacher_out.skipped]
     teacher_out.check_covers(covered, data.subset(covered))
-    train_ids, held_ids = split_queries(covered, settings.eval_split, settings.seed)
+    if settings.heldout is not None:
+        unknown = sorted(set(settings.heldout) - set(covered))
+        if unknown:
+            raise InvalidInputError(f"held-out queries {unknown[:10]} are not among the dataset's queries with a teacher ranking")
+        train_ids = [q for q in covered if q not in set(settings.heldout)]
+        held_ids = [q for q in covered if q in set(settings.heldout)]
+    else:
+        train_ids, held_ids = split_queries(covered, settings.eval_split, settings.seed)
     loss = choose_loss(settings.loss, teacher_out.gives, teacher_out.method, settings.kind)
     student = Student(settings.student, settings.kind, seed=settings.seed, max_length=settings.max_length)
     report = train(student, data.subset(train_ids), teacher_out, loss, settings.train_settings(), settings.seed, out,
                    show_progress=progress, resume=resume)
     student.save(out)
-    source_kind = resolve_student(settings.student)[1]
     base = settings.student or "embedded-minilm"
     record = {
         "name": f"{out.name}: {settings.kind} student of {teacher_out.name}",
@@ -162,7 +174,7 @@ def distill(dataset: str | Path, teacher: TeacherLike, output: str | Path,
         from reasonrank.training.distill.evaluate import encoder_orders
 
         items = data.subset(held_ids)
-        base_orders = encoder_orders(base, base_kind, items)
+        base_orders = encoder_orders(base, base_kind, items, memo=True)
         record["heldout"] = heldout_report(out, settings.kind, base, teacher_out, items, base_orders)
         record["heldout"]["base_model"] = f"{base_kind} {base}"
     write_record(out, record)

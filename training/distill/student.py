@@ -40,6 +40,15 @@ def resolve_student(model: str | None) -> tuple[str, str]:
     return model, "hub"
 
 
+def check_student(model: str | None, kind: str) -> tuple[str, str]:
+    """:func:`resolve_student`, and a cross-encoder refused as a dense student (it has no
+    pooling to embed with): one clear error before anything runs."""
+    source, found = resolve_student(model)
+    if kind == "dense" and found == "cross":
+        raise InvalidInputError(f"student {model} is a cross-encoder; train it with kind 'cross'")
+    return source, found
+
+
 class Student:
     """A trainable encoder and the scores the ``dense``/``cross`` methods would give."""
 
@@ -50,9 +59,7 @@ class Student:
         import torch
         from sentence_transformers import CrossEncoder, SentenceTransformer
 
-        self.source, found = resolve_student(model)
-        if kind == "dense" and found == "cross":
-            raise InvalidInputError(f"student {model} is a cross-encoder; train it with kind 'cross'")
+        self.source, _ = check_student(model, kind)
         self.kind = kind
         self._torch = torch
         torch.manual_seed(seed)  # a new relevance head starts from the seed
@@ -120,4 +127,4 @@ class Student:
         self.model.load_state_dict(state)
 
 
-__all__ = ["COSINE_SCALE", "KINDS", "Student", "resolve_student"]
+__all__ = ["COSINE_SCALE", "KINDS", "Student", "check_student", "resolve_student"]

@@ -175,15 +175,16 @@ def run_teacher(reranker: Any, items: Sequence[EvalItem], out: Path, *, batch_si
     config = {"dataset": "distill", "first_stage_run": None, "top_k": max(len(it.candidates) for it in items),
               "method": reranker.method, "model": reranker.engine.model_name, "engine": reranker.engine.name}
     check_config(out, config, resuming=bool(done))
-    todo = [it for it in items if it.query.id not in done]
+    by_id = {it.query.id or "": it for it in items}
+    todo = [q for q in by_id if q not in done]
     with (out / RESULTS_FILE).open("a", encoding="utf-8") as fh, progress(
             len(items), len(items) - len(todo), show_progress, "teacher") as bar:
         for chunk in chunks(todo, batch_size):
-            results = reranker.rerank_batch([(it.query, it.candidates) for it in chunk])
-            for it, res in zip(chunk, results, strict=True):
-                record = {**res.to_dict(), "query_id": it.query.id}
+            results = reranker.rerank_batch([(by_id[q].query, by_id[q].candidates) for q in chunk])
+            for qid, res in zip(chunk, results, strict=True):
+                record = {**res.to_dict(), "query_id": qid}
                 append_result(fh, record)
-                done[it.query.id or ""] = record
+                done[qid] = record
             bar.update(len(chunk))
     lists, method = _results_lists([done[it.query.id or ""] for it in items])
     return _from_lists(name or f"{reranker.method} ({reranker.engine.model_name})", lists, method)

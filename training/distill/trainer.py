@@ -152,7 +152,7 @@ def train(student: Student, items: Sequence[EvalItem], teacher: TeacherOutput, l
     optimizer = torch.optim.AdamW(student.parameters(), lr=settings.learning_rate,
                                   weight_decay=settings.weight_decay)
     scheduler = _schedule(optimizer, total, settings.warmup_ratio)
-    step, losses = 0, []
+    step, losses = 0, list[float]()
     ckpt = out / CHECKPOINT_DIR
     if resume and (ckpt / "state.pt").is_file():
         step, losses = _load_checkpoint(ckpt, student, optimizer, scheduler)
