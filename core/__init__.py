@@ -14,7 +14,7 @@ from reasonrank.errors import EngineError, ParseError, PromptTooLongError, Reaso
 from reasonrank.spec import RerankerSpec
 from reasonrank.types import Candidate, Query, RankedCandidate, RerankResult, Usage
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "Candidate",

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ Qrels = dict[str, dict[str, int]]
 Run = dict[str, list[tuple[str, float]]]
 
 PathLike = str | os.PathLike[str]
+#: The path that means standard input (``reasonrank rerank --docs -``), and how messages name it.
+STDIN, STDIN_NAME = "-", "<stdin>"
 
 
 def _bad(path: PathLike, line_no: int, message: str) -> InvalidInputError:
@@ -40,19 +43,33 @@ def _bad(path: PathLike, line_no: int, message: str) -> InvalidInputError:
 
 
 def _lines(path: PathLike) -> Iterator[tuple[int, str]]:
-    """(1-based line number, line without newline) for non-blank lines of a UTF-8 file."""
+    """(1-based line number, line without newline) for non-blank lines of a UTF-8 file, or of
+    standard input when ``path`` is ``-``."""
+    if str(path) == STDIN:
+        yield from _numbered(sys.stdin, STDIN_NAME)
+        return
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"no such file: {p}")
     with p.open(encoding="utf-8") as fh:
-        n = 0
-        try:
-            for n, line in enumerate(fh, start=1):
-                line = line.rstrip("\r\n")
-                if line.strip():
-                    yield n, line
-        except UnicodeDecodeError as exc:
-            raise _bad(path, n + 1, f"not UTF-8 text ({exc.reason})") from None
+        yield from _numbered(fh, p)
+
+
+def _numbered(fh: Iterable[str], path: PathLike) -> Iterator[tuple[int, str]]:
+    """(1-based line number, line without newline) for the non-blank lines of ``fh``."""
+    n = 0
+    try:
+        for n, line in enumerate(fh, start=1):
+            line = line.rstrip("\r\n")
+            if line.strip():
+                yield n, line
+    except UnicodeDecodeError as exc:
+        raise _bad(path, n + 1, f"not UTF-8 text ({exc.reason})") from None
+
+
+def display_name(path: PathLike) -> str:
+    """How messages name ``path``: ``<stdin>`` for ``-``, else the path as given."""
+    return STDIN_NAME if str(path) == STDIN else str(path)
 
 
 # -- TREC runs -------------------------------------------------------------------------------
@@ -158,9 +175,9 @@ def json_lines(path: PathLike) -> Iterator[tuple[int, dict]]:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise _bad(path, n, f"invalid JSON: {exc.msg}") from None
+            raise _bad(display_name(path), n, f"invalid JSON: {exc.msg}") from None
         if not isinstance(obj, dict):
-            raise _bad(path, n, "expected a JSON object")
+            raise _bad(display_name(path), n, "expected a JSON object")
         yield n, obj
 
 

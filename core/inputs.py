@@ -146,29 +146,36 @@ def coerce_candidates(items: Iterable[CandidateInput], **options: Any) -> list[C
 
 
 def iter_candidates_jsonl(path: str | os.PathLike[str], *, id_keys: tuple[str, ...] = ID_KEYS) -> Iterator[tuple[int, Candidate]]:
-    """(line number, candidate) for each line of a JSONL file, errors naming ``FILE:LINE``."""
-    from reasonrank.data import json_lines
+    """(line number, candidate) for each line of a JSONL file (``-``: standard input), errors
+    naming ``FILE:LINE``."""
+    from reasonrank.data import display_name, json_lines
 
+    name = display_name(path)
     for n, obj in json_lines(path):
-        yield n, coerce_candidate(obj, n - 1, where=f"{path}:{n}", id_keys=id_keys)
+        yield n, coerce_candidate(obj, n - 1, where=f"{name}:{n}", id_keys=id_keys)
 
 
 def read_candidates_jsonl(path: str | os.PathLike[str]) -> list[Candidate]:
-    """The candidates of a JSONL file (one object per line, unique ids; the CLI's ``--docs``)."""
-    path = Path(path)
-    if not path.exists():
-        raise InvalidInputError(f"{path}: no such file")
-    if path.is_dir():
-        raise InvalidInputError(f"{path}: is a directory, expected a JSONL file")
+    """The candidates of a JSONL file (one object per line, unique ids; the CLI's ``--docs``);
+    ``-`` reads them from standard input."""
+    from reasonrank.data import STDIN, display_name
+
+    if str(path) != STDIN:
+        path = Path(path)
+        if not path.exists():
+            raise InvalidInputError(f"{path}: no such file")
+        if path.is_dir():
+            raise InvalidInputError(f"{path}: is a directory, expected a JSONL file")
+    name = display_name(path)
     docs: list[Candidate] = []
     first_line: dict[str, int] = {}
     for n, cand in iter_candidates_jsonl(path, id_keys=("id",)):
         if cand.id in first_line:
-            raise InvalidInputError(f"{path}:{n}: duplicate id {cand.id!r} (first on line {first_line[cand.id]})")
+            raise InvalidInputError(f"{name}:{n}: duplicate id {cand.id!r} (first on line {first_line[cand.id]})")
         first_line[cand.id] = n
         docs.append(cand)
     if not docs:
-        raise InvalidInputError(f"{path}: no documents")
+        raise InvalidInputError(f"{name}: no documents")
     return docs
 
 

@@ -54,10 +54,13 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--query", help="query text (default: the first shipped TREC DL 2019 query)")
     p.add_argument("--retrieve-k", type=int, default=10, help="passages retrieved first")
     p.add_argument("--top-n", type=int, default=3, help="passages kept after reranking")
-    p.add_argument("--method", default="listwise", help="listwise | pointwise | rebel | setwise")
+    p.add_argument("--method", help="reranking method (default: the library's CPU default, dense with the "
+                   "bundled all-MiniLM-L6-v2; listwise, pointwise, rebel or setwise show the LLM's reasoning)")
     p.add_argument("--preset", help="reasonrank preset (default: the method's embedded preset)")
-    p.add_argument("--engine", help="engine for reranking and answering (default: embedded)")
+    p.add_argument("--engine", help="engine for reranking (default: the method's)")
     p.add_argument("--model", help="model name or path (e.g. the tiny test model folder)")
+    p.add_argument("--answer-engine", help="engine that writes the answer (default: the reranker's when it "
+                   "generates, else the embedded LLM)")
     p.add_argument("--engine-option", action="append", metavar="KEY=VALUE", help="engine option")
     p.add_argument("--method-option", action="append", metavar="KEY=VALUE", help="method option")
     p.add_argument("--on-error", default="keep_order", choices=["raise", "keep_order"])
@@ -84,6 +87,34 @@ def show(text: str | None, width: int = 100, limit: int = 600) -> str:
     if len(text) > limit:
         text = text[: limit - 3] + "..."
     return textwrap.indent(textwrap.fill(text, width), "      ") if text else "      (none)"
+
+
+def answer_engine(reranker_engine: Any, name: str | None) -> Any:
+    """The engine that writes the answer: ``name``; else the reranker's own when it can generate
+    (one model in memory for both); else the embedded LLM (an encoder cannot write)."""
+    from reasonrank.engines import create_engine
+
+    if name:
+        return create_engine(name)
+    if getattr(reranker_engine, "encoder_kind", None) is None:
+        return reranker_engine
+    return create_engine("embedded")
+
+
+def reasoning_hint(method: str) -> str:
+    """What the reasoning section says when the method wrote none (dense, cross, relevance)."""
+    return (f"({method} scores each passage without writing any reasoning; to see an LLM reason about the "
+            "passages, add: --method listwise)")
+
+
+def stage_summary(qrels: dict[str, dict[str, int]], qid: str | None, retrieved: list[str], reranked: list[str]) -> str:
+    """One line saying what the reranking stage added: the grades of the top passages before and after."""
+    if qid is None:
+        return ""
+    n = len(reranked)
+    before = [grade(qrels, qid, d) for d in retrieved[:n]]
+    after = [grade(qrels, qid, d) for d in reranked]
+    return f"grades of the top {n}: retrieval {' '.join(before)} -> reranked {' '.join(after)}"
 
 
 def grade(qrels: dict[str, dict[str, int]], qid: str | None, docid: str) -> str:

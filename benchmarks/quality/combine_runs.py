@@ -2,7 +2,7 @@
 the first stage, on the queries every run finished: does ICR fused with pointwise relevance (and
 BM25) beat BM25? Offline, no model.
 
-    python benchmarks/quality/combine_runs.py ../shared/data/trec-dl19 icr=benchmarks/quality/results/eval/dl19-embedded-icr \\
+    python benchmarks/quality/combine_runs.py "$REASONRANK_DL19" icr=benchmarks/quality/results/eval/dl19-embedded-icr \\
         relevance=benchmarks/quality/results/eval/dl19-embedded-relevance --out benchmarks/quality/results/combine_runs_icr_relevance_dl19.json
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Measure the embedded default model on this machine: load time, prompt and generation speed,
 and whether it follows ReasonRank's <think>/<answer> format on real DL19 listwise prompts.
 
-    python benchmarks/quality/embedded_model.py [--data /work/shared/data/trec-dl19] [--queries 3] [--passages 10]
+    python benchmarks/quality/embedded_model.py [--data DL19_FOLDER] [--queries 3] [--passages 10]
 
 Prints a JSON summary and writes benchmarks/quality/results/embedded_model.json.
 """
@@ -19,11 +19,12 @@ from reasonrank.engines.base import SamplingParams
 from reasonrank.engines.llamacpp import EmbeddedEngine
 from reasonrank.methods.listwise import ListwiseReranker
 from reasonrank.parsing import parse_ranking
+from reasonrank.testing.bench_inputs import DL19
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", default="/work/shared/data/trec-dl19")
+    parser.add_argument("--data", default=str(DL19), help="DL19 folder (default: $REASONRANK_DL19 or data/trec-dl19)")
     parser.add_argument("--queries", type=int, default=3)
     parser.add_argument("--passages", type=int, default=10)
     parser.add_argument("--max-tokens", type=int, default=256)

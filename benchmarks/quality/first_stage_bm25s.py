@@ -1,13 +1,13 @@
 """The bm25s first stage against a shipped BM25 run, on a dataset folder (default TREC DL19).
 
-    python benchmarks/quality/first_stage_bm25s.py [--data /work/shared/data/trec-dl19] [--depth 100]
+    python benchmarks/quality/first_stage_bm25s.py [--data DL19_FOLDER] [--depth 100]
 
 Builds bm25s over the folder's ``corpus.jsonl`` in a fresh cache, then loads it again from the
 cache, and scores both first stages on the same judged queries (nDCG@10, R@100 and the rest of
 the default measures). Prints a JSON summary and writes
 benchmarks/quality/results/first_stage_bm25s_<folder>.json.
 
-The shared DL19 folder's corpus is only the passages of its shipped BM25 top-100 (the pooled
+The DL19 folder's corpus is only the passages of its shipped BM25 top-100 (the pooled
 4,297 passages), not MS MARCO's 8.8M: bm25s searches that small pool with its own IDF, so the
 figures differ from a full-corpus BM25. ``reasonrank eval dl19`` searches the full corpus.
 """
@@ -25,6 +25,7 @@ from reasonrank.data import Dataset
 from reasonrank.datasets import Collection, bm25_run, folder_collection
 from reasonrank.datasets.bm25 import load_or_build
 from reasonrank.metrics import DEFAULT_MEASURES, evaluate_run
+from reasonrank.testing.bench_inputs import DL19
 from reasonrank.types import Candidate
 
 MSMARCO_PASSAGES = 8_841_823
@@ -49,7 +50,7 @@ def _index_throughput(collection: Collection, copies: int, cache: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="/work/shared/data/trec-dl19")
+    parser.add_argument("--data", default=str(DL19), help="DL19 folder (default: $REASONRANK_DL19 or data/trec-dl19)")
     parser.add_argument("--depth", type=int, default=100)
     parser.add_argument("--out", default=None)
     parser.add_argument("--copies", type=int, default=5,

@@ -13,7 +13,7 @@ is chosen on one half and scored on the other, both ways, and leave-one-out (the
 the other n - 1 queries, scored on the one left out); ties go to the weight nearest 0.5. Every
 weight also gets its wins/losses/ties against the first stage and a paired randomization test.
 
-    python benchmarks/quality/fusion_weight.py /work/shared/data/trec-dl19 \
+    python benchmarks/quality/fusion_weight.py "$REASONRANK_DL19" \
         benchmarks/quality/results/eval/dl19-embedded-icr benchmarks/quality/results/eval/dl19-embedded-first \
         --out benchmarks/quality/results/fusion_weight_dl19.json
 """

@@ -19,8 +19,8 @@ subset's per-token sums) or of heads (calibrated sums), and runs a two-fold spli
 both ways; also the all-layer score (must reproduce the eval run) and each layer alone (on all
 queries: descriptive only, not a result). Writes a JSON.
 
-    python benchmarks/quality/icr_heads.py dump ../shared/data/trec-dl19 --out /tmp/icr_heads
-    python benchmarks/quality/icr_heads.py analyze ../shared/data/trec-dl19 --dump /tmp/icr_heads \\
+    python benchmarks/quality/icr_heads.py dump "$REASONRANK_DL19" --out runs/icr_heads
+    python benchmarks/quality/icr_heads.py analyze "$REASONRANK_DL19" --dump runs/icr_heads \\
         --out benchmarks/quality/results/icr_heads_dl19.json
 """
 from __future__ import annotations

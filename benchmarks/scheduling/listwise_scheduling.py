@@ -15,7 +15,7 @@ new ones join, as in vLLM. The random model never emits EOS, so each window's re
 drawn from a log-uniform distribution (seeded by the window's prompt, identical across modes):
 that is the only simulated part; all tokens are really generated. Run on the CPU machine:
 
-    /work/venv/bin/python benchmarks/scheduling/listwise_scheduling.py --queries 20 --concurrency 8
+    .venv/bin/python benchmarks/scheduling/listwise_scheduling.py --queries 20 --concurrency 8
 
 Writes benchmarks/scheduling/results/listwise_scheduling.json.
 """

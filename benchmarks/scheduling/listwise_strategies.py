@@ -235,13 +235,15 @@ def machine() -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", type=Path, default=DL19)
+    parser.add_argument("--root", type=Path, default=DL19, help="DL19 folder (default: $REASONRANK_DL19 or data/trec-dl19)")
     parser.add_argument("--depth", type=int, default=100)
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--instant-queries", type=int, default=10, help="part (2); 0 skips it")
     parser.add_argument("--passage-words", type=int, default=60)
     parser.add_argument("--vllm", action="store_true", help="part (3) only: the served CPU vLLM")
-    parser.add_argument("--vllm-python", default="/tmp/cold/.venv-vllm/bin/python")
+    parser.add_argument("--vllm-python", default=os.environ.get("REASONRANK_VLLM_PYTHON", ".venv-vllm/bin/python"),
+                        help="the Python of a venv with vLLM (default: $REASONRANK_VLLM_PYTHON, else the "
+                        "project's .venv-vllm that scripts/ci_vllm.sh builds)")
     parser.add_argument("--queries", type=int, default=5, help="part (3): queries, each run alone")
     parser.add_argument("--reasoning-budget", type=int, default=412, help="part (3), as vllm_pipeline.py")
     args = parser.parse_args()

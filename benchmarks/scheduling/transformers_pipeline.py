@@ -26,7 +26,7 @@ CPU (here):  python benchmarks/scheduling/transformers_pipeline.py --device cpu 
                  --reasoning-budget 64 --answer-tokens 32 --sequential-queries 1 --time-budget 3000
 GPU (H100):  python3 benchmarks/scheduling/transformers_pipeline.py --device cuda --size 1.5b --queries 32 \\
                  --passage-words 40 --reasoning-budget 64 --answer-tokens 32 --sequential-queries 2 \\
-                 --data .gpu/14d/dl19 --cache .gpu/14d/cache --time-budget 150 --out $OUT
+                 --data DL19_FOLDER --cache CACHE_FOLDER --time-budget 150 --out $OUT
 
 Writes ``transformers_pipeline_<device>.json`` into ``--out`` (a folder). Exits 1 if an arm failed.
 """

@@ -31,7 +31,7 @@ from reasonrank.methods.listwise import ListwiseReranker
 from reasonrank.testing.servers.llama_server import llama_cpp_server
 
 RESULTS = Path(__file__).resolve().parent / "results"
-DL19 = Path("/work/shared/data/trec-dl19")
+from reasonrank.testing.bench_inputs import DL19
 
 
 async def run_level(url: str, items: list, concurrency: int, args: argparse.Namespace) -> dict:

@@ -45,7 +45,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository
 RESULTS = Path(__file__).resolve().parent / "results"
-DL19 = Path(os.environ.get("REASONRANK_DL19", "/work/shared/data/trec-dl19"))
+from reasonrank.testing.bench_inputs import DL19
+
 PRESET = "reasonrank-7b"
 
 

@@ -34,7 +34,8 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository
-DL19 = ROOT.parent / "shared" / "data" / "trec-dl19"
+from reasonrank.testing.bench_inputs import DL19
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 from reasonrank.testing.servers.reasonrank_server import scripted_args, serve

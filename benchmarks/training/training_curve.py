@@ -10,7 +10,7 @@ random-order baseline. Each seed draws its own task, model init and training ord
 
     .venv/bin/python benchmarks/training/training_curve.py --seeds 0 1 2          # CPU, the chain's defaults
     python3 benchmarks/training/training_curve.py --device cuda --size gpu --seeds 0 1 2 --max-minutes 3.3 \\
-        --chat-template-from .gpu/19c/qwen-tokenizer --out $OUT --name training_curve_gpu  # a GPU
+        --chat-template-from QWEN_TOKENIZER_FOLDER --out $OUT --name training_curve_gpu  # a GPU
 
 Writes ``<name>.json`` (one report per seed + a summary + the machine) and ``<name>.png`` (SFT
 loss, GRPO reward per step, held-out metrics per stage; all seeds) to

@@ -35,12 +35,16 @@ SUBCOMMANDS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from reasonrank.cli import catalog
+    from reasonrank.cli.common import add_epilog
+
     parser = argparse.ArgumentParser(
         prog="reasonrank",
-        description="Reasoning rerankers for RAG: listwise (ReasonRank), pointwise (Rank1, ERank), "
-        "multi-criteria (REBEL) and setwise (Rank-R1), on vLLM, transformers, any "
-        "OpenAI-compatible server, or the embedded CPU model.",
+        description="Reasoning rerankers for retrieval-augmented generation: the methods below on "
+        "vLLM, transformers, llama.cpp, any OpenAI-compatible server, or the embedded CPU model. "
+        "Every command has --help.",
     )
+    add_epilog(parser, f"{catalog.reranker_epilog()}\n\n{catalog.api_shapes_text()}")
     parser.add_argument("--version", action="version", version=f"reasonrank {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True

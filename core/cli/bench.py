@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from reasonrank.cli.common import add_reranker_arguments, reranker_from_args
+from reasonrank.cli.common import add_reranker_arguments, print_report, reranker_from_args
 from reasonrank.cli.eval import (
     add_dataset_arguments,
     dataset_from_args,
@@ -26,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="folder for bench.json and bench.png")
     parser.add_argument("--warmup", type=int, default=1,
                         help="queries run before timing starts (default 1)")
+    parser.add_argument("--json", action="store_true", help="print the report (bench.json) as one JSON document")
     add_reranker_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -53,13 +54,16 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
     plot_benchmark(report, out / "bench.png")
+    return print_report(report, args.json, format_bench, f"{out}/bench.json and {out}/bench.png")
+
+
+def format_bench(report: dict) -> str:
+    """The one-line summary of a bench report."""
     lat = report["latency_seconds"]
-    print(
+    return (
         f"{report['num_queries']} queries, {report['num_passages']} passages in {report['total_seconds']:.2f}s: "
         f"{report['queries_per_second']:.3f} q/s, {report['passages_per_second']:.2f} passages/s; "
         f"latency p50 {lat['p50']:.2f}s p90 {lat['p90']:.2f}s p99 {lat['p99']:.2f}s; "
         f"{report['generated_tokens']} generated tokens; engine {report['engine_seconds']:.2f}s, "
         f"library overhead {100 * report['overhead_fraction']:.1f}%"
     )
-    print(f"wrote {out}/bench.json and {out}/bench.png")
-    return 0

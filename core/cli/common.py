@@ -67,9 +67,35 @@ def cli_fields() -> list[Field]:
     return [f for f in fields(RerankerSpec) if f.metadata.get("cli", True)]
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, except that a paragraph whose later lines are indented (a generated
+    table such as the methods list) is printed as written; other paragraphs are wrapped."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paragraphs = [p for p in text.split("\n\n") if p.strip()]
+        out = []
+        for para in paragraphs:
+            lines = para.splitlines()
+            if any(line.startswith(" ") for line in lines[1:]):
+                out.append("\n".join(indent + line for line in lines))
+            else:
+                out.append(super()._fill_text(para, width, indent))
+        return "\n\n".join(out)
+
+
+def add_epilog(parser: argparse.ArgumentParser, text: str) -> None:
+    """Append ``text`` (e.g. a generated list from :mod:`reasonrank.cli.catalog`) to the help's epilog."""
+    parser.epilog = f"{parser.epilog}\n\n{text}" if parser.epilog else text
+    parser.formatter_class = HelpFormatter
+
+
 def add_reranker_arguments(parser: argparse.ArgumentParser) -> None:
     """One option per :class:`RerankerSpec` field (``--method``, ``--preset``, ``--engine``,
-    ``--model``, ``--base-url``, ``--engine-options``, ``--on-error``, ``--strict``...)."""
+    ``--model``, ``--base-url``, ``--engine-options``, ``--on-error``, ``--strict``...); the
+    help's epilog lists every registered method and engine (:func:`catalog.reranker_epilog`)."""
+    from reasonrank.cli import catalog
+
+    add_epilog(parser, catalog.reranker_epilog())
     group = parser.add_argument_group("reranker")
     for f in cli_fields():
         meta = f.metadata
@@ -122,14 +148,19 @@ class _DeprecatedAlias(argparse.Action):
                  option_string: str | None = None) -> None:
         print(f"reasonrank: warning: {option_string} is deprecated; use {self.new}", file=sys.stderr)
         setattr(namespace, self.dest, values)
-        namespace.depth_flag = option_string
+        setattr(namespace, f"{self.dest}_flag", option_string)  # errors name the flag typed
+
+
+def add_deprecated_alias(parser: argparse.ArgumentParser | Any, old: str, new: str, dest: str, **kwargs: Any) -> None:
+    """``old``, an earlier spelling of ``new``: still works (into ``dest``), warns on stderr,
+    and is not advertised in ``--help``."""
+    parser.add_argument(old, dest=dest, action=_DeprecatedAlias, new=new, help=argparse.SUPPRESS, **kwargs)
 
 
 def add_depth_argument(parser: argparse.ArgumentParser | Any, *, default: int | None, help: str) -> None:
     """``--depth K`` (the rerank depth) and its deprecated alias ``--top-k``."""
     parser.add_argument("--depth", type=int, default=default, metavar="K", help=help)
-    parser.add_argument("--top-k", dest="depth", type=int, action=_DeprecatedAlias, new="--depth",
-                        metavar="K", help=argparse.SUPPRESS)  # deprecated: kept working, not advertised
+    add_deprecated_alias(parser, "--top-k", "--depth", "depth", type=int, metavar="K")
 
 
 def depth_from_args(args: argparse.Namespace) -> int | None:
@@ -143,7 +174,10 @@ def depth_from_args(args: argparse.Namespace) -> int | None:
 
 __all__ = [
     "METHOD_FLAGS",
+    "HelpFormatter",
+    "add_deprecated_alias",
     "add_depth_argument",
+    "add_epilog",
     "add_reranker_arguments",
     "cli_fields",
     "depth_from_args",

@@ -26,11 +26,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "object per line) for one query, and print the ranking, scores and reasoning.",
     )
     parser.add_argument("--query", required=True, help="the query text")
-    parser.add_argument("--docs", required=True, metavar="FILE.jsonl", help="documents, one JSON object per line")
+    parser.add_argument("--docs", required=True, metavar="FILE.jsonl",
+                        help="documents, one JSON object per line ('-': read them from standard input)")
     common.add_reranker_arguments(parser)
     common.add_depth_argument(parser, default=None,
                               help="rerank only the first K documents (rerank depth); the rest follow in input order")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--output", "-o", default=None, metavar="FILE",
+                        help="also write the result (the --json document) to FILE")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the exact prompt(s) that would be sent first, without calling the model")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -88,7 +91,10 @@ def run(args: argparse.Namespace) -> int:
         result = reranker.rerank(Query(args.query), docs)
     finally:
         reranker.engine.close()
-    return common.print_report(result.to_dict(), args.json, lambda _: format_result(result))
+    doc = result.to_dict()
+    if args.output:
+        Path(args.output).write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return common.print_report(doc, args.json, lambda _: format_result(result), args.output)
 
 
 def _dry_run(reranker: Any, args: argparse.Namespace, docs: list[Candidate]) -> int:

@@ -1,4 +1,5 @@
-"""``reasonrank serve``: the reranker as an HTTP rerank API (Cohere v2, TEI; FastAPI + uvicorn).
+"""``reasonrank serve``: the reranker behind every registered HTTP rerank API shape (Cohere, Jina,
+Voyage, TEI, Infinity, vLLM score: :data:`reasonrank.serve.apis.API_SHAPES`; FastAPI + uvicorn).
 
 One engine per process, built at start-up and shared by every request (see
 :mod:`reasonrank.scheduling`). Needs the ``serve`` extra.
@@ -16,15 +17,20 @@ from reasonrank.registry import import_target
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from reasonrank.cli import catalog
+
+    shapes = catalog.api_shapes()
     parser = sub.add_parser(
         "serve",
-        help="serve the reranker over HTTP (Cohere v2 and TEI rerank APIs)",
-        description="Serve POST /v2/rerank (and /v1/rerank) with the request/response shape of the "
-        "Cohere v2 rerank API, so Cohere clients (the cohere SDK, LlamaIndex, Haystack, LangChain) "
-        "work unchanged, and POST /rerank in the shape of Text Embeddings Inference (TEI); plus "
-        "GET /health, GET /metrics (Prometheus) and GET /v1/stats. "
+        help=f"serve the reranker over HTTP ({len(shapes)} rerank API shapes: "
+        f"{', '.join(s.name for s in shapes)})",
+        description="Serve the reranker in every rerank API shape listed below, so those APIs' "
+        "clients (their SDKs, and the rerankers of LlamaIndex, Haystack, LangChain, LiteLLM) work "
+        "unchanged; where shapes share a path the answer is a superset each of them reads. Plus "
+        "GET /health, GET /metrics (Prometheus), GET /v1/stats and GET /openapi.json. "
         "Requests share one engine: their windows are batched together.",
     )
+    common.add_epilog(parser, catalog.api_shapes_text())
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     common.add_reranker_arguments(parser)

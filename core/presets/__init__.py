@@ -36,7 +36,7 @@ class Preset:
 
 # What `reasonrank rerank`, `load_reranker()` and the no-argument wrappers run when given neither
 # a method nor a preset: chosen on TREC DL19 (benchmarks/README.md, "The CPU default").
-DEFAULT_PRESET = "embedded-dense"
+DEFAULT_PRESET = "embedded-dense-fused"
 # What a spec that names an LLM engine or model but no method or preset gets (the default before
 # the dense one): ICR on attention engines, listwise on the others.
 LLM_DEFAULT_PRESET = "embedded-icr-fused"

@@ -1,18 +1,23 @@
 """Inputs and summaries several benchmark scripts share: DL19 queries with their BM25 passages,
 passages cut to a number of words, and the distribution of generated lengths.
 
-DL19 is read from a folder in the layout of ``/work/shared/data/trec-dl19`` (``queries.tsv``,
-``run.bm25.trec``, ``corpus.jsonl``); nothing is downloaded.
+DL19 is read from a dataset folder (``queries.tsv``, ``qrels.txt``, ``run.bm25.trec``,
+``corpus.jsonl``: the layout of :mod:`reasonrank.data`): the folder named by the environment
+variable ``REASONRANK_DL19``, else ``data/trec-dl19`` under the working directory; each
+benchmark also takes it as an argument. Nothing is downloaded.
 """
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-DL19 = Path("/work/shared/data/trec-dl19")
+#: The environment variable that names the DL19 folder, and the folder the benchmarks read.
+DL19_ENV = "REASONRANK_DL19"
+DL19 = Path(os.environ.get(DL19_ENV, "data/trec-dl19"))
 
 Items = list[tuple[str, list[dict[str, Any]]]]
 

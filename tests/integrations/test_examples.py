@@ -69,7 +69,7 @@ def test_haystack_example_async_flag() -> None:
     assert "kept input order" in out
 
 
-TINY_ARGS = ["--engine", "transformers", "--engine-option", "device=cpu", "--engine-option", "dtype=float32",
+TINY_ARGS = ["--method", "listwise", "--engine", "transformers", "--engine-option", "device=cpu", "--engine-option", "dtype=float32",
              "--method-option", "reasoning_budget=32", "--answer-tokens", "8", "--top-n", "5"]
 
 

@@ -220,7 +220,7 @@ def test_an_llm_engine_without_a_method_gets_the_llm_default(tiny_engine) -> Non
     from reasonrank.factory import resolve_preset
     from reasonrank.presets import DEFAULT_PRESET, LLM_DEFAULT_PRESET
 
-    assert resolve_preset(None, None).name == DEFAULT_PRESET == "embedded-dense"
+    assert resolve_preset(None, None).name == DEFAULT_PRESET == "embedded-dense-fused"
     preset = resolve_preset(None, None, tiny_engine)
     assert preset.name == LLM_DEFAULT_PRESET
     default = build_reranker(engine=tiny_engine)  # the LLM default, on the tiny model
