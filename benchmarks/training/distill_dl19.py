@@ -133,7 +133,7 @@ def cross_validation(args: argparse.Namespace, doc: dict[str, Any], result: Path
             key = f"fold{f}/{teacher}-{kind}"
             if key in runs:
                 continue
-            settings = DistillSettings(kind=kind, epochs=args.epochs, depth=args.depth, heldout=tuple(held),
+            settings = DistillSettings(student=args.student, kind=kind, epochs=args.epochs, depth=args.depth, heldout=tuple(held),
                                        seed=args.seed, group_size=args.group_size, learning_rate=args.learning_rate,
                                        queries_per_step=args.queries_per_step, limit_queries=args.limit_queries)
             out = work / "students" / key.replace("/", "-")
@@ -183,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--queries-per-step", type=int, default=4)
     p.add_argument("--learning-rate", type=float, default=5e-5)
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--student", default=None, help="the student to start from (default: the bundled MiniLM)")
     p.add_argument("--limit-queries", type=int, default=None, help="a smoke run on the first N queries")
     p.add_argument("--llm-teacher", default=None, metavar="PRESET", help="also run this preset as a teacher")
     p.add_argument("--llm-queries", type=int, default=3)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,6 @@ class DistillSettings(TrainSettings):
     max_length: int | None = 256
     run: str | None = None  # the first-stage run of a dataset folder
     batch_size: int | None = None  # queries per teacher call (default: the engine's batch)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
