@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -205,15 +205,15 @@ TeacherLike = str | Path | Any
 
 def load_teacher(teacher: TeacherLike, items: Sequence[EvalItem], out: Path, *,
                  dataset: str | Path | None = None, depth: int = 100, ray_options: Any = None,
-                 batch_size: int | None = None, show_progress: bool = False,
-                 progress_hook: Callable[[str], None] | None = None) -> TeacherOutput:
+                 batch_size: int | None = None, show_progress: bool = False) -> TeacherOutput:
     """The teacher output ``teacher`` names (see the module doc) for ``items``; a reranker to
     run writes to ``out`` (``OUTPUT/teacher``)."""
+    from reasonrank.cli.eval import default_batch_size
     from reasonrank.spec import RerankerSpec
 
     if isinstance(teacher, str) and teacher == "qrels":
         return qrels_teacher(items)
-    if isinstance(teacher, (str, Path)) and not isinstance(teacher, RerankerSpec):
+    if isinstance(teacher, (str, Path)):
         text = str(teacher)
         if text.lstrip().startswith("{"):
             try:
@@ -231,23 +231,17 @@ def load_teacher(teacher: TeacherLike, items: Sequence[EvalItem], out: Path, *,
             if dataset is None:
                 raise InvalidInputError("a Ray teacher run needs the dataset as a folder, name or file")
             return ray_teacher(teacher, dataset, depth, out, ray_options, show_progress)
-        if progress_hook:
-            progress_hook(f"loading the teacher {teacher.preset or teacher.method or 'default'}")
         reranker = teacher.build()
         try:
             name = teacher.preset or f"{reranker.method} ({reranker.engine.model_name})"
-            return run_teacher(reranker, items, out, batch_size=batch_size or _batch(reranker),
+            return run_teacher(reranker, items, out, batch_size=batch_size or default_batch_size(reranker),
                                show_progress=show_progress, name=name)
         finally:
             reranker.engine.close()
     if hasattr(teacher, "rerank_batch"):
-        return run_teacher(teacher, items, out, batch_size=batch_size or _batch(teacher), show_progress=show_progress)
+        return run_teacher(teacher, items, out, batch_size=batch_size or default_batch_size(teacher), show_progress=show_progress)
     raise InvalidInputError(f"teacher must be 'qrels', a preset name, a spec, a reranker or a teacher output path; "
                             f"got {type(teacher).__name__}")
-
-
-def _batch(reranker: Any) -> int:
-    return max(1, min(64, int(getattr(reranker.engine, "max_batch_size", 1) or 1)))
 
 
 def teacher_label(teacher: TeacherLike) -> str:
