@@ -117,6 +117,19 @@ def summarise(runs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def markdown_table(doc: dict[str, Any]) -> str:
+    """The fold table of a results document, as the docs show it."""
+    lines = [("| student (teacher, kind) | folds | base | student | Δ | teacher | BM25 | agreement student / base "
+             "| τ(BM25) student / base | train s per fold |"), "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, row in doc.get("summary", {}).items():
+        b, s, t, f = row["base"], row["student"], row["teacher"], row["first_stage"]
+        lines.append(f"| {name} | {row['folds']} | {b['ndcg10']:.4f} | {s['ndcg10']:.4f} | "
+                     f"{row['student_minus_base_ndcg10']:+.4f} | {t['ndcg10']:.4f} | {f['ndcg10']:.4f} | "
+                     f"{s['agreement']:.4f} / {b['agreement']:.4f} | {s['tau_first_stage']:.3f} / "
+                     f"{b['tau_first_stage']:.3f} | {', '.join(map(str, row['train_seconds']))} |")
+    return "\n".join(lines)
+
+
 def cross_validation(args: argparse.Namespace, doc: dict[str, Any], result: Path) -> None:
     data = load_distill_data(args.data, depth=args.depth)
     items = data.items[:args.limit_queries] if args.limit_queries else data.items
@@ -189,7 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--llm-queries", type=int, default=3)
     p.add_argument("--skip-cv", action="store_true", help="only the LLM teacher")
     p.add_argument("--progress", action="store_true")
+    p.add_argument("--table", action="store_true", help="print the results file's table (Markdown) and exit")
     args = p.parse_args(argv)
+    if args.table:
+        print(markdown_table(_load(Path(args.output))))
+        return 0
     if not args.data:
         p.error("give the DL19 folder or set REASONRANK_DL19")
     result = Path(args.output)

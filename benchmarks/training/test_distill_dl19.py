@@ -50,3 +50,6 @@ def test_a_tiny_cross_validation_writes_one_row_per_student_and_resumes(tmp_path
     capsys.readouterr()
     assert distill_dl19.main(argv) == 0  # everything is in the results file: nothing trains again
     assert "fold0" not in capsys.readouterr().out
+    assert distill_dl19.main(["--output", str(out), "--table"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert len(table) == 2 + 5 and table[2].startswith("| bm25-dense | 3 |")
