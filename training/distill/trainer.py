@@ -136,6 +136,7 @@ class TrainReport:
     epochs_done: float
     finished: bool
     seconds: float
+    cpu_seconds: float  # CPU time of the process (all threads): what the steps cost, whatever the load
     losses: list[float]
     resumed_from: int
 
@@ -158,7 +159,7 @@ def train(student: Student, items: Sequence[EvalItem], teacher: TeacherOutput, l
         step, losses = _load_checkpoint(ckpt, student, optimizer, scheduler)
     resumed_from = step
     stop = min(total, settings.max_steps) if settings.max_steps is not None else total
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     bar = tqdm(total=total, initial=step, desc=f"distill ({loss})", unit="step", disable=not show_progress,
                dynamic_ncols=True)
     student.train(True)
@@ -190,8 +191,8 @@ def train(student: Student, items: Sequence[EvalItem], teacher: TeacherOutput, l
     finally:
         bar.close()
         student.train(False)
-    return TrainReport(step, total, step / per_epoch, step >= total, time.perf_counter() - start, losses,
-                       resumed_from)
+    return TrainReport(step, total, step / per_epoch, step >= total, time.perf_counter() - start,
+                       time.process_time() - cpu_start, losses, resumed_from)
 
 
 def hash_seed(seed: int, step: int) -> int:
