@@ -53,6 +53,8 @@ def add_distill_parser(tsub: argparse._SubParsersAction) -> None:
     p.add_argument("--learning-rate", type=float, default=3e-5, metavar="LR", help="AdamW's learning rate (default 3e-5)")
     p.add_argument("--max-steps", type=int, default=None, metavar="N",
                    help="stop after N steps in all (resumable with --resume)")
+    p.add_argument("--device", default="cpu", help="where the student trains: cpu (default; deterministic with "
+                   "a seed) or cuda")
     p.add_argument("--resume", action="store_true", help="continue the run in --output from its last checkpoint")
     ray = p.add_argument_group("ray (a preset or spec teacher)")
     ray.add_argument("--ray", action="store_true", help="run the teacher on Ray (reasonrank rerank-dataset's runner)")
@@ -83,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         student=args.student, kind=args.kind, loss=args.loss, epochs=args.epochs, depth=args.depth,
         limit_queries=args.limit_queries, run=args.run, eval_split=args.eval_split, seed=args.seed,
         group_size=args.group_size, queries_per_step=args.queries_per_step, learning_rate=args.learning_rate,
-        max_steps=args.max_steps,
+        max_steps=args.max_steps, device=args.device,
     )
     ray_options = None
     if args.ray:

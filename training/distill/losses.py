@@ -97,7 +97,7 @@ def in_batch_negatives(scores: Any, best: Sequence[int], spans: Sequence[tuple[i
         own[b, start:end] = True
         own[b, best[b]] = False
     masked = scores.masked_fill(own, float("-inf"))
-    return torch.nn.functional.cross_entropy(masked, torch.tensor(list(best)))
+    return torch.nn.functional.cross_entropy(masked, torch.tensor(list(best), device=scores.device))
 
 
 def query_loss(name: str, s: Any, t: Any, rank_discount: bool = True) -> Any:

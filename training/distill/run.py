@@ -36,7 +36,7 @@ from reasonrank.training.distill.trainer import TrainSettings, remove_checkpoint
 
 CONFIG_FILE = "distill_config.json"
 # Settings that do not change what is trained, so a resume may change them.
-_FREE_KEYS = ("max_steps", "checkpoint_every", "show_progress", "batch_size")
+_FREE_KEYS = ("max_steps", "checkpoint_every", "show_progress", "batch_size", "device")
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,7 @@ class DistillSettings(TrainSettings):
     max_length: int | None = 256
     run: str | None = None  # the first-stage run of a dataset folder
     batch_size: int | None = None  # queries per teacher call (default: the engine's batch)
+    device: str = "cpu"  # where the student trains ("cuda" on a GPU; deterministic on the CPU)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -148,7 +149,8 @@ def distill(dataset: str | Path, teacher: TeacherLike, output: str | Path,
     else:
         train_ids, held_ids = split_queries(covered, settings.eval_split, settings.seed)
     loss = choose_loss(settings.loss, teacher_out.gives, teacher_out.method, settings.kind)
-    student = Student(settings.student, settings.kind, seed=settings.seed, max_length=settings.max_length)
+    student = Student(settings.student, settings.kind, seed=settings.seed, max_length=settings.max_length,
+                      device=settings.device)
     report = train(student, data.subset(train_ids), teacher_out, loss, settings.train_settings(), settings.seed, out,
                    show_progress=progress, resume=resume)
     student.save(out)

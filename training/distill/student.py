@@ -53,7 +53,7 @@ class Student:
     """A trainable encoder and the scores the ``dense``/``cross`` methods would give."""
 
     def __init__(self, model: str | None, kind: str, *, seed: int = 0, max_length: int | None = 256,
-                 train_embeddings: bool = False) -> None:
+                 train_embeddings: bool = False, device: str = "cpu") -> None:
         if kind not in KINDS:
             raise InvalidInputError(f"kind must be one of {KINDS}, got {kind!r}")
         import torch
@@ -61,13 +61,14 @@ class Student:
 
         self.source, _ = check_student(model, kind)
         self.kind = kind
+        self.device = device
         self._torch = torch
         torch.manual_seed(seed)  # a new relevance head starts from the seed
         try:
             if kind == "dense":
-                self.model: Any = SentenceTransformer(self.source, device="cpu")
+                self.model: Any = SentenceTransformer(self.source, device=device)
             else:
-                self.model = CrossEncoder(self.source, num_labels=1, device="cpu")
+                self.model = CrossEncoder(self.source, num_labels=1, device=device)
         except (OSError, ValueError, KeyError) as exc:
             raise InvalidInputError(f"student {model or 'embedded-minilm'} is not an encoder model: {exc}") from None
         if max_length:
@@ -102,7 +103,8 @@ class Student:
         prompt = self._prompt(role)
         prepare = getattr(self.model, "preprocess", None) or self.model.tokenize
         features = prepare([prompt + t for t in texts])
-        return self.model(features)["sentence_embedding"]
+        return self.model({k: v.to(self.device) if hasattr(v, "to") else v for k, v in features.items()})[
+            "sentence_embedding"]
 
     def dense_scores(self, queries: list[str], passages: list[str]) -> Any:
         """The (queries x passages) score matrix, scaled for the losses."""
@@ -113,7 +115,7 @@ class Student:
     def cross_scores(self, queries: list[str], passages: list[str]) -> Any:
         """One relevance logit per (query, passage) pair."""
         features = self.model.tokenizer(queries, passages, padding=True, truncation="longest_first",
-                                        max_length=self.max_length, return_tensors="pt")
+                                        max_length=self.max_length, return_tensors="pt").to(self.device)
         return self._hf_model()(**features).logits.view(-1)
 
     def save(self, folder: Path) -> None:

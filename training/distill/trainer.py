@@ -99,7 +99,7 @@ def batch_loss(student: Student, batch: list[Group], loss: str, settings: TrainS
         total, spans, start = [], [], 0
         for b, g in enumerate(batch):
             own = scores[b, start:start + len(g.passages)]
-            total.append(query_loss(loss, own, torch.tensor(g.targets), settings.rank_discount))
+            total.append(query_loss(loss, own, torch.tensor(g.targets, device=student.device), settings.rank_discount))
             spans.append((start, start + len(g.passages)))
             start += len(g.passages)
         value = torch.stack(total).mean()
@@ -111,7 +111,7 @@ def batch_loss(student: Student, batch: list[Group], loss: str, settings: TrainS
     total, start = [], 0
     for g in batch:
         own = flat[start:start + len(g.passages)]
-        total.append(query_loss(loss, own, torch.tensor(g.targets), settings.rank_discount))
+        total.append(query_loss(loss, own, torch.tensor(g.targets, device=student.device), settings.rank_discount))
         start += len(g.passages)
     return torch.stack(total).mean()
 
