@@ -120,3 +120,13 @@ def test_settings_are_checked_before_anything_runs(data, tmp_path) -> None:
     order_only = str(write_run(tmp_path / "t.trec", reversed_ranking()))
     with pytest.raises(InvalidInputError, match="needs teacher scores"):
         distill(data, order_only, tmp_path / "s", settings(tiny_bi_encoder_dir(), loss="kl", epochs=1))
+
+
+def test_a_built_reranker_is_a_teacher_too(data, tmp_path) -> None:
+    from reasonrank import load_reranker
+
+    teacher = load_reranker(method="dense", model=str(tiny_bi_encoder_dir(seed=3)))
+    record = distill(data, teacher, tmp_path / "s", settings(tiny_bi_encoder_dir(), epochs=1))
+    assert record["teacher"]["method"] == "dense" and record["teacher"]["gives"] == "scores"
+    config = json.loads((tmp_path / "s" / "distill_config.json").read_text())
+    assert config["teacher"].startswith("dense (")
