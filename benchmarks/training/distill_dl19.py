@@ -186,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output", default=str(RESULT), help="results JSON (default: %(default)s)")
     p.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "distill-dl19"),
                    help="where teachers' runs and students go (default: %(default)s)")
-    p.add_argument("--teachers", nargs="+", default=list(TEACHERS), choices=TEACHERS)
+    p.add_argument("--teachers", nargs="*", default=list(TEACHERS), choices=TEACHERS,
+                   help="dense students of these teachers (none: only the cross student)")
     p.add_argument("--no-cross", action="store_true", help="skip the cross student")
     p.add_argument("--folds", type=int, default=3)
     p.add_argument("--max-folds", type=int, default=None, help="run only the first N folds")
@@ -203,7 +204,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-cv", action="store_true", help="only the LLM teacher")
     p.add_argument("--progress", action="store_true")
     p.add_argument("--table", action="store_true", help="print the results file's table (Markdown) and exit")
+    p.add_argument("--merge", nargs="+", default=None, metavar="FILE",
+                   help="add the students of these results files (same settings; e.g. parts run side by side) "
+                   "to --output and exit")
     args = p.parse_args(argv)
+    if args.merge:
+        merged = _load(Path(args.output))
+        for other in map(_load, map(Path, args.merge)):
+            if other.get("settings") != merged.get("settings"):
+                p.error("--merge: the results files were made with other settings")
+            merged.setdefault("runs", {}).update(other.get("runs", {}))
+        merged["summary"] = summarise(merged["runs"])
+        _save(Path(args.output), merged)
+        return 0
     if args.table:
         print(markdown_table(_load(Path(args.output))))
         return 0

@@ -53,3 +53,13 @@ def test_a_tiny_cross_validation_writes_one_row_per_student_and_resumes(tmp_path
     assert distill_dl19.main(["--output", str(out), "--table"]) == 0
     table = capsys.readouterr().out.splitlines()
     assert len(table) == 2 + 5 and table[2].startswith("| bm25-dense | 3 |")
+    # a part run side by side merges into the main file
+    part = json.loads(out.read_text())
+    part["runs"] = {k: v for k, v in part["runs"].items() if k.endswith("qrels-cross")}
+    main_doc = json.loads(out.read_text())
+    main_doc["runs"] = {k: v for k, v in main_doc["runs"].items() if not k.endswith("qrels-cross")}
+    main_doc["summary"] = distill_dl19.summarise(main_doc["runs"])
+    (tmp_path / "part.json").write_text(json.dumps(part))
+    out.write_text(json.dumps(main_doc))
+    assert distill_dl19.main(["--output", str(out), "--merge", str(tmp_path / "part.json")]) == 0
+    assert len(json.loads(out.read_text())["runs"]) == 15 and "qrels-cross" in json.loads(out.read_text())["summary"]
