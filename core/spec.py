@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from reasonrank.engines.base import Engine
 from reasonrank.errors import InvalidInputError
 from reasonrank.scheduling.layers import EngineLayer, compose
+from reasonrank.secret import serialize_secrets, wrap_credentials
 
 if TYPE_CHECKING:  # pragma: no cover
     from reasonrank.methods.base import Reranker
@@ -107,6 +108,8 @@ class RerankerSpec:
         for name in ("engine_options", "method_options"):
             if not isinstance(getattr(self, name), Mapping):
                 raise InvalidInputError(f"{name} must be a mapping, got {type(getattr(self, name)).__name__}")
+        # Credentials (api_key, an Authorization header) are held as Secrets: never shown or written.
+        object.__setattr__(self, "engine_options", wrap_credentials(self.engine_options))
         _check_choice("on_error", self.on_error, ("raise", "keep_order"))
         _check_choice("on_parse_error", self.on_parse_error, (None, "keep_order", "raise"))
         _check_choice("fusion", self.fusion, (None, "rrf", "score"))
@@ -198,14 +201,16 @@ class RerankerSpec:
 
     # -- data -------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """The fields that differ from the defaults, JSON-ready (an Engine object as its name)."""
+        """The fields that differ from the defaults, JSON-ready (an Engine object as its name; a
+        credential as its environment variable's name, or a redacted marker: see
+        :mod:`reasonrank.secret`)."""
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, Engine):
                 value = value.name
             if value != (f.default_factory() if callable(f.default_factory) else f.default):
-                out[f.name] = dict(value) if isinstance(value, Mapping) else value
+                out[f.name] = serialize_secrets(dict(value)) if isinstance(value, Mapping) else value
         return out
 
     @classmethod

@@ -106,8 +106,7 @@ class ReasonRankCompressor(BaseDocumentCompressor):
         """The :class:`~reasonrank.RerankerSpec` this compressor's fields describe (the API key
         goes to the engine, never into the fields that serialize)."""
         engine = self._engine if self._engine is not None else self.engine
-        key = self.api_key.get_secret_value() if self.api_key else None
-        return with_key(RerankerSpec.from_object(self, engine=engine), key)
+        return with_key(RerankerSpec.from_object(self, engine=engine), self.api_key)  # a core Secret
 
     @property
     def reranker(self) -> Reranker:

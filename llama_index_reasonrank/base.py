@@ -172,8 +172,7 @@ class ReasonRankRerank(BaseNodePostprocessor):
     def spec(self) -> RerankerSpec:
         """The :class:`~reasonrank.RerankerSpec` this postprocessor's fields describe."""
         engine = self._engine if self._engine is not None else self.engine
-        key = self.api_key.get_secret_value() if self.api_key else None
-        return with_key(RerankerSpec.from_object(self, engine=engine), key)
+        return with_key(RerankerSpec.from_object(self, engine=engine), self.api_key)  # a core Secret
 
     def _model_name(self) -> str:
         if self._reranker is not None:

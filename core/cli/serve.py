@@ -40,7 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     edge = parser.add_argument_group("limits and auth")
     edge.add_argument("--api-key", action="append", default=None,
                       help="require 'Authorization: Bearer KEY'; repeat for several keys (default: env "
-                      "REASONRANK_API_KEY, comma-separated; none = open)")
+                      "REASONRANK_SERVE_API_KEYS, comma-separated; none = open). REASONRANK_API_KEY is "
+                      "the upstream engine's key only")
     edge.add_argument("--api-key-file", default=None, metavar="PATH",
                       help="more keys, one per line ('#' comments), read again whenever the file "
                       "changes: rotate keys without a restart")
@@ -79,8 +80,9 @@ def load_factory(spec: str) -> Any:
 
 
 def build_settings(args: argparse.Namespace, model_name: str) -> Any:
-    from reasonrank.serve.settings import ServeSettings
+    from reasonrank.serve.settings import ServeSettings, check_key_sources
 
+    check_key_sources(args.api_key, args.api_key_file)
     return ServeSettings(
         api_keys=ServeSettings.api_keys_from(args.api_key),
         api_key_file=args.api_key_file,

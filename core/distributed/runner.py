@@ -33,6 +33,7 @@ from reasonrank.distributed.summary import ReplicaLoad, Totals
 from reasonrank.errors import InvalidInputError, ReasonRankError
 from reasonrank.evaluate import check_config
 from reasonrank.methods.base import Reranker, check_positive
+from reasonrank.secret import check_shippable
 from reasonrank.spec import RerankerSpec
 
 
@@ -51,7 +52,8 @@ class RayOptions:
 
 def describe_factory(factory: Callable[[], Reranker]) -> dict[str, Any]:
     """The reranker settings recorded with the output (``method`` and ``model`` must match on
-    resume, as in ``reasonrank eval``)."""
+    resume, as in ``reasonrank eval``); a credential appears only as its environment variable's
+    name or a redacted marker (``RerankerSpec.to_dict``)."""
     if isinstance(factory, RerankerSpec):
         preset = factory.resolved_preset()
         return {**factory.to_dict(), "method": preset.method, "model": factory.model or preset.model}
@@ -142,6 +144,8 @@ def rerank_dataset(
         check_positive(name, value)
     if opts.gpus_per_replica < 0 or opts.cpus_per_replica < 0:
         raise InvalidInputError("gpus/cpus per replica must be >= 0")
+    if isinstance(factory, RerankerSpec):  # a key's value must not travel to the workers
+        check_shippable(factory.engine_options)
     src = scan_input(source, run=run, candidates_per_query=per_query, limit_queries=limit_queries)
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)

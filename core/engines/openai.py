@@ -38,6 +38,7 @@ from reasonrank.engines.base import (
 from reasonrank.engines.hf_tokenizer import HFTokenizerMixin, render_chat
 from reasonrank.engines.remote_tokenizer import RemoteTokenizer, surely_fits
 from reasonrank.errors import EngineError
+from reasonrank.secret import UPSTREAM_KEY, Secret, as_secret, resolve, wrap_credentials
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
 _RETRY_STATUS = {408, 429, 500, 502, 503, 504}
@@ -80,7 +81,12 @@ class OpenAIEngine(Engine):
         Server URL ending in ``/v1``; default ``$REASONRANK_BASE_URL``, ``$OPENAI_BASE_URL`` or
         ``http://127.0.0.1:8000/v1``.
     api_key:
-        Default ``$REASONRANK_API_KEY`` or ``$OPENAI_API_KEY`` (empty is fine for local servers).
+        A :class:`~reasonrank.secret.Secret` or a string (held as one): resolved when a request is
+        sent, never kept in clear. Default ``$REASONRANK_API_KEY`` or ``$OPENAI_API_KEY``, read at
+        each request (unset or empty is fine for local servers); ``""``: send no key.
+    headers:
+        Extra HTTP headers for every request (e.g. a provider's ``api-key``); credential headers
+        (``Authorization``, ``api-key``...) are held as Secrets too.
     max_concurrency:
         Requests in flight at once.
     timeout:
@@ -104,7 +110,8 @@ class OpenAIEngine(Engine):
         model: str = "default",
         *,
         base_url: str | None = None,
-        api_key: str | None = None,
+        api_key: str | Secret | None = None,
+        headers: dict[str, str | Secret] | None = None,
         max_concurrency: int = 16,
         timeout: float = 600.0,
         max_retries: int = 3,
@@ -120,9 +127,9 @@ class OpenAIEngine(Engine):
         self.base_url = (
             base_url or os.environ.get("REASONRANK_BASE_URL") or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
         ).rstrip("/")
-        self.api_key = api_key if api_key is not None else (
-            os.environ.get("REASONRANK_API_KEY") or os.environ.get("OPENAI_API_KEY") or ""
-        )
+        # Held as a Secret and resolved per request: the key is never an attribute in clear.
+        self.api_key: Secret | None = (UPSTREAM_KEY if api_key is None else as_secret(api_key))
+        self.headers = wrap_credentials({"headers": dict(headers or {})})["headers"]
         self.max_concurrency = max_concurrency
         self.max_batch_size = 1
         self.timeout = timeout
@@ -147,10 +154,13 @@ class OpenAIEngine(Engine):
         self.remote_tokenizer = RemoteTokenizer(root, model)
 
     # -- HTTP -------------------------------------------------------------------------------
-    def _headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
+    def auth_headers(self) -> dict[str, str]:
+        """The credential and extra headers of a request, resolved now (a strict env-var Secret
+        whose variable is unset raises :class:`MissingSecretError` naming it)."""
+        headers = {k: str(resolve(v, f"the openai engine's {k} header")) for k, v in self.headers.items()}
+        key = resolve(self.api_key, "the openai engine's api_key")
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
         return headers
 
     def _semaphore(self) -> asyncio.Semaphore:
@@ -176,7 +186,7 @@ class OpenAIEngine(Engine):
         session = sessions.get(loop)
         if session is None or session.closed:
             session = sessions[loop] = aiohttp.ClientSession(
-                headers=self._headers(),
+                headers={"Content-Type": "application/json"},  # credentials: per request
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
                 connector=aiohttp.TCPConnector(limit=self.max_concurrency),
             )
@@ -207,13 +217,14 @@ class OpenAIEngine(Engine):
         import aiohttp
 
         data = json.dumps(payload).encode()
+        headers = self.auth_headers()  # resolved at the moment of the request
         last = ""
         async with self._semaphore():
             session = self._session()
             for attempt in range(self.max_retries + 1):
                 delay = self.backoff * (2**attempt) * (0.5 + random.random())
                 try:
-                    async with session.post(url, data=data) as response:
+                    async with session.post(url, data=data, headers=headers) as response:
                         status, raw, retry_after = response.status, await response.read(), response.headers.get("Retry-After")
                 except TimeoutError:
                     last = f"request to {url} timed out after {self.timeout:g} s"

@@ -4,7 +4,9 @@ engine, so every method, entry point and engine gains from it.
 The key (:func:`request_key`) covers everything that can change a reply: the engine kind; the
 model's identity (:func:`model_identity`: the model name and revision, a local model file's or
 folder's full SHA-256, memoised per file version (:mod:`reasonrank.scheduling.fingerprint`), a
-server's base URL, what its ``/v1/models`` reports, template and extra request settings); a user-set ``namespace`` (for servers that swap weights under one name, or one
+server's base URL, what its ``/v1/models`` reports, template and extra request settings); the
+identity is computed once, when the layer is built (off any event loop), and a server whose
+``/models`` does not answer then is logged as a warning and keyed by its URL and model name; a user-set ``namespace`` (for servers that swap weights under one name, or one
 namespace per API key in ``serve``); the exact request (messages and assistant prefix, or an
 attention request's segments and probes); the sampling parameters with the seed, or the choices
 scored. Generation with ``temperature > 0`` and no seed is not cached (a fresh sample is what
@@ -144,15 +146,37 @@ class CachedEngine(EngineWrapper):
         self.stats = CacheStats()
         self._lock = threading.Lock()
         self._flights: dict[str, _Flight] = {}  # keys some caller is computing now
-        self._identity: str | None = None
         self._tokens = TokenMemo()
+        self._identity: Future[str] = Future()
+        self._start_identity()
+
+    # -- the model identity: known before the first request -----------------------------------
+    def _start_identity(self) -> None:
+        """Compute the identity now, as the reranker is built (a served model's ``/models`` is
+        asked, a local model's weights hashed, once): in this thread when no event loop runs in
+        it, else in a worker thread, so that an event loop never waits on it."""
+        if _running_loop() is None:
+            self._compute_identity()
+        else:
+            threading.Thread(target=self._compute_identity, name="reasonrank-cache-identity", daemon=True).start()
+
+    def _compute_identity(self) -> None:
+        try:
+            self._identity.set_result(json.dumps(jsonable(model_identity(self.inner)), sort_keys=True, default=repr))
+        except BaseException as exc:  # noqa: BLE001 - the first request raises it, as before
+            self._identity.set_exception(exc)
 
     @property
     def identity(self) -> str:
-        """The model identity, computed once (a served model's ``/v1/models`` is asked once)."""
-        if self._identity is None:
-            self._identity = json.dumps(jsonable(model_identity(self.inner)), sort_keys=True, default=repr)
-        return self._identity
+        """The model identity (computed when this layer was built; waits if that is still running)."""
+        return self._identity.result()
+
+    async def aidentity(self) -> str:
+        """:attr:`identity` without blocking the running event loop (``serve`` awaits it before
+        it reports ready)."""
+        if not self._identity.done():
+            await asyncio.wrap_future(self._identity)
+        return self._identity.result()
 
     def key(self, kind: str, request: Any, settings: Any) -> str:
         namespace = f"{self.namespace}\x00{cache_scope.get()}"
@@ -282,6 +306,7 @@ class CachedEngine(EngineWrapper):
         return self._assemble(plan, len(requests))
 
     async def _acached(self, kind: str, requests: Sequence[Any], settings: Any, call: Any) -> list[Any]:
+        await self.aidentity()  # the keys need it: never wait for it on the loop
         plan = self._plan(kind, requests, settings, blocking=False)
         try:
             self._read_store(plan)

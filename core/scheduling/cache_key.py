@@ -5,22 +5,31 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 from reasonrank.engines import base
 from reasonrank.scheduling.fingerprint import file_fingerprint
+from reasonrank.secret import MissingSecretError
+
+log = logging.getLogger("reasonrank.cache")
 
 KEY_VERSION = 2  # bump when the key or the stored form changes: old entries become misses
 _TYPES: dict[str, type] = {t.__name__: t for t in (base.Generation, base.ChoiceDistribution, base.AttentionReadout,
                                                     base.Encoding)}
 
 
-def served_models(base_url: str, api_key: str = "", timeout: float = 5.0) -> str:
+def served_models(base_url: str, api_key: str = "", timeout: float = 5.0,
+                  headers: dict[str, str] | None = None) -> str:
     """What ``GET {base_url}/models`` reports (ids and their roots/revisions), or ``"?"`` when
-    the server does not say: the key then rests on the URL, the model name and the namespace."""
+    the server does not say (not reachable, an error, no ``/models``: a warning is logged): the
+    key then rests on the URL, the model name and the namespace. Called once per cache, when
+    the reranker is built (never on an event loop; see :class:`CachedEngine`)."""
     req = urllib.request.Request(f"{base_url.rstrip('/')}/models")
+    for name, value in (headers or {}).items():
+        req.add_header(name, value)
     if api_key:
         req.add_header("Authorization", f"Bearer {api_key}")
     try:
@@ -30,7 +39,9 @@ def served_models(base_url: str, api_key: str = "", timeout: float = 5.0) -> str
         keep = ("id", "root", "parent", "revision", "max_model_len", "owned_by")
         return json.dumps(sorted(json.dumps({k: m.get(k) for k in keep if k in m}, sort_keys=True)
                                  for m in models if isinstance(m, dict)))
-    except Exception:  # noqa: BLE001 - best effort: no /models is no reason to fail a rerank
+    except Exception as exc:  # noqa: BLE001 - best effort: no /models is no reason to fail a rerank
+        log.warning("result cache: %s/models did not answer (%s); the cache key of this model rests on "
+                    "its URL, name and namespace", base_url.rstrip("/"), type(exc).__name__)
         return "?"
 
 
@@ -58,8 +69,18 @@ def model_identity(engine: base.Engine) -> dict[str, Any]:
         ident["file"] = file_fingerprint(model_path)
     if isinstance(base_url, str):
         ident["base_url"] = base_url
-        ident["served"] = served_models(base_url, str(getattr(engine, "api_key", "") or ""))
+        ident["served"] = served_models(base_url, headers=_auth_headers(engine))
     return ident
+
+
+def _auth_headers(engine: base.Engine) -> dict[str, str]:
+    """The engine's credential headers for ``/models`` (none when its key's variable is unset:
+    that is the first request's error to report, not the build's)."""
+    headers = getattr(engine, "auth_headers", None)
+    try:
+        return dict(headers()) if callable(headers) else {}
+    except MissingSecretError:
+        return {}
 
 
 def jsonable(value: Any) -> Any:

@@ -6,11 +6,12 @@ from __future__ import annotations
 from reasonrank.serve.apis import API_SHAPES, ApiShape, RerankCall
 from reasonrank.serve.app import create_app, share_engine
 from reasonrank.serve.service import sharing_layer
-from reasonrank.serve.settings import API_KEY_ENV, ServeSettings
+from reasonrank.serve.settings import API_KEY_ENV, SERVE_KEYS_ENV, ServeSettings
 
 __all__ = [
     "API_KEY_ENV",
     "API_SHAPES",
+    "SERVE_KEYS_ENV",
     "ApiShape",
     "RerankCall",
     "ServeSettings",

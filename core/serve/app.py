@@ -40,7 +40,7 @@ from reasonrank.serve.openapi import (
 )
 from reasonrank.serve.openapi import install as install_openapi
 from reasonrank.serve.service import RerankService, replace_engine, served_reranker
-from reasonrank.serve.settings import ServeSettings
+from reasonrank.serve.settings import SERVE_KEYS_ENV, ServeSettings
 from reasonrank.spec import RerankerSpec
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -71,9 +71,15 @@ def _lifespan(service: RerankService) -> Any:
         # Sync engines run each rerank in a worker thread that waits on the shared engine's
         # queue: enough threads for every request in flight (the default pool is cpu + 4).
         loop.set_default_executor(ThreadPoolExecutor(settings.max_in_flight + 4, "reasonrank-serve"))
+        cache = find_cache(service.reranker.engine)
+        if cache is not None:  # the model identity (GET /models, a weights hash): known before ready
+            await cache.aidentity()
         app.state.ready = True
         log_event("start", engine=shared.describe(), method=service.reranker.method, settings=public(settings),
                   auth=service.keys.describe())
+        if not service.keys.enabled:
+            log.warning("no client API key: the service is open to anyone who can reach it (set %s, "
+                        "--api-key or --api-key-file)", SERVE_KEYS_ENV)
         try:
             yield
         finally:

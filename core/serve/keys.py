@@ -1,9 +1,10 @@
 """The service's API keys: several at once, so that keys rotate without a restart.
 
-Keys come from ``--api-key`` (repeatable), the ``REASONRANK_API_KEY`` environment variable
-(several separated by commas) and a key file (``--api-key-file``: one key per line, blank lines
-and ``#`` comments ignored), which is read again whenever it changes (its modification time or
-size). A request is admitted when its bearer token equals any key; keys are compared in
+Keys come from ``--api-key`` (repeatable), the ``REASONRANK_SERVE_API_KEYS`` environment
+variable (several separated by commas; ``REASONRANK_API_KEY`` is the upstream engine's key,
+never a client key: see :func:`reasonrank.serve.settings.check_key_sources`) and a key file
+(``--api-key-file``: one key per line, blank lines and ``#`` comments ignored), which is read
+again whenever it changes (its modification time or size). A request is admitted when its bearer token equals any key; keys are compared in
 constant time and never logged (only how many there are).
 """
 from __future__ import annotations
@@ -37,9 +38,10 @@ class KeyRing:
         if self.path is not None:
             if not self.path.is_file():
                 raise InvalidInputError(f"--api-key-file {self.path}: no such file")
-            self._reload()
+            self._reload(strict=True)
             if not self._file_keys and not self.fixed:
-                raise InvalidInputError(f"--api-key-file {self.path}: no keys in it")
+                raise InvalidInputError(f"--api-key-file {self.path}: no keys in it (one key per line; "
+                                        "blank lines and '#' comments are ignored)")
 
     @property
     def enabled(self) -> bool:
@@ -62,12 +64,17 @@ class KeyRing:
         return {"keys": len(self.fixed), "key_file": str(self.path) if self.path else None,
                 "file_keys": len(self._file_keys)}
 
-    def _reload(self) -> None:
+    def _reload(self, strict: bool = False) -> None:
+        """Read the key file if it changed. ``strict`` (at start-up): a file that cannot be read
+        is an error; later it is a warning, and the keys read last stay valid (a file being
+        replaced)."""
         if self.path is None:
             return
         try:
             st = self.path.stat()
         except OSError as exc:  # a file being replaced: keep the keys read last
+            if strict:
+                raise InvalidInputError(f"--api-key-file {self.path}: cannot be read ({_why(exc)})") from None
             log.warning("API key file %s unreadable (%s); keeping the %d keys read before",
                         self.path, type(exc).__name__, len(self._file_keys))
             return
@@ -80,11 +87,20 @@ class KeyRing:
             try:
                 keys = parse_key_file(self.path.read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError) as exc:
+                if strict:
+                    raise InvalidInputError(f"--api-key-file {self.path}: cannot be read ({_why(exc)})") from None
                 log.warning("API key file %s unreadable (%s); keeping the keys read before",
                             self.path, type(exc).__name__)
                 return
             self._file_keys, self._stamp = keys, stamp
             log.info("API key file %s read: %d keys", self.path, len(keys))
+
+
+def _why(exc: BaseException) -> str:
+    """Why a file could not be read, in words (never its content)."""
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text"
+    return getattr(exc, "strerror", None) or type(exc).__name__
 
 
 __all__ = ["KeyRing", "parse_key_file"]

@@ -6,7 +6,12 @@ from dataclasses import dataclass
 
 from reasonrank.errors import InvalidInputError
 
-API_KEY_ENV = "REASONRANK_API_KEY"
+#: The service's client keys (comma-separated): what a request's bearer token must match.
+SERVE_KEYS_ENV = "REASONRANK_SERVE_API_KEYS"
+#: The upstream engine's key: never a client key (the service refuses to start when it is set
+#: and no client key is, see :func:`check_key_sources`).
+UPSTREAM_KEY_ENV = "REASONRANK_API_KEY"
+API_KEY_ENV = SERVE_KEYS_ENV  # the variable the service reads its client keys from (old name)
 
 
 @dataclass(frozen=True)
@@ -17,7 +22,7 @@ class ServeSettings:
     ``queue_limit`` more wait for a slot; beyond that a request gets 429 with ``Retry-After``.
     ``request_timeout`` bounds one request's reranking once admitted: 504 after it, and its
     windows still queued for the engine are dropped. ``api_key`` and ``api_keys`` (or the
-    ``REASONRANK_API_KEY`` env var, comma-separated) and ``api_key_file`` (one key per line, read
+    ``REASONRANK_SERVE_API_KEYS`` env var, comma-separated) and ``api_key_file`` (one key per line, read
     again when it changes) turn on bearer-token auth; any of the keys is accepted. With keys, the
     result cache keeps one namespace per key unless ``cache_shared``.
     """
@@ -57,7 +62,7 @@ class ServeSettings:
     @staticmethod
     def api_key_from(flag: str | None) -> str | None:
         """The ``--api-key`` flag, else the environment variable, else no auth."""
-        return flag if flag is not None else (os.environ.get(API_KEY_ENV) or None)
+        return flag if flag is not None else (os.environ.get(SERVE_KEYS_ENV) or None)
 
     @staticmethod
     def api_keys_from(flags: list[str] | None) -> tuple[str, ...]:
@@ -65,4 +70,19 @@ class ServeSettings:
         (comma-separated), else none."""
         if flags:
             return tuple(flags)
-        return tuple(k.strip() for k in os.environ.get(API_KEY_ENV, "").split(",") if k.strip())
+        return tuple(k.strip() for k in os.environ.get(SERVE_KEYS_ENV, "").split(",") if k.strip())
+
+
+def check_key_sources(flags: list[str] | None, key_file: str | None) -> None:
+    """Refuse to start a service that would be open only because ``REASONRANK_API_KEY`` changed
+    meaning: it once held the client keys, and now means only the key sent upstream. With it
+    set and no client key of the service's own (flags, key file, ``REASONRANK_SERVE_API_KEYS``),
+    one error says where client keys go now."""
+    if flags or key_file or os.environ.get(SERVE_KEYS_ENV, "").strip():
+        return
+    if os.environ.get(UPSTREAM_KEY_ENV, "").strip():
+        raise InvalidInputError(
+            f"{UPSTREAM_KEY_ENV} is set but the service has no client key: {UPSTREAM_KEY_ENV} now means only "
+            f"the key sent to the upstream engine, not a key clients present. Set the client keys in "
+            f"{SERVE_KEYS_ENV} (comma-separated), --api-key or --api-key-file; to serve with no client key "
+            f"while the engine uses an upstream key, give that key as OPENAI_API_KEY instead")

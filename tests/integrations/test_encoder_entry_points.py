@@ -86,6 +86,8 @@ def test_langchain_compressor(core_order) -> None:
     docs = [Document(page_content=t, metadata={"id": i}) for i, t in zip(IDS, TEXTS)]
     out = ReasonRankCompressor(method="dense", top_n=4).compress_documents(docs, QUERY)
     assert [d.metadata["id"] for d in out] == core_order
+    cross = ReasonRankCompressor(method="cross", model=str(tiny_cross_encoder_dir()), top_n=10)
+    assert sorted(d.metadata["id"] for d in cross.compress_documents(docs, QUERY)) == sorted(IDS)
 
 
 def test_serve_answers_with_the_dense_method(core_order) -> None:
@@ -99,7 +101,7 @@ def test_serve_answers_with_the_dense_method(core_order) -> None:
     assert order == core_order
 
 
-def test_ray_rerank_dataset_with_the_dense_spec(tmp_path, core_order) -> None:
+def test_ray_rerank_dataset_with_both_encoder_specs(tmp_path, core_order) -> None:
     pytest.importorskip("ray")
     rows = [{"query_id": "q1", "query": QUERY, "candidates": [{"id": i, "text": t} for i, t in zip(IDS, TEXTS)]}]
     (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -107,11 +109,17 @@ def test_ray_rerank_dataset_with_the_dense_spec(tmp_path, core_order) -> None:
     code = ("import json\nfrom pathlib import Path\nfrom reasonrank import RerankerSpec\n"
             "from reasonrank.distributed import RayOptions, rerank_dataset\n"
             "from reasonrank.distributed.output import iter_records\n"
-            f"out = Path({str(tmp_path / 'out')!r})\n"
-            f"rerank_dataset(Path({str(tmp_path / 'in.jsonl')!r}), out, RerankerSpec(method='dense'), "
+            f"specs = {{'dense': RerankerSpec(method='dense'), 'cross': RerankerSpec(method='cross', "
+            f"model={str(tiny_cross_encoder_dir())!r})}}\n"
+            "ids = {}\n"
+            "for name, spec in specs.items():\n"
+            f"    out = Path({str(tmp_path)!r}) / name\n"
+            f"    rerank_dataset(Path({str(tmp_path / 'in.jsonl')!r}), out, spec, "
             "ray_options=RayOptions(replicas=1, cpus_per_replica=1, batch_size=1), show_progress=False)\n"
-            "print(json.dumps([r['id'] for rec in iter_records(out) for r in rec['results']]))\n")
+            "    ids[name] = [r['id'] for rec in iter_records(out) for r in rec['results']]\n"
+            "print(json.dumps(ids))\n")
     proc = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert json.loads(proc.stdout.strip().splitlines()[-1]) == core_order
+    ids = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert ids["dense"] == core_order and sorted(ids["cross"]) == sorted(IDS)

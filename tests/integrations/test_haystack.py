@@ -159,7 +159,8 @@ def test_example_pipeline_yaml_loads_in_a_fresh_process(tmp_path) -> None:
     )
     proc = run_fresh(code, (REPO / "examples" / "haystack_pipeline.yaml").read_text(), tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "ReasonRankRanker listwise 3 keep_order ['generator', 'prompt_builder', 'ranker', 'retriever']"
+    # method None: the library's CPU default (the dense cheap stage)
+    assert proc.stdout.strip() == "ReasonRankRanker None 3 keep_order ['generator', 'prompt_builder', 'ranker', 'retriever']"
 
 
 def test_pipeline_yaml_saved_with_the_old_field_names_still_loads(tmp_path) -> None:

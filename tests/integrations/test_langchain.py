@@ -84,7 +84,8 @@ def test_options_follow_the_spec_and_the_key_is_not_serialized():
                                       api_key="sk-canary-29", depth=7, top_n=2)
     spec = compressor.spec()
     assert (spec.method, spec.engine, spec.model, spec.depth) == ("listwise", "openai", "m", 7)
-    assert spec.engine_options["api_key"] == "sk-canary-29"  # handed to the engine only
+    assert spec.engine_options["api_key"].resolve() == "sk-canary-29"  # a Secret, handed to the engine only
+    assert "sk-canary-29" not in repr(spec) + str(spec.to_dict())
     assert "sk-canary-29" not in repr(compressor) + str(compressor.model_dump()) + compressor.model_dump_json()
     with pytest.raises(ValueError):
         ReasonRankCompressor(top_n=0)

@@ -14,6 +14,7 @@ import pytest
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient
 from reasonrank.engines.scripted import ScriptedEngine
+from reasonrank.errors import InvalidInputError
 from reasonrank.serve import API_KEY_ENV, ServeSettings, create_app
 from reasonrank.spec import RerankerSpec
 from reasonrank.testing.scripted_engines import reverse_window
@@ -90,3 +91,69 @@ def test_rotation_in_a_running_server(tmp_path):
         write_keys(keys, "next-key", bump=5)
         assert call("next-key") == 200 and call(CANARY) == 401
     assert CANARY not in serve.last_log and "keys" in serve.last_log  # counts only
+
+
+def settings_from(*argv: str) -> ServeSettings:
+    """The settings ``reasonrank serve ARGV`` starts with (the refusal included)."""
+    import argparse
+
+    from reasonrank.cli.serve import build_settings, register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    return build_settings(parser.parse_args(["serve", *argv]), "m")
+
+
+def test_the_upstream_key_variable_is_never_a_client_key(monkeypatch, tmp_path, capsys):
+    from reasonrank.cli import EXIT_BAD_INPUT, main
+
+    monkeypatch.delenv("REASONRANK_SERVE_API_KEYS", raising=False)
+    monkeypatch.setenv("REASONRANK_API_KEY", CANARY)  # an old deployment's client key, or an upstream key
+    # No client key of its own: it refuses to start, naming the new variable (never the key).
+    assert main(["serve", "--engine-factory", "reasonrank.testing.scripted_engines:instant"]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "REASONRANK_SERVE_API_KEYS" in err and "REASONRANK_API_KEY is set" in err and CANARY not in err
+    # With client keys of its own, REASONRANK_API_KEY is only the upstream's: not accepted from clients.
+    monkeypatch.setenv("REASONRANK_SERVE_API_KEYS", "client-a,client-b")
+    with TestClient(app(settings_from())) as c:
+        assert [status(c, k) for k in ("client-a", "client-b", CANARY)] == [200, 200, 401]
+    monkeypatch.delenv("REASONRANK_SERVE_API_KEYS")
+    assert settings_from("--api-key", "flag").all_keys == ("flag",)
+    keys = tmp_path / "keys.txt"
+    write_keys(keys, "from-file")
+    assert settings_from("--api-key-file", str(keys)).api_key_file == str(keys)
+
+
+def test_no_key_anywhere_stays_open_and_says_so(monkeypatch, caplog):
+    for name in ("REASONRANK_API_KEY", "REASONRANK_SERVE_API_KEYS"):
+        monkeypatch.delenv(name, raising=False)
+    caplog.set_level(logging.INFO, logger="reasonrank.serve")
+    with TestClient(app(settings_from())) as c:
+        assert status(c, "anything") == 200
+    assert any(r.levelno == logging.WARNING and "open to anyone" in r.getMessage() for r in caplog.records)
+
+
+def test_bad_key_files_are_clear_errors(tmp_path, monkeypatch):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# no keys yet\n\n")
+    with pytest.raises(InvalidInputError, match=r"empty.txt: no keys in it"):
+        app(ServeSettings(api_key_file=str(empty)))
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(b"\xff\xfe\x00key")
+    with pytest.raises(InvalidInputError, match=r"binary.txt: cannot be read \(not UTF-8 text\)"):
+        app(ServeSettings(api_key_file=str(binary)))
+    locked = tmp_path / "locked.txt"
+    write_keys(locked, CANARY)
+    locked.chmod(0)
+    if os.access(locked, os.R_OK):  # root reads a mode-0 file: the OS's refusal, simulated
+        real = Path.read_text
+
+        def refuse(self: Path, *args, **kwargs):
+            if self == locked:
+                raise PermissionError(13, "Permission denied", str(self))
+            return real(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "read_text", refuse)
+    with pytest.raises(InvalidInputError, match=r"locked.txt: cannot be read \(Permission denied\)") as err:
+        app(ServeSettings(api_key_file=str(locked)))
+    assert CANARY not in str(err.value)

@@ -13,12 +13,15 @@ client's. Endpoints, in vLLM's shapes (vllm/entrypoints/openai/serving_tokenizat
 * ``POST /v1/chat/completions``: a ReasonRank answer that reverses the window
   (``<think>…</think> <answer>[n] > … > [1]</answer>``), or the 20 top logprobs of " true"/
   " false" when ``logprobs`` is asked (Rank1's shape);
-* ``GET /v1/models``; ``GET /stats``: requests and handling seconds per path.
+* ``GET /v1/models`` (after ``models_delay`` seconds: a slow upstream); ``GET /stats``: requests
+  and handling seconds per path, and ``auth``: how many requests carried each ``Authorization``
+  header, by its SHA-256 (so a test can check a key was sent without the server repeating it).
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import re
 import subprocess
@@ -58,6 +61,8 @@ class State:
         self.vocab = Vocab()
         self.count: dict[str, int] = defaultdict(int)
         self.seconds: dict[str, float] = defaultdict(float)
+        self.auth: dict[str, int] = defaultdict(int)
+        self.models_delay = 0.0
 
 
 def _chat(body: dict[str, Any]) -> dict[str, Any]:
@@ -84,7 +89,7 @@ def answer(state: State, method: str, path: str, raw: bytes) -> tuple[int, Any]:
     if method == "GET" and path == "/v1/models":
         return 200, {"object": "list", "data": [{"id": "instant", "object": "model"}]}
     if method == "GET" and path == "/stats":
-        return 200, {"count": dict(state.count), "seconds": dict(state.seconds)}
+        return 200, {"count": dict(state.count), "seconds": dict(state.seconds), "auth": dict(state.auth)}
     if method != "POST":
         return 404, {"error": "not found"}
     try:
@@ -115,7 +120,11 @@ async def _handle(state: State, reader: asyncio.StreamReader, writer: asyncio.St
             for line in lines[1:]:
                 if line[:15].lower() == "content-length:":
                     length = int(line[15:])
+                elif line[:14].lower() == "authorization:":
+                    state.auth[hashlib.sha256(line[14:].strip().encode()).hexdigest()] += 1
             raw = await reader.readexactly(length) if length else b""
+            if path == "/v1/models" and state.models_delay:
+                await asyncio.sleep(state.models_delay)
             status, payload = answer(state, method, path, raw)
             data = json.dumps(payload).encode()
             writer.write(
@@ -131,8 +140,9 @@ async def _handle(state: State, reader: asyncio.StreamReader, writer: asyncio.St
         writer.close()
 
 
-async def serve(port: int = 0) -> None:
+async def serve(port: int = 0, models_delay: float = 0.0) -> None:
     state = State()
+    state.models_delay = models_delay
     server = await asyncio.start_server(lambda r, w: _handle(state, r, w), "127.0.0.1", port, backlog=1024)
     print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
     async with server:
@@ -140,9 +150,10 @@ async def serve(port: int = 0) -> None:
 
 
 @contextlib.contextmanager
-def instant_server() -> Iterator[str]:
-    """Yield the ``/v1`` base URL of the instant server (a subprocess, stopped after)."""
-    proc = subprocess.Popen([sys.executable, __file__], stdout=subprocess.PIPE, text=True)
+def instant_server(models_delay: float = 0.0) -> Iterator[str]:
+    """Yield the ``/v1`` base URL of the instant server (a subprocess, stopped after); its
+    ``GET /v1/models`` answers after ``models_delay`` seconds."""
+    proc = subprocess.Popen([sys.executable, __file__, "0", str(models_delay)], stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline() if proc.stdout else ""
         if not line.startswith("PORT "):
@@ -157,4 +168,5 @@ def instant_server() -> Iterator[str]:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(int(sys.argv[1]) if len(sys.argv) > 1 else 0))
+    asyncio.run(serve(int(sys.argv[1]) if len(sys.argv) > 1 else 0,
+                      float(sys.argv[2]) if len(sys.argv) > 2 else 0.0))

@@ -11,11 +11,11 @@ from haystack.utils import Secret
 from haystack_integrations.components.rankers.reasonrank.ranker import (
     DEFAULT_KEY,
     from_dict_with_key,
-    resolve_key,
     to_dict_with_key,
 )
 from reasonrank.engines import create_engine
 from reasonrank.engines.base import ChatRequest, Engine, SamplingParams
+from reasonrank.secret import as_secret
 from reasonrank.secrets import KEY_OPTION, KEYED_ENGINES, pop_key
 
 
@@ -79,8 +79,8 @@ class ReasonRankGenerator:
                 options["model"] = self.model
             if self.base_url is not None:
                 options["base_url"] = self.base_url
-            key = resolve_key(self.api_key)
-            if key and self.engine in KEYED_ENGINES:
+            key = as_secret(self.api_key)  # the core Secret: resolved by the engine per request
+            if key is not None and self.engine in KEYED_ENGINES:
                 options.setdefault(KEY_OPTION, key)
             self._engine = create_engine(self.engine, **options)
 

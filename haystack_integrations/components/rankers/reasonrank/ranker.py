@@ -31,11 +31,6 @@ RETRIEVAL_SCORE_KEY = "retrieval_score"
 DEFAULT_KEY = Secret.from_env_var(list(KEY_ENV_VARS), strict=False)
 
 
-def resolve_key(secret: Secret | None) -> str | None:
-    """The key a ``Secret`` holds now (None without one)."""
-    return secret.resolve_value() if secret is not None else None
-
-
 def to_dict_with_key(component: Any, **init_parameters: Any) -> dict[str, Any]:
     """Haystack's ``default_to_dict`` of ``component`` with its ``api_key`` Secret serialized (an
     environment-variable Secret as the variable's name; a token Secret refuses)."""
@@ -168,7 +163,7 @@ class ReasonRankRanker:
     def spec(self) -> RerankerSpec:
         """The :class:`~reasonrank.RerankerSpec` this component's options describe (the API key
         added for the engine only)."""
-        return with_key(RerankerSpec.from_object(self), resolve_key(self.api_key))
+        return with_key(RerankerSpec.from_object(self), self.api_key)  # the core Secret it maps onto
 
     # -- lifecycle ----------------------------------------------------------------------------
     def warm_up(self) -> None:
