@@ -47,6 +47,7 @@ def test_regular_install_gives_the_four_import_names(tmp_path: Path) -> None:
         check=True, capture_output=True, timeout=300,
     )
     assert (target / "reasonrank" / "training" / "rewards.py").is_file()
+    assert (target / "reasonrank" / "training" / "distill" / "run.py").is_file()  # subpackages are listed
     assert (target / "reasonrank" / "prompts" / "reasonrank.toml").is_file()
     assert not (target / "core").exists() and not (target / "training").exists()
     # Other dependencies come from this environment; the package itself only from the target.

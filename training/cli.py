@@ -1,4 +1,4 @@
-"""``reasonrank train synthesize|sft|grpo``: the training pipeline from the command line.
+"""``reasonrank train synthesize|sft|grpo|distill``: the training pipeline from the command line.
 
 Heavy packages (TRL, datasets, torch) are imported only inside the handlers, so ``reasonrank
 --help`` works without the training extra.
@@ -53,7 +53,7 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    train = sub.add_parser("train", help="synthesize training data, SFT, GRPO (needs the training extra)")
+    train = sub.add_parser("train", help="synthesize training data, SFT, GRPO (the training extra); distil a reranker into an encoder (the dense extra)")
     tsub = train.add_subparsers(dest="train_command", metavar="STEP")
     tsub.required = True
 
@@ -81,6 +81,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     grpo = tsub.add_parser("grpo", help="GRPO with the multi-view ranking reward (TRL's GRPOTrainer)")
     _add_config_args(grpo)
     grpo.set_defaults(func=_run_grpo)
+
+    from reasonrank.training.distill.cli import add_distill_parser
+
+    add_distill_parser(tsub)
 
 
 def _run_sft(args: argparse.Namespace) -> int:
