@@ -154,7 +154,7 @@ def captured(monkeypatch):
 @pytest.mark.parametrize(
     ("kwargs", "engine"),
     [
-        ({}, "embedded-hf"),  # the default preset (ICR)
+        ({}, "embedded-hf"),  # --model embedded-1.5b without a method: the LLM default (ICR)
         ({"method": "icr"}, "embedded-hf"),
         ({"method": "first"}, "embedded"),
         ({"method": "listwise"}, "embedded"),
@@ -172,7 +172,7 @@ def test_model_embedded_1_5b_selects_the_1_5b_on_the_embedded_engines(captured, 
 def test_without_a_model_the_embedded_engines_get_no_model(captured) -> None:
     from reasonrank.factory import build_reranker
 
-    build_reranker()
+    build_reranker(engine="embedded-hf")  # the LLM default (ICR; the no-option default is dense)
     build_reranker(method="first")
     build_reranker(preset="reasonrank-7b", engine="embedded")  # a hub id means nothing here
     assert [options for _, options in captured] == [{}, {}, {}]
