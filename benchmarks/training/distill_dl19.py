@@ -42,7 +42,7 @@ HERE = Path(__file__).resolve().parent
 RESULT = HERE / "results" / "distill_dl19.json"
 TEACHERS = ("qrels", "bm25", "oracle-0.5", "oracle-1")
 GPU_COMMAND = ("reasonrank train distill dl19 --teacher reasonrank-7b --output students/dl19-reasonrank7b "
-               "--eval-split 0.33 --epochs 3 --device cuda")
+               "--eval-split 0.33 --device cuda")
 
 
 def folds_of(qids: list[str], k: int, seed: int = 0) -> list[list[str]]:

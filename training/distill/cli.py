@@ -40,7 +40,7 @@ def add_distill_parser(tsub: argparse._SubParsersAction) -> None:
     p.add_argument("--loss", choices=LOSSES, default="auto",
                    help="auto (default): RankNet for an order or judgments, listwise KL for scores, "
                    "Margin-MSE for a cross-encoder teacher and a dense student")
-    p.add_argument("--epochs", type=int, default=3, metavar="N", help="passes over the training queries (default 3)")
+    p.add_argument("--epochs", type=int, default=2, metavar="N", help="passes over the training queries (default 2)")
     p.add_argument("--depth", type=int, default=100, metavar="K", help="first-stage candidates per query (default 100)")
     p.add_argument("--limit-queries", type=int, default=None, metavar="N", help="only the first N queries")
     p.add_argument("--run", default=None, metavar="FILE", help="first-stage TREC run of a dataset folder")
@@ -50,7 +50,7 @@ def add_distill_parser(tsub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=42, help="the seed of every draw and of torch (default 42)")
     p.add_argument("--group-size", type=int, default=16, metavar="G", help="candidates per query a step (default 16)")
     p.add_argument("--queries-per-step", type=int, default=4, metavar="B", help="queries a step (default 4)")
-    p.add_argument("--learning-rate", type=float, default=3e-5, metavar="LR", help="AdamW's learning rate (default 3e-5)")
+    p.add_argument("--learning-rate", type=float, default=5e-5, metavar="LR", help="AdamW's learning rate (default 5e-5)")
     p.add_argument("--max-steps", type=int, default=None, metavar="N",
                    help="stop after N steps in all (resumable with --resume)")
     p.add_argument("--device", default="cpu", help="where the student trains: cpu (default; deterministic with "
