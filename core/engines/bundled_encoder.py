@@ -11,10 +11,10 @@ bundled folder when it is installed, so they too work with no hub.
 """
 from __future__ import annotations
 
-import hashlib
 import threading
 from pathlib import Path
 
+from reasonrank.engines.embedded_model import sha256_of
 from reasonrank.errors import EngineUnavailableError
 
 #: The name that selects the bundled model (``--model embedded-minilm``).
@@ -86,12 +86,9 @@ def check_files(folder: Path, expected: dict[str, str]) -> None:
         if not path.is_file():
             problems.append(f"{rel} is missing")
             continue
-        h = hashlib.sha256()
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        if h.hexdigest() != digest:
-            problems.append(f"{rel} has SHA-256 {h.hexdigest()[:12]}…, expected {digest[:12]}…")
+        found = sha256_of(path)
+        if found != digest:
+            problems.append(f"{rel} has SHA-256 {found[:12]}…, expected {digest[:12]}…")
     if problems:
         raise EngineUnavailableError(
             f"the bundled encoder in {folder} is damaged ({'; '.join(problems)}): reinstall it with "

@@ -15,6 +15,7 @@ maximum are truncated by the tokenizer and reported (``Encoding.truncated``).
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 import warnings
@@ -338,8 +339,6 @@ def _relevance(row: Any) -> float:
     values = [float(v) for v in (row if getattr(row, "ndim", 0) else [row])]
     if len(values) == 1:
         return values[0]
-    import math
-
     top = max(values)
     return values[-1] - (top + math.log(sum(math.exp(v - top) for v in values)))
 
