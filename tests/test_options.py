@@ -207,3 +207,18 @@ def test_another_strategys_options_are_ignored_and_a_flag_must_fit_the_method() 
         spec_from_args(parser.parse_args(["--method", "listwise", "--set-size", "4"]))
     assert spec_from_args(parser.parse_args(["--method", "pointwise", "--no-check-template"])).method_options == {
         "check_template": False}
+
+
+def test_deprecated_spellings_still_work_beside_the_generated_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    # --top-k stays the deprecated spelling of --depth: setwise's top_k method setting gets no
+    # flag of its own (it stays in --method-options), so the two never meet.
+    parser = argparse.ArgumentParser()
+    add_reranker_arguments(parser)
+    parser.add_argument("--depth", type=int, default=None)
+    from reasonrank.cli.common import add_deprecated_alias
+
+    add_deprecated_alias(parser, "--top-k", "--depth", "depth", type=int)
+    args = parser.parse_args(["--method", "setwise", "--top-k", "7", "--set-size", "4"])
+    assert args.depth == 7 and "--top-k is deprecated; use --depth" in capsys.readouterr().err
+    assert spec_from_args(args, depth=args.depth).method_options == {"set_size": 4}
+    assert "top_k" in method_options("setwise") and not method_options("setwise")["top_k"].cli

@@ -1,6 +1,8 @@
 """Options shared by every subcommand that builds a reranker: generated from the fields of
 :class:`~reasonrank.spec.RerankerSpec`, so a new spec field is a new flag without writing it
-out again (``--engine-options`` for ``engine_options``...), and turned back into a spec."""
+out again (``--engine-options`` for ``engine_options``...), and from the methods' and listwise
+strategies' option declarations (:mod:`reasonrank.options`: ``--window-size``,
+``--partition-fill``...), and turned back into a spec."""
 from __future__ import annotations
 
 import argparse
