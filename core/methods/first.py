@@ -54,7 +54,7 @@ def neutralise_labels(text: str) -> str:
 class FirstOptions:
     """FIRST's options."""
 
-    window_size: int = option(20, "passages per window (at most 26 letters)", metavar="N")
+    window_size: int = option(20, "passages per window (first: at most 26, one letter each)", metavar="N")
     stride: int = option(10, "step between sliding windows", metavar="N")
     max_passage_tokens: int | None = option(None, "passage cut, in tokens of the engine's tokenizer (None: no cut)",
                                             metavar="N")
