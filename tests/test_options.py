@@ -29,6 +29,7 @@ from reasonrank.methods.generating import SamplingOptions as SamplingKeywords
 from reasonrank.methods.listwise import ListwiseReranker
 from reasonrank.methods.listwise_strategies import STRATEGIES, Strategy, WindowLog
 from reasonrank.options import (
+    OptionInfo,
     SamplingOptions,
     SharedOptions,
     check_method_options,
@@ -222,3 +223,15 @@ def test_deprecated_spellings_still_work_beside_the_generated_flags(capsys: pyte
     assert args.depth == 7 and "--top-k is deprecated; use --depth" in capsys.readouterr().err
     assert spec_from_args(args, depth=args.depth).method_options == {"set_size": 4}
     assert "top_k" in method_options("setwise") and not method_options("setwise")["top_k"].cli
+
+
+def test_the_spec_fields_lifted_out_of_method_options_are_the_shared_declarations() -> None:
+    from reasonrank.spec import SHARED_METHOD_OPTIONS
+
+    shared = {i.name: i for i in describe(SharedOptions, "every method")}
+    spec_hints = typing.get_type_hints(RerankerSpec)
+    for name in SHARED_METHOD_OPTIONS:
+        assert name in shared, name
+        # The same choices (the spec's None means "the method's default")
+        spec_choices = OptionInfo(name, spec_hints[name], None, "", "spec").choices
+        assert set(spec_choices or ()) == set(shared[name].choices or ()), name
