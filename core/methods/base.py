@@ -33,6 +33,7 @@ from reasonrank.methods.running import (  # noqa: F401 - re-exported
     with_query,
 )
 from reasonrank.scheduling import Job, SchedulerStats
+from reasonrank.scheduling.forcing import ForceAnswer
 from reasonrank.types import Candidate, Query, RankedCandidate, RerankResult
 
 OnError = Literal["raise", "keep_order"]
@@ -101,6 +102,10 @@ class Reranker(ABC):
     """
 
     method: ClassVar[str] = "base"
+    #: The one switch of forced answers: the policy each query's job is wrapped with
+    #: (:mod:`reasonrank.scheduling.forcing`; ``enabled=False`` only records thinking tokens).
+    #: None: the method does not force answers (listwise, setwise and REBEL declare one).
+    answer_forcing: ForceAnswer | None = None
 
     def __init__(
         self,
