@@ -34,9 +34,9 @@ FORMAT_MISS_REWARD = -1.0
 WRONG_COUNT_REWARD = 0.0
 
 
-def _answer(completion: str, fmt: ReasoningFormat) -> re.Match[str] | None:
+def answer_match(completion: str, fmt: ReasoningFormat = DEFAULT_FORMAT) -> re.Match[str] | None:
     """The official answer pattern (listwise_prompt_r1.toml ``pattern``: the format's), searched
-    with DOTALL as ``compute_score`` does."""
+    with DOTALL as ``compute_score`` does; group 1 is the answer."""
     return re.search(fmt.answer_pattern, completion, re.DOTALL)
 
 
@@ -77,7 +77,7 @@ def listwise_reward(
     ``relevant_ids`` the relevant doc ids. Returns -1 (format miss), 0 (wrong id count) or
     ``nDCG@10 + 0.2 Recall@10 + 0.1 RBO``.
     """
-    match = _answer(completion, fmt)
+    match = answer_match(completion, fmt)
     if not match:
         return FORMAT_MISS_REWARD
     pred = _digit_ids(match.group(1))
@@ -96,7 +96,7 @@ def listwise_reward(
 def is_valid_listwise_format(completion: str, num_candidates: int, fmt: ReasoningFormat = DEFAULT_FORMAT) -> bool:
     """True when the completion has the ``<think>…</think><answer>…</answer>`` structure (in
     ``fmt``) and the answer ranks each of the ``num_candidates`` labels ``[1]..[n]`` exactly once."""
-    match = _answer(completion, fmt)
+    match = answer_match(completion, fmt)
     if not match:
         return False
     ids = _digit_ids(match.group(1))

@@ -34,6 +34,7 @@ from reasonrank.prompts.reasoning import DEFAULT_FORMAT, ReasoningFormat
 from reasonrank.training.examples import append_jsonl, iter_jsonl
 from reasonrank.training.rewards import (
     FORMAT_MISS_REWARD,
+    answer_match,
     is_valid_listwise_format,
     pointwise_reward,
     ranking_metrics,
@@ -99,7 +100,7 @@ def _relevant(item: EvalItem) -> list[str]:
 def _listwise_outcome(item: EvalItem, window, text: str, threshold: float,
                       fmt: ReasoningFormat = DEFAULT_FORMAT) -> tuple[str, dict[str, Any] | None]:
     ids = [c.id for c in window]
-    found = re.search(fmt.answer_pattern, text, re.DOTALL)  # the reward's format check
+    found = answer_match(text, fmt)  # the reward's format check
     if not found:
         return "format", None
     if not is_valid_listwise_format(text, len(ids), fmt):
