@@ -40,7 +40,8 @@ class Candidate:
 @dataclass
 class Usage:
     """What a rerank cost: engine calls, tokens and seconds spent inside the engine, and how
-    often a fallback stood in for the model.
+    often a fallback stood in for the model. A unit the result cache answered is a cache hit,
+    not an engine call (and adds no tokens or seconds): usage counts what the engine did.
 
     ``fallbacks`` counts the units (listwise windows, setwise sets, pointwise pairs, REBEL
     passages or criteria turns) whose model output gave no usable answer, so the input order (or
@@ -123,6 +124,7 @@ class Trace:
     fallback: bool = False  # the output gave no usable answer: input order / fallback score kept
     forced_answer: bool = False  # the thought hit the budget: closed, and the answer forced
     thinking_tokens: int = 0  # tokens inside <think> (forced: exact; otherwise estimated by share)
+    cached: bool = False  # every reply it holds came from the result cache: no engine work
 
 
 @dataclass

@@ -71,6 +71,15 @@ def engine_call(fn: Callable[..., T], *args: Any) -> T:
         raise as_engine_error(exc) from exc
 
 
+def _settings_of(value: Any) -> Any:
+    """A setting as the memo key holds it: a nested reranker by its own settings."""
+    if isinstance(value, Reranker):
+        return value.result_settings()
+    if isinstance(value, (list, tuple)):
+        return [_settings_of(v) for v in value]
+    return value
+
+
 class Reranker(ABC):
     """Base class of all reranking methods.
 
@@ -101,6 +110,14 @@ class Reranker(ABC):
     """
 
     method: ClassVar[str] = "base"
+    #: The attributes that can change this method's answers: with the query and the candidates,
+    #: they are the whole-result memo's key (:meth:`result_settings`). Each class declares its
+    #: own; the keys of the classes above it are included. Every other attribute a reranker
+    #: holds must be in ``operational_fields`` (a test checks each attribute is one or the other).
+    result_fields: ClassVar[tuple[str, ...]] = ("on_error", "on_parse_error", "depth")
+    #: Attributes that change how a query runs but never its answer (or are the engine).
+    operational_fields: ClassVar[tuple[str, ...]] = ("engine", "last_stats", "show_progress", "max_batch_size",
+                                                     "max_concurrency", "schedule", "method")
 
     def __init__(
         self,
@@ -134,6 +151,12 @@ class Reranker(ABC):
         self.on_parse_error: OnParseError = on_parse_error
         self.depth = depth
         self.show_progress = show_progress
+
+    def result_settings(self) -> dict[str, Any]:
+        """Everything that can change this reranker's answer to a query, as plain data (nested
+        rerankers by their own settings): the whole-result memo keys results by it."""
+        names = sorted({n for cls in type(self).__mro__ for n in vars(cls).get("result_fields", ())})
+        return {"class": type(self).__qualname__, **{n: _settings_of(getattr(self, n)) for n in names}}
 
     # -- public API -------------------------------------------------------------------------
     def rerank(self, query: QueryLike, candidates: Sequence[CandidateLike]) -> RerankResult:

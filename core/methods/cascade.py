@@ -68,6 +68,7 @@ class CascadeReranker(Reranker):
     """Rerankers in sequence, each over the previous one's top (see the module docstring)."""
 
     method = "cascade"
+    result_fields = ("stages", "depths", "adaptive", "agree_top", "margin")
 
     def __init__(self, stages: Sequence[Reranker], depths: Sequence[int], *, adaptive: bool = False,
                  agree_top: int = 3, margin: float | None = None) -> None:

@@ -62,6 +62,7 @@ class FirstReranker(Reranker):
     """
 
     method = "first"
+    result_fields = ("window_size", "stride", "system", "max_passage_tokens")
 
     def __init__(
         self,
@@ -163,4 +164,5 @@ class FirstReranker(Reranker):
             raw_output="",
             prompt_tokens=dist.prompt_tokens,
             seconds=dist.seconds,
+            cached=dist.cached,
         )

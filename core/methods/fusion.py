@@ -86,6 +86,8 @@ class FusedReranker(Reranker):
         RRF's constant (60).
     """
 
+    result_fields = ("inner", "fusion", "weight", "rrf_k")
+
     def __init__(self, inner: Reranker, *, fusion: FusionKind = "rrf", weight: float = 0.5, rrf_k: float = 60.0) -> None:
         if not isinstance(inner, Reranker):
             raise InvalidInputError(f"inner must be a Reranker, got {type(inner).__name__}")

@@ -8,7 +8,7 @@ options (:class:`GenerationOptions`, or :class:`SamplingOptions` where the metho
 """
 from __future__ import annotations
 
-from typing import TypedDict, Unpack
+from typing import ClassVar, TypedDict, Unpack
 
 from reasonrank.engines.base import Engine, SamplingParams
 from reasonrank.errors import InvalidInputError
@@ -58,6 +58,7 @@ class GeneratingReranker(Reranker):
     the answer instead of scraping one from the unfinished thought.
     """
 
+    result_fields: ClassVar[tuple[str, ...]] = ("params", "answer_forcing", "max_passage_tokens")
     #: Tokens of a forced answer's continuation; None: the method does not force answers.
     forced_answer_tokens: int | None = None
     #: ``force_answer`` when not given: on, unless the method's official code scrapes (listwise).

@@ -93,6 +93,7 @@ class ICRReranker(Reranker):
     """
 
     method = "icr"
+    result_fields = ("scoring", "retrieval_type", "max_passage_tokens", "calibration_query", "layers")
 
     def __init__(
         self,
@@ -197,6 +198,7 @@ class ICRReranker(Reranker):
             raw_output="",
             prompt_tokens=readout.prompt_tokens,
             seconds=readout.seconds,
+            cached=readout.cached,
         )
         return assemble_result(
             query, cands, stable_order_by_score(scores), self.method, scores=scores,

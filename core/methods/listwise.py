@@ -81,6 +81,9 @@ class ListwiseReranker(GeneratingReranker):
     """
 
     method = "listwise"
+    result_fields = ("template", "window_size", "stride", "strategy", "pivot", "partition_budget", "partition_fill",
+                     "reasoning_budget", "forced_answer_tokens")
+    operational_fields = ("_strategy",)  # built from the fields above
     # Declared here: the strategies (imported by this module) read them.
     window_size: int
     stride: int
@@ -248,6 +251,7 @@ class ListwiseReranker(GeneratingReranker):
             prompt_tokens=gen.prompt_tokens,
             completion_tokens=gen.completion_tokens,
             seconds=gen.seconds,
+            cached=gen.cached,
             warnings=notes,
             fallback=parsed.failed,
         )

@@ -1,62 +1,41 @@
-"""The result cache's front: a repeated query answered whole, before any preparation.
+"""The whole-result memo's front: a repeated query answered whole, before any preparation.
 
-The engine-level cache (:mod:`reasonrank.scheduling.cache`) spares the model; a repeated query
-would still pay the method's preparation (passage cleaning and cutting, prompt building, the
-scheduler). When the reranker's engine has a cache layer, the whole result of a query is kept
-too (in memory, beside the engine replies), keyed by everything the engine key holds (model
-identity, namespace, the request scope of ``serve``) plus the method, its settings, the query
-and the candidates. A hit is a copy of the earlier result whose ``usage`` says what it cost now:
-no engine call, every engine request of the original counted as a cache hit. Results with a
-fallback or an engine failure are never kept; neither are sampled runs without a seed.
+When the reranker's engine has a cache layer, the whole result of a query is kept too, in that
+layer's :class:`~reasonrank.scheduling.result_memo.ResultMemo`, keyed by everything the engine
+key holds (model identity, namespace, the request scope of ``serve``) plus the reranker's
+declared settings (:meth:`~reasonrank.methods.base.Reranker.result_settings`), the query and the
+candidates. A hit is a copy of the earlier result whose ``usage`` says what it cost now: no
+engine call, every engine request of the original counted as a cache hit. A repeat that arrives
+while its original still runs (another thread, another coroutine, or the same batch) waits for
+it instead of preparing the query again. Results with a fallback or an engine failure are never
+kept (a repeat waiting on one computes its own); neither are sampled runs without a seed.
 """
 from __future__ import annotations
 
-import copy
-import threading
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from reasonrank.scheduling.cache import CachedEngine, cache_scope, find_cache
-from reasonrank.types import RerankResult, Usage
+from reasonrank.scheduling.cache import CachedEngine, cache_scope, find_cache, request_key
+from reasonrank.scheduling.result_memo import ResultMemo
+from reasonrank.scheduling.single_flight import Abandoned, Claim, SingleFlight
+from reasonrank.types import RerankResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from reasonrank.methods.base import Prepared, Reranker
 
-# Attributes that do not change a reranker's answers (or are the engine itself).
-_IGNORED = {"engine", "last_stats", "show_progress", "max_batch_size", "max_concurrency", "schedule",
-            "_result_memo"}
-_LOCK = threading.Lock()
-
-
-def _memo(cached: CachedEngine) -> OrderedDict[str, RerankResult]:
-    with _LOCK:
-        memo = cached.__dict__.get("_results")
-        if memo is None:
-            memo = cached.__dict__["_results"] = OrderedDict()
-        return memo
+Run = Callable[["Reranker", list["Prepared"]], list[Any]]
+ARun = Callable[["Reranker", list["Prepared"]], Awaitable[list[Any]]]
 
 
 def _key(cached: CachedEngine, reranker: Reranker, item: Prepared) -> str | None:
     params = getattr(reranker, "params", None)
     if params is not None and params.temperature > 0 and params.seed is None and not cached.cache_sampled:
         return None  # a fresh sample was asked for
-    config = {k: v for k, v in vars(reranker).items() if k not in _IGNORED}
     query, cands = item
     scope = f"{cached.namespace}\x00{cache_scope.get()}"
-    from reasonrank.scheduling.cache import request_key
-
-    return request_key(cached.identity, scope, f"result:{type(reranker).__qualname__}",
-                       {"query": query, "candidates": cands}, config)
-
-
-def _hit(result: RerankResult) -> RerankResult:
-    out = copy.deepcopy(result)
-    spent = result.usage
-    out.usage = Usage(cache_hits=spent.cache_hits + spent.cache_misses or spent.engine_calls,
-                      forced_answers=spent.forced_answers, thinking_tokens=spent.thinking_tokens)
-    out.seconds = 0.0
-    return out
+    return request_key(cached.identity, scope, "result", {"query": query, "candidates": cands},
+                       reranker.result_settings())
 
 
 def _keep(result: Any) -> bool:
@@ -64,56 +43,124 @@ def _keep(result: Any) -> bool:
             and not result.usage.engine_fallbacks)
 
 
-def _split(reranker: Reranker, items: list[Prepared]) -> tuple[list[Any], list[str | None], list[int]]:
+@dataclass
+class _Batch:
+    """One batch's queries: who computes what (``todo``: item positions sent to the method),
+    the flights it leads or waits on, and every position's result so far."""
+
+    memo: ResultMemo
+    keys: list[str | None]
+    claim: Claim[str, RerankResult]
+    results: list[Any]
+    todo: list[int] = field(default_factory=list)
+    copies: dict[int, int] = field(default_factory=dict)  # a repeat within the batch -> its first
+
+    def store(self, fresh: list[Any]) -> list[int]:
+        """Place the method's results, keep what may be kept, end this batch's flights; the
+        positions still without a result (repeats of a result not kept) are returned."""
+        for i, result in zip(self.todo, fresh, strict=True):
+            self.results[i] = result
+            key = self.keys[i]
+            if key is None:
+                continue
+            if _keep(result):
+                self.memo.put(key, result)
+            if key in self.claim.lead:
+                self.memo.flights.settle(key, result if _keep(result) else Abandoned())
+        again = []
+        for i, first in self.copies.items():
+            if self.keys[first] in self.claim.waits:
+                continue  # another caller computes it: waited for with its first
+            if _keep(self.results[first]):
+                self.results[i] = self.memo.copy_for_repeat(self.results[first])
+            else:
+                again.append(i)
+        return again
+
+    def fail(self, exc: BaseException) -> None:
+        self.memo.flights.fail(self.claim.lead, exc)
+
+
+def _plan(reranker: Reranker, items: list[Prepared], *, blocking: bool) -> _Batch | None:
     cached = find_cache(reranker.engine)
-    keys: list[str | None] = [None] * len(items)
-    results: list[Any] = [None] * len(items)
     if cached is None:
-        return results, keys, list(range(len(items)))
-    memo = _memo(cached)
-    todo = []
-    for i, item in enumerate(items):
-        keys[i] = key = _key(cached, reranker, item)
-        with _LOCK:
-            found = memo.get(key) if key is not None else None
-            if found is not None:
-                memo.move_to_end(key)  # type: ignore[arg-type]
-        if found is not None:
-            results[i] = _hit(found)
+        return None
+    memo = cached.results
+    keys = [_key(cached, reranker, item) for item in items]
+    firsts: dict[str, int] = {}
+    copies: dict[int, int] = {}
+    for i, key in enumerate(keys):
+        if key is not None:
+            if key in firsts:
+                copies[i] = firsts[key]
+            else:
+                firsts[key] = i
+    batch = _Batch(memo, keys, memo.flights.claim(firsts, blocking=blocking), [None] * len(items), copies=copies)
+    for i, key in enumerate(keys):
+        if key is None:
+            batch.todo.append(i)
+        elif i in copies or key in batch.claim.waits:
+            continue
+        elif (found := memo.get(key)) is not None:
+            batch.results[i] = found
+            if key in batch.claim.lead:
+                batch.claim.lead.discard(key)
+                memo.flights.settle(key, found)
         else:
-            todo.append(i)
-    return results, keys, todo
+            batch.todo.append(i)
+    return batch
 
 
-def _store(reranker: Reranker, keys: list[str | None], todo: list[int], fresh: list[Any],
-           results: list[Any]) -> list[Any]:
-    cached = find_cache(reranker.engine)
-    for i, result in zip(todo, fresh, strict=True):
-        results[i] = result
-        key = keys[i]
-        if cached is not None and key is not None and _keep(result):
-            memo = _memo(cached)
-            with _LOCK:
-                memo[key] = copy.deepcopy(result)
-                while len(memo) > 1024:
-                    memo.popitem(last=False)
-    return results
+def memoized_run(reranker: Reranker, items: list[Prepared], run: Run) -> list[Any]:
+    """``run(reranker, items)`` for the queries not answered whole from the memo (or by a
+    repeat's original still running)."""
+    batch = _plan(reranker, items, blocking=True)
+    if batch is None:
+        return run(reranker, items)
+    try:
+        fresh = run(reranker, [items[i] for i in batch.todo]) if batch.todo else []
+    except BaseException as exc:
+        batch.fail(exc)
+        raise
+    again = batch.store(fresh)
+    for key, future in batch.claim.waits.items():
+        for i in _positions(batch, key):
+            try:
+                batch.results[i] = batch.memo.copy_for_repeat(SingleFlight.wait(future))
+            except Abandoned:
+                again.append(i)
+    if again:  # repeats whose original gave nothing to keep: each computes its own
+        for i, result in zip(again, run(reranker, [items[i] for i in again]), strict=True):
+            batch.results[i] = result
+    return batch.results
 
 
-def memoized_run(reranker: Reranker, items: list[Prepared],
-                 run: Callable[[Reranker, list[Prepared]], list[Any]]) -> list[Any]:
-    """``run(reranker, items)`` for the queries not answered whole from the memo."""
-    results, keys, todo = _split(reranker, items)
-    fresh = run(reranker, [items[i] for i in todo]) if todo else []
-    return _store(reranker, keys, todo, fresh, results)
-
-
-async def amemoized_run(reranker: Reranker, items: list[Prepared],
-                        run: Callable[[Reranker, list[Prepared]], Awaitable[list[Any]]]) -> list[Any]:
+async def amemoized_run(reranker: Reranker, items: list[Prepared], run: ARun) -> list[Any]:
     """Async :func:`memoized_run`."""
-    results, keys, todo = _split(reranker, items)
-    fresh = await run(reranker, [items[i] for i in todo]) if todo else []
-    return _store(reranker, keys, todo, fresh, results)
+    batch = _plan(reranker, items, blocking=False)
+    if batch is None:
+        return await run(reranker, items)
+    try:
+        fresh = await run(reranker, [items[i] for i in batch.todo]) if batch.todo else []
+    except BaseException as exc:
+        batch.fail(exc)
+        raise
+    again = batch.store(fresh)
+    for key, future in batch.claim.waits.items():
+        for i in _positions(batch, key):
+            try:
+                batch.results[i] = batch.memo.copy_for_repeat(await SingleFlight.await_(future))
+            except Abandoned:
+                again.append(i)
+    if again:
+        for i, result in zip(again, await run(reranker, [items[i] for i in again]), strict=True):
+            batch.results[i] = result
+    return batch.results
+
+
+def _positions(batch: _Batch, key: str) -> list[int]:
+    """The positions of ``key`` (another caller computes it): its first and its repeats."""
+    return [i for i, k in enumerate(batch.keys) if k == key]
 
 
 __all__ = ["amemoized_run", "memoized_run"]

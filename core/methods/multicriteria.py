@@ -86,6 +86,7 @@ class RebelReranker(GeneratingReranker):
     """
 
     method = "rebel"
+    result_fields = ("template", "criteria", "max_criteria", "relevance_scale", "secondary_scale", "two_turn")
     forced_answer_tokens = 160  # opts in to forced answers: one "name: score" line per criterion
     #: Composite of a passage whose output had no usable score: the middle of the [0, 1] scale.
     fallback_score: float = 0.5
@@ -209,7 +210,7 @@ class RebelReranker(GeneratingReranker):
             kind="criteria", candidate_ids=[], reasoning=split_sections(gen.text).reasoning,
             answer=", ".join(f"{k}={w:.3g}" for k, w in criteria.weights.items()), raw_output=gen.text,
             prompt_tokens=gen.prompt_tokens, completion_tokens=gen.completion_tokens,
-            seconds=gen.seconds, warnings=notes, fallback=_NO_CRITERIA in notes)
+            seconds=gen.seconds, warnings=notes, fallback=_NO_CRITERIA in notes, cached=gen.cached)
 
     def _cuts(self, items: list[Prepared]) -> tuple[list[str], int]:
         return [c.content().strip() for _, cands in items for c in cands], self.max_passage_tokens
@@ -248,7 +249,7 @@ class RebelReranker(GeneratingReranker):
                 kind="score", candidate_ids=[cand.id], reasoning=parsed.reasoning,
                 answer=", ".join(f"{k}={v:g}" for k, v in parsed.scores.items()), raw_output=gen.text,
                 prompt_tokens=gen.prompt_tokens, completion_tokens=gen.completion_tokens,
-                seconds=gen.seconds, warnings=notes, fallback=fell_back))
+                seconds=gen.seconds, warnings=notes, fallback=fell_back, cached=gen.cached))
             warnings.extend(f"passage {cand.id}: {n}" for n in notes)
         return assemble_result(query, cands, stable_order_by_score(scores), self.method, scores=scores,
                                traces=traces, warnings=warnings, per_candidate=per_candidate,

@@ -178,6 +178,8 @@ class PointwiseReranker(GeneratingReranker):
     """
 
     method = "pointwise"
+    result_fields = ("template", "instruction", "mode", "graded_rule", "query_prompt", "reasoning_budget", "check_template")
+    operational_fields = ("_template_checked",)  # a one-time check of the engine
 
     def __init__(
         self,
@@ -365,6 +367,7 @@ class PointwiseReranker(GeneratingReranker):
                     prompt_tokens=pair.generation.prompt_tokens + pair.dist.prompt_tokens,
                     completion_tokens=pair.generation.completion_tokens,
                     seconds=pair.generation.seconds + pair.dist.seconds,
+                    cached=pair.generation.cached and pair.dist.cached,
                     warnings=list(pair.warnings),
                     fallback=pair.fallback,
                 )

@@ -118,6 +118,7 @@ class SetwiseReranker(GeneratingReranker):
     """
 
     method = "setwise"
+    result_fields = ("template", "set_size", "top_k", "max_query_tokens")
     forced_answer_tokens = 32  # opts in to forced answers: "[3]</answer>" needs a few tokens
 
     def __init__(
@@ -244,7 +245,7 @@ class SetwiseReranker(GeneratingReranker):
         traces.append(Trace(kind="set", candidate_ids=ids, reasoning=reasoning, answer=answer,
                             raw_output=gen.text, prompt_tokens=gen.prompt_tokens,
                             completion_tokens=gen.completion_tokens, seconds=gen.seconds, warnings=notes,
-                            fallback=fell_back))
+                            fallback=fell_back, cached=gen.cached))
         warnings.extend(f"{where}: {n}" for n in notes)
         return choice
 

@@ -18,9 +18,11 @@ class _CacheCounters:
         self.stats = stats
 
     def collect(self) -> Iterator[Metric]:
+        stats = self.stats()
         yield CounterMetricFamily("reasonrank_cache_coalesced",
-                                  "Engine requests answered by an identical request in flight "
-                                  "(also counted as cache hits)", value=self.stats().get("coalesced", 0))
+                                  "Engine requests and whole queries answered by an identical one in flight "
+                                  "(also counted as cache hits)",
+                                  value=stats.get("coalesced", 0) + stats.get("result_coalesced", 0))
 
 
 class ServiceMetrics:

@@ -160,7 +160,7 @@ def test_fallbacks_not_cached():
     again = reranker.rerank("q", docs)
     assert again.usage.fallbacks == 1  # the method ran again (a kept result has no fallbacks)
     cached = find_cache(reranker.engine)
-    assert cached is not None and not cached.__dict__.get("_results")
+    assert cached is not None and len(cached.results) == 0
 
 
 def test_engine_fallback_results_not_kept():
