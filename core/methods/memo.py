@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from reasonrank.methods.base import Prepared, Reranker
 
 # Attributes that do not change a reranker's answers (or are the engine itself).
-_IGNORED = {"engine", "last_stats", "show_progress", "max_batch_size", "max_concurrency", "schedule",
+_IGNORED = {"engine", "_engine", "last_stats", "show_progress", "max_batch_size", "max_concurrency", "schedule",
             "_result_memo"}
 _LOCK = threading.Lock()
 
