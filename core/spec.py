@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from reasonrank.checks import check_choice, check_shared_options
 from reasonrank.engines.base import Engine
 from reasonrank.errors import InvalidInputError
-from reasonrank.resolution import EngineDescription, describe_engine, resolve_preset
 from reasonrank.scheduling.layers import EngineLayer
 from reasonrank.secret import serialize_secrets, wrap_credentials
 
 if TYPE_CHECKING:  # pragma: no cover
     from reasonrank.methods.base import Reranker
+    from reasonrank.resolution import EngineDescription
 
 
 # The options of every method that are spec fields of their own (lifted out of method_options).
@@ -173,11 +173,15 @@ class RerankerSpec:
     def engine_description(self) -> EngineDescription:
         """The engine this spec runs on, resolved (:func:`reasonrank.resolution.describe_engine`:
         the one resolution that building and a cascade's engine sharing both use)."""
+        from reasonrank.resolution import describe_engine  # the engines' helpers load on first use
+
         return describe_engine(self)
 
     def resolved_preset(self) -> Any:
         """The :class:`~reasonrank.presets.Preset` this spec builds on (an unknown preset, or a
         method the preset is not for, raises here: check a spec before starting a cluster)."""
+        from reasonrank.resolution import resolve_preset
+
         return resolve_preset(self.method, self.preset, self.engine, self.model)
 
     def _shared_options(self) -> dict[str, Any]:
