@@ -1,19 +1,20 @@
 """Engine metering: how much wall time a reranker spends inside its engine, and on what.
 
 An :class:`EngineMeter` is an :class:`~reasonrank.engines.base.Engine` wrapping another one, so
-it can be composed wherever an engine is built (``EngineMeter(engine)``). :func:`meter` is the
-older way in: it puts a meter between an already built reranker and its engine.
+it is composed when the reranker is built (``RerankerSpec.build(layers=[EngineMeter])``);
+:func:`meter` finds it among the reranker's layers.
 """
 from __future__ import annotations
 
 import threading
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from reasonrank.engines import base  # the protocol's types, as base.X
-from reasonrank.methods.base import Reranker
-from reasonrank.scheduling.layers import EngineWrapper
+from reasonrank.methods.base import Reranker, rebuild_in_place
+from reasonrank.scheduling.layers import EngineWrapper, find_layer
 
 # What an engine call returns, per request: each carries its token counts.
 _Answer = base.Generation | base.ChoiceDistribution | base.AttentionReadout | base.Encoding
@@ -117,14 +118,20 @@ class EngineMeter(EngineWrapper):
 
 
 def meter(reranker: Reranker) -> EngineMeter:
-    """Put an :class:`EngineMeter` between ``reranker`` and its engine (idempotent)."""
-    # TODO(issue 25): compose the meter when the reranker is built (the scheduler's engine
-    # layers) instead of replacing the attribute here; callers only need the returned meter.
-    engine = reranker.engine
-    if not isinstance(engine, EngineMeter):
-        engine = EngineMeter(engine)
-        reranker.engine = engine
-    return engine
+    """The :class:`EngineMeter` ``reranker`` was built with (``RerankerSpec.build(layers=
+    [EngineMeter])``), found at any depth of its layers.
+
+    Deprecated for a reranker built without one: it is then rebuilt in place with the metering
+    layer (:func:`~reasonrank.methods.base.rebuild_in_place`), with a DeprecationWarning."""
+    found = find_layer(reranker.engine, EngineMeter)
+    if found is None:
+        warnings.warn("meter(reranker) on a reranker built without a meter is deprecated; build it with "
+                      "layers=[EngineMeter] (RerankerSpec.build) and find it with find_layer",
+                      DeprecationWarning, stacklevel=2)
+        rebuild_in_place(reranker, EngineMeter)
+        found = find_layer(reranker.engine, EngineMeter)
+    assert found is not None
+    return found
 
 
 __all__ = ["EngineMeter", "meter"]

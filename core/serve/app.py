@@ -46,8 +46,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
 def share_engine(reranker: Reranker, metrics: ServiceMetrics | None = None) -> SharedEngine:
-    """Deprecated: put a :class:`SharedEngine` under a built ``reranker`` by replacing its
-    engine. Build with ``RerankerSpec(...).build(layers=[sharing_layer()])`` instead (or hand
+    """Deprecated: rebuild a built ``reranker`` in place with the sharing layer (a
+    :class:`SharedEngine` over its engine) and return that layer. Build with ``RerankerSpec(...).build(layers=[sharing_layer()])`` instead (or hand
     :func:`create_app` the spec)."""
     warnings.warn("reasonrank.serve.share_engine is deprecated; build the reranker with "
                   "layers=[reasonrank.serve.sharing_layer()] or pass create_app a RerankerSpec",

@@ -6,7 +6,6 @@ import asyncio
 import threading
 
 import pytest
-
 from reasonrank.scheduling.single_flight import Abandoned, SingleFlight
 
 
@@ -88,11 +87,18 @@ async def test_a_coroutine_waits_on_a_thread_leader_without_blocking_the_loop():
             ticks += 1
             await asyncio.sleep(0.001)
 
+    def settle_once_the_loop_ran() -> None:  # the leader ends only after the waiting loop ticked
+        for _ in range(5000):
+            if ticks >= 3:
+                break
+            threading.Event().wait(0.002)
+        flights.settle("k", "from a thread")
+
     ticker = asyncio.create_task(tick())
-    threading.Timer(0.05, flights.settle, ("k", "from a thread")).start()
-    assert await SingleFlight.await_(waiter.waits["k"]) == "from a thread"
+    threading.Thread(target=settle_once_the_loop_ran, daemon=True).start()
+    assert await asyncio.wait_for(SingleFlight.await_(waiter.waits["k"]), 20) == "from a thread"
     ticker.cancel()
-    assert ticks > 5  # the loop ran while it waited
+    assert ticks >= 3  # the loop ran while it waited
 
 
 async def test_a_sync_caller_on_the_leaders_loop_computes_alone():
