@@ -35,6 +35,7 @@ from reasonrank.methods.running import (  # noqa: F401 - re-exported
     with_query,
 )
 from reasonrank.scheduling import Job, SchedulerStats
+from reasonrank.scheduling.forcing import ForceAnswer
 from reasonrank.scheduling.layers import EngineLayer, compose
 from reasonrank.types import Candidate, Query, RankedCandidate, RerankResult
 
@@ -125,6 +126,10 @@ class Reranker(ABC):
     #: Attributes that change how a query runs but never its answer (or are the engine).
     operational_fields: ClassVar[tuple[str, ...]] = ("engine", "last_stats", "show_progress", "max_batch_size",
                                                      "max_concurrency", "schedule", "method", "_engine")
+    #: The one switch of forced answers: the policy each query's job is wrapped with
+    #: (:mod:`reasonrank.scheduling.forcing`; ``enabled=False`` only records thinking tokens).
+    #: None: the method does not force answers (listwise, setwise and REBEL declare one).
+    answer_forcing: ForceAnswer | None = None
 
     def __init__(
         self,

@@ -16,7 +16,7 @@ from reasonrank.secret import MissingSecretError
 
 log = logging.getLogger("reasonrank.cache")
 
-KEY_VERSION = 2  # bump when the key or the stored form changes: old entries become misses
+KEY_VERSION = 3  # bump when the key or the stored form changes: old entries become misses (3: Generation.forced)
 _TYPES: dict[str, type] = {t.__name__: t for t in (base.Generation, base.ChoiceDistribution, base.AttentionReadout,
                                                     base.Encoding)}
 
