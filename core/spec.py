@@ -147,6 +147,7 @@ class RerankerSpec:
         the reranker — a fused reranker's inner one included — sees the same wrapped engine.
         """
         from reasonrank.methods import method_class
+        from reasonrank.options import check_method_options
 
         chosen = self.resolved_preset()
         if chosen.method == "cascade":  # the multi-stage form: each stage a spec of its own
@@ -155,6 +156,7 @@ class RerankerSpec:
             return build_cascade(self, {**chosen.method_options, **self.method_options}, layers)
         engine = self.build_engine(layers=layers)
         options = {**chosen.method_options, **self.method_options, **self._shared_options()}
+        check_method_options(chosen.method, options)  # the method's declared options (reasonrank.options)
         fusion = {k: options.pop(k) for k in FUSION_OPTIONS if k in options}
         reranker = method_class(chosen.method)(engine, **options)
         if fusion.get("fusion") is None:

@@ -10,7 +10,8 @@ and the shape monoT5-style rerankers use. All pairs of all queries go to the eng
 """
 from __future__ import annotations
 
-from typing import Unpack
+from dataclasses import dataclass
+from typing import ClassVar, Unpack
 
 from reasonrank.engines.base import ChatRequest, ChoiceDistribution, Engine
 from reasonrank.errors import EngineError
@@ -24,8 +25,19 @@ from reasonrank.methods.base import (
 )
 from reasonrank.methods.generating import RerankerOptions
 from reasonrank.methods.pointwise import PointwiseTemplate, expected_value
+from reasonrank.options import option
 from reasonrank.scheduling import Job, ScoreChoices, gather
 from reasonrank.types import Candidate, Query, RerankResult, Trace
+
+
+@dataclass(frozen=True)
+class RelevanceOptions:
+    """The relevance (answer-logit) method's options."""
+
+    prompt: str = option("rank1", "pointwise template name (rank1: true/false; erank: 0-10) or TOML path")
+    max_passage_tokens: int | None = option(None, "passage cut, in tokens of the engine's tokenizer (None: no cut)",
+                                            metavar="N")
+    instruction: str | None = option(None, "ERank's relevance definition (templates with {instruction})")
 
 
 class RelevanceReranker(Reranker):
@@ -43,6 +55,7 @@ class RelevanceReranker(Reranker):
 
     method = "relevance"
     result_fields = ("template", "instruction", "max_passage_tokens")
+    Options: ClassVar[type] = RelevanceOptions
 
     def __init__(
         self,
