@@ -7,7 +7,6 @@ it is composed when the reranker is built (``RerankerSpec.build(layers=[EngineMe
 from __future__ import annotations
 
 import threading
-import time
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -15,6 +14,7 @@ from typing import Any, TypeVar
 from reasonrank.engines import base  # the protocol's types, as base.X
 from reasonrank.methods.base import Reranker, rebuild_in_place
 from reasonrank.scheduling.layers import EngineWrapper, find_layer
+from reasonrank.scheduling.stats import BusyClock
 
 # What an engine call returns, per request: each carries its token counts.
 _Answer = base.Generation | base.ChoiceDistribution | base.AttentionReadout | base.Encoding
@@ -32,7 +32,7 @@ class EngineMeter(EngineWrapper):
     def __init__(self, inner: base.Engine) -> None:
         super().__init__(inner)
         self._lock = threading.Lock()
-        self.intervals: list[tuple[float, float]] = []
+        self.clock = BusyClock()
         self.calls = 0
         self.requests = 0
         self.prompt_tokens = 0
@@ -40,14 +40,12 @@ class EngineMeter(EngineWrapper):
 
     def reset(self) -> None:
         """Forget what was recorded so far (e.g. after a warm-up)."""
+        self.clock.reset()
         with self._lock:
-            self.intervals.clear()
             self.calls = self.requests = self.prompt_tokens = self.completion_tokens = 0
 
-    def _record(self, start: float, results: Sequence[_Answer]) -> None:
-        end = time.perf_counter()
+    def _record(self, results: Sequence[_Answer]) -> None:
         with self._lock:
-            self.intervals.append((start, end))
             self.calls += 1
             self.requests += len(results)
             for r in results:
@@ -55,15 +53,21 @@ class EngineMeter(EngineWrapper):
                 self.completion_tokens += getattr(r, "completion_tokens", 0)
 
     def _timed(self, call: Callable[..., list[_A]], *args: Any) -> list[_A]:
-        start = time.perf_counter()
-        out = call(*args)
-        self._record(start, out)
+        self.clock.start()
+        try:
+            out = call(*args)
+        finally:
+            self.clock.end()
+        self._record(out)
         return out
 
     async def _atimed(self, call: Callable[..., Awaitable[list[_A]]], *args: Any) -> list[_A]:
-        start = time.perf_counter()
-        out = await call(*args)
-        self._record(start, out)
+        self.clock.start()
+        try:
+            out = await call(*args)
+        finally:
+            self.clock.end()
+        self._record(out)
         return out
 
     def generate(
@@ -102,19 +106,7 @@ class EngineMeter(EngineWrapper):
     @property
     def busy_seconds(self) -> float:
         """Wall seconds during which at least one engine call was running."""
-        with self._lock:
-            spans = sorted(self.intervals)
-        if not spans:
-            return 0.0
-        total = 0.0
-        cur_start, cur_end = spans[0]
-        for start, end in spans[1:]:
-            if start > cur_end:  # a gap: close the current busy stretch
-                total += cur_end - cur_start
-                cur_start, cur_end = start, end
-            else:
-                cur_end = max(cur_end, end)
-        return total + (cur_end - cur_start)
+        return self.clock.seconds
 
 
 def meter(reranker: Reranker) -> EngineMeter:

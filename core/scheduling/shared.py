@@ -40,8 +40,8 @@ from typing import Any, TypeVar
 from reasonrank.engines import base  # the protocol's types, as base.X
 from reasonrank.errors import EngineError, as_engine_error
 from reasonrank.scheduling.layers import EngineWrapper
-from reasonrank.scheduling.stats import checked, timed
-from reasonrank.scheduling.steps import Attend, Encode, Generate, ScoreChoices, Step, same_batch
+from reasonrank.scheduling.stats import BusyClock, checked, timed
+from reasonrank.scheduling.steps import Attend, Encode, Generate, ScoreChoices, Step, take_batch
 
 T = TypeVar("T")
 _ids = itertools.count(1)
@@ -137,7 +137,7 @@ class SharedEngine(EngineWrapper):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._gate: asyncio.Semaphore | None = None
         self._tickets_in_flight: dict[str, int] = {}
-        self._busy_since = 0.0
+        self._busy = BusyClock()
 
     def describe(self) -> dict[str, Any]:
         return {**self.inner.describe(), "shared": True, "max_batch_size": self.max_batch_size,
@@ -193,21 +193,17 @@ class SharedEngine(EngineWrapper):
                 self._cond.wait()
             if not self._pending:
                 return None
-            first = self._pending[0]
-            batch: list[_Item] = []
-            keep: deque[_Item] = deque()
-            while self._pending:
-                item = self._pending.popleft()
-                if item.ticket.cancelled.is_set():
-                    self.stats.cancelled_requests += 1
-                    item.future.set_exception(RequestCancelled("request cancelled (timed out) while queued"))
-                elif len(batch) < self.max_batch_size and same_batch(item.step, first.step):
-                    batch.append(item)
-                else:
-                    keep.append(item)
-            self._pending = keep
-            self.stats.queued = len(keep)
+            batch = take_batch(self._pending, self.max_batch_size, lambda item: item.step, drop=self._dropped)
+            self.stats.queued = len(self._pending)
             return batch
+
+    def _dropped(self, item: _Item) -> bool:
+        """A queued request whose caller gave up (its ticket was cancelled): failed, never sent."""
+        if not item.ticket.cancelled.is_set():
+            return False
+        self.stats.cancelled_requests += 1
+        item.future.set_exception(RequestCancelled("request cancelled (timed out) while queued"))
+        return True
 
     def _dispatch_loop(self) -> None:
         while True:
@@ -299,8 +295,7 @@ class SharedEngine(EngineWrapper):
     def _record_start(self, n: int, tickets: set[str]) -> None:
         with self._cond:
             s = self.stats
-            if s.in_flight == 0:
-                self._busy_since = time.perf_counter()
+            self._busy.start(n)
             s.calls += 1
             s.requests += n
             s.max_batch = max(s.max_batch, n)
@@ -317,8 +312,8 @@ class SharedEngine(EngineWrapper):
         with self._cond:
             s = self.stats
             s.in_flight -= n
-            if s.in_flight == 0:
-                s.busy_seconds += time.perf_counter() - self._busy_since
+            self._busy.end(n)
+            s.busy_seconds = self._busy.seconds
             for t in tickets:
                 left = self._tickets_in_flight.get(t, 0) - 1
                 if left > 0:
