@@ -146,7 +146,7 @@ class EngineDescription:
     def build(self, layers: Sequence[EngineLayer] = ()) -> Engine:
         """The engine wrapped by ``layers`` (innermost first), then by the result cache this
         description asks for (outermost, so a hit skips every other layer)."""
-        from reasonrank.scheduling.cache import cache_layer  # the cache's store modules, on demand
+        from reasonrank.cache.replies import cache_layer  # the cache's store modules, on demand
 
         cache = cache_layer(self.cache, namespace=self.cache_namespace)
         return compose(self.create(), *layers, *([cache] if cache is not None else []))

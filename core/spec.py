@@ -242,7 +242,7 @@ def _check_cache(cache: Any) -> bool | str:
         cache = os.fspath(cache)
     if not isinstance(cache, str) or not cache.strip():
         raise InvalidInputError(f"cache must be True, False or a folder, got {cache!r}")
-    from reasonrank.scheduling.cache_store import prepare_folder
+    from reasonrank.cache.stores import prepare_folder
 
     prepare_folder(cache)
     return cache

@@ -240,12 +240,12 @@ class Reranker(ABC):
     def _rerank_many(self, items: list[Prepared]) -> list[RerankResult]:
         """Rerank validated (query, candidates) pairs; one full result per pair, or in a failed
         query's place the exception it raised (see :func:`settle`)."""
-        from reasonrank.methods.memo import memoized_run  # a repeated query answered whole
+        from reasonrank.cache.results import memoized_run  # a repeated query answered whole
 
         return memoized_run(self, items, run_jobs)
 
     async def _arerank_many(self, items: list[Prepared]) -> list[RerankResult]:
-        from reasonrank.methods.memo import amemoized_run
+        from reasonrank.cache.results import amemoized_run
 
         return await amemoized_run(self, items, arun_jobs)
 

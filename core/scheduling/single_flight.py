@@ -4,8 +4,8 @@ One :class:`SingleFlight` coalesces by key, across threads and event loops. A ca
 batch of keys (:meth:`SingleFlight.claim`): the keys no one is computing become its own to
 *lead* (it computes them and :meth:`~SingleFlight.settle` s each with the outcome); for the keys
 another caller leads it gets a future to wait on. Used by the engine-reply cache
-(:class:`~reasonrank.scheduling.cache.CachedEngine`: a request that another caller is sending
-waits for that reply) and by the whole-result memo (:mod:`reasonrank.methods.memo`: a repeated
+(:class:`~reasonrank.cache.replies.CachedEngine`: a request that another caller is sending
+waits for that reply) and by the whole-result memo (:mod:`reasonrank.cache.results`: a repeated
 query that arrives while its original runs waits for its result instead of preparing twice).
 
 The rules that keep it deadlock-free and honest:

@@ -15,9 +15,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from reasonrank.cache.replies import find_cache
 from reasonrank.methods.base import Reranker
 from reasonrank.scheduling import SharedEngine
-from reasonrank.scheduling.cache import find_cache
 from reasonrank.serve.admission import Admission
 from reasonrank.serve.apis import load_routes
 from reasonrank.serve.edge import (

@@ -11,7 +11,7 @@ _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 12
 
 
 class _CacheCounters:
-    """The result cache's own counters (:class:`~reasonrank.scheduling.cache.CacheStats`), read
+    """The result cache's own counters (:class:`~reasonrank.cache.replies.CacheStats`), read
     at each scrape: ``coalesced``, requests answered by an identical one still in flight."""
 
     def __init__(self, stats: Callable[[], dict[str, int]]) -> None:

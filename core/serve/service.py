@@ -16,11 +16,11 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
+from reasonrank.cache.replies import cache_scope
 from reasonrank.engines.base import Engine
 from reasonrank.errors import EngineError, InvalidInputError, ParseError, PromptTooLongError
 from reasonrank.methods.base import Reranker, rebuild_in_place
 from reasonrank.scheduling import SharedEngine, Ticket, current_ticket
-from reasonrank.scheduling.cache import cache_scope
 from reasonrank.scheduling.layers import find_layer
 from reasonrank.serve.admission import Admission, Overloaded
 from reasonrank.serve.apis.route import PathRoute, RouteProblem, Selection

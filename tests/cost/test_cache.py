@@ -7,17 +7,17 @@ import stat
 from pathlib import Path
 
 import pytest
-from reasonrank.engines.base import AttentionRequest, ChatRequest, SamplingParams
-from reasonrank.engines.scripted import ScriptedEngine
-from reasonrank.errors import EngineError, InvalidInputError
-from reasonrank.scheduling.cache import (
+from reasonrank.cache.replies import (
     CachedEngine,
     cache_layer,
     find_cache,
     model_identity,
     request_key,
 )
-from reasonrank.scheduling.cache_store import DB_NAME, DiskStore, MemoryStore
+from reasonrank.cache.stores import DB_NAME, DiskStore, MemoryStore
+from reasonrank.engines.base import AttentionRequest, ChatRequest, SamplingParams
+from reasonrank.engines.scripted import ScriptedEngine
+from reasonrank.errors import EngineError, InvalidInputError
 from reasonrank.spec import RerankerSpec
 from reasonrank.testing.scripted_engines import reverse_window
 

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import pytest
+from reasonrank.cache.replies import CachedEngine
 from reasonrank.engines.base import (
     AttentionReadout,
     AttentionRequest,
@@ -18,7 +19,6 @@ from reasonrank.engines.base import (
 )
 from reasonrank.engines.scripted import ScriptedEngine
 from reasonrank.errors import EngineError
-from reasonrank.scheduling.cache import CachedEngine
 
 REQ = ChatRequest.of([{"role": "user", "content": "hello"}])
 PARAMS = SamplingParams(max_tokens=16)

@@ -43,7 +43,7 @@ def test_concurrent_identical_requests_coalesce():
     import threading
     import time
 
-    from reasonrank.scheduling.cache import find_cache
+    from reasonrank.cache.replies import find_cache
 
     release, entered = threading.Event(), threading.Event()
 

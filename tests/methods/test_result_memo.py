@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from reasonrank.cache.replies import find_cache, jsonable
 from reasonrank.cli import main
 from reasonrank.engines.base import ChatRequest
 from reasonrank.engines.scripted import ScriptedEngine
@@ -15,7 +16,6 @@ from reasonrank.methods.base import Reranker
 from reasonrank.methods.cascade import CascadeReranker
 from reasonrank.methods.fusion import FusedReranker
 from reasonrank.registry import load_registered
-from reasonrank.scheduling.cache import find_cache, jsonable
 from reasonrank.spec import RerankerSpec
 from reasonrank.testing.scripted_engines import reverse_window
 

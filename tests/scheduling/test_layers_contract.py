@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
+from reasonrank.cache.replies import CachedEngine, find_cache
 from reasonrank.engines import base
 from reasonrank.engines.base import (
     AttentionReadout,
@@ -25,7 +26,6 @@ from reasonrank.engines.base import (
     SamplingParams,
 )
 from reasonrank.evaluate.meter import EngineMeter
-from reasonrank.scheduling.cache import CachedEngine, find_cache
 from reasonrank.scheduling.layers import EngineWrapper, compose, find_layer
 from reasonrank.scheduling.shared import SharedEngine
 

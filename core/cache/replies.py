@@ -3,7 +3,7 @@ engine, so every method, entry point and engine gains from it.
 
 The key (:func:`request_key`) covers everything that can change a reply: the engine kind; the
 model's identity (:func:`model_identity`: the model name and revision, a local model file's or
-folder's full SHA-256, memoised per file version (:mod:`reasonrank.scheduling.fingerprint`), a
+folder's full SHA-256, memoised per file version (:mod:`reasonrank.cache.fingerprint`), a
 server's base URL, what its ``/v1/models`` reports, template and extra request settings); the
 identity is computed once, when the layer is built (off any event loop), and a server whose
 ``/models`` does not answer then is logged as a warning and keyed by its URL and model name; a user-set ``namespace`` (for servers that swap weights under one name, or one
@@ -30,7 +30,6 @@ bypassed and coalesced requests (``serve``: ``/v1/stats`` and ``/metrics``).
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import dataclasses
 import json
 import os
@@ -39,10 +38,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from reasonrank.engines import base
-from reasonrank.errors import EngineError
-from reasonrank.scheduling.cache_key import (  # re-exported: the key used to live here
+from reasonrank.cache.keys import (
     KEY_VERSION,
+    cache_scope,
     decode,
     encode,
     file_fingerprint,
@@ -51,15 +49,15 @@ from reasonrank.scheduling.cache_key import (  # re-exported: the key used to li
     request_key,
     served_models,
 )
-from reasonrank.scheduling.cache_store import DiskStore, MemoryStore, Store, TieredStore
+from reasonrank.cache.results import ResultMemo
+from reasonrank.cache.stores import DiskStore, MemoryStore, Store, TieredStore
+from reasonrank.cache.tokens import TokenMemo
+from reasonrank.engines import base
+from reasonrank.errors import EngineError
 from reasonrank.scheduling.layers import EngineWrapper, find_layer
-from reasonrank.scheduling.result_memo import ResultMemo
 from reasonrank.scheduling.shared import RequestCancelled
 from reasonrank.scheduling.single_flight import Abandoned, Claim, SingleFlight, running_loop
-from reasonrank.scheduling.token_memo import TokenMemo
 
-#: A per-request namespace on top of the engine's (``serve`` sets one per API key).
-cache_scope: contextvars.ContextVar[str] = contextvars.ContextVar("reasonrank_cache_scope", default="")
 _A = TypeVar("_A", base.Generation, base.ChoiceDistribution, base.AttentionReadout, base.Encoding)
 
 
@@ -120,7 +118,7 @@ class CachedEngine(EngineWrapper):
         self.stats = CacheStats()
         self._lock = threading.Lock()
         self.flights: SingleFlight[str, bytes] = SingleFlight(_abandons)  # keys being computed now
-        self.results = ResultMemo(count=self._count_results)  # whole results (reasonrank.methods.memo)
+        self.results = ResultMemo(count=self._count_results)  # whole results (reasonrank.cache.results)
         self._tokens = TokenMemo()
         self._identity: Future[str] = Future()
         self._start_identity()

@@ -1,31 +1,81 @@
-"""The whole-result memo's front: a repeated query answered whole, before any preparation.
+"""The whole-result memo: a repeated query answered whole, before any preparation.
 
-When the reranker's engine has a cache layer, the whole result of a query is kept too, in that
-layer's :class:`~reasonrank.scheduling.result_memo.ResultMemo`, keyed by everything the engine
-key holds (model identity, namespace, the request scope of ``serve``) plus the reranker's
-declared settings (:meth:`~reasonrank.methods.base.Reranker.result_settings`), the query and the
-candidates. A hit is a copy of the earlier result whose ``usage`` says what it cost now: no
-engine call, every engine request of the original counted as a cache hit. A repeat that arrives
-while its original still runs (another thread, another coroutine, or the same batch) waits for
-it instead of preparing the query again. Results with a fallback or an engine failure are never
-kept (a repeat waiting on one computes its own); neither are sampled runs without a seed.
+The engine-reply cache (:mod:`reasonrank.cache.replies`) spares the model; this memo spares a
+repeated query the method's preparation too (passage cleaning and cutting, prompt building, the
+scheduler). A cache layer owns one :class:`ResultMemo` (``CachedEngine.results``), so it lives as
+long as the cache and is shared by every reranker built on that layer. Its in-memory tier is a
+:class:`~reasonrank.lru.LRUCache`, like the reply cache's.
+
+A result is keyed by everything the engine key holds (model identity, namespace, the request
+scope of ``serve``) plus the reranker's declared settings
+(:meth:`~reasonrank.methods.base.Reranker.result_settings`), the query and the candidates. A hit
+is a copy of the earlier result whose ``usage`` says what it cost now: no engine call, every
+engine request of the original counted as a cache hit. A repeat that arrives while its original
+still runs (another thread, another coroutine, or the same batch) waits for it
+(:class:`~reasonrank.scheduling.single_flight.SingleFlight`) instead of preparing the query
+again. Results with a fallback or an engine failure are never kept (a repeat waiting on one
+computes its own); neither are sampled runs without a seed.
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from reasonrank.scheduling.cache import CachedEngine, cache_scope, find_cache, request_key
-from reasonrank.scheduling.result_memo import ResultMemo
+from reasonrank.cache.keys import cache_scope, request_key
+from reasonrank.lru import LRUCache
 from reasonrank.scheduling.single_flight import Abandoned, Claim, SingleFlight
-from reasonrank.types import RerankResult
+from reasonrank.types import RerankResult, Usage
 
 if TYPE_CHECKING:  # pragma: no cover
+    from reasonrank.cache.replies import CachedEngine
     from reasonrank.methods.base import Prepared, Reranker
 
 Run = Callable[["Reranker", list["Prepared"]], list[Any]]
 ARun = Callable[["Reranker", list["Prepared"]], Awaitable[list[Any]]]
+
+
+def as_hit(result: RerankResult) -> RerankResult:
+    """A copy of a kept ``result`` as a repeat gets it: what it cost now is no engine call,
+    every engine request of the original counted as a cache hit."""
+    out = copy.deepcopy(result)
+    spent = result.usage
+    out.usage = Usage(cache_hits=spent.cache_hits + spent.cache_misses or spent.engine_calls,
+                      forced_answers=spent.forced_answers, thinking_tokens=spent.thinking_tokens)
+    out.seconds = 0.0
+    return out
+
+
+class ResultMemo:
+    """Kept results by key (at most ``max_entries``, least recently used dropped first), and the
+    keys whose results are being computed now (:attr:`flights`). ``count(hits, coalesced)`` is
+    told of every query answered whole (``coalesced``: by its original still in flight)."""
+
+    def __init__(self, max_entries: int = 1024, count: Callable[[int, int], None] | None = None) -> None:
+        self._kept: LRUCache[str, RerankResult] = LRUCache(max_entries)
+        self.flights: SingleFlight[str, RerankResult] = SingleFlight()
+        self.count = count or (lambda hits, coalesced: None)
+
+    def get(self, key: str) -> RerankResult | None:
+        """A copy of the result kept under ``key`` (as a hit), or None."""
+        found = self._kept.get(key)
+        if found is None:
+            return None
+        self.count(1, 0)
+        return as_hit(found)
+
+    def copy_for_repeat(self, result: RerankResult) -> RerankResult:
+        """``result`` (just computed, or waited for) as a repeat of its query gets it."""
+        self.count(1, 1)
+        return as_hit(result)
+
+    def put(self, key: str, result: RerankResult) -> None:
+        """Keep a private copy of ``result`` (later changes to the caller's object do not reach it)."""
+        self._kept.put(key, copy.deepcopy(result))
+
+    def __len__(self) -> int:
+        return len(self._kept)
 
 
 def _key(cached: CachedEngine, reranker: Reranker, item: Prepared) -> str | None:
@@ -82,6 +132,8 @@ class _Batch:
 
 
 def _plan(reranker: Reranker, items: list[Prepared], *, blocking: bool) -> _Batch | None:
+    from reasonrank.cache.replies import find_cache  # the reply cache owns the memo
+
     cached = find_cache(reranker.engine)
     if cached is None:
         return None
@@ -163,4 +215,4 @@ def _positions(batch: _Batch, key: str) -> list[int]:
     return [i for i, k in enumerate(batch.keys) if k == key]
 
 
-__all__ = ["amemoized_run", "memoized_run"]
+__all__ = ["ResultMemo", "amemoized_run", "as_hit", "memoized_run"]
