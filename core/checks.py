@@ -8,6 +8,9 @@ from typing import Any
 
 from reasonrank.errors import InvalidInputError
 
+# The options of every method that are spec fields of their own (lifted out of method_options).
+SHARED_METHOD_OPTIONS = ("on_error", "on_parse_error", "depth", "show_progress")
+FUSION_OPTIONS = ("fusion", "fusion_weight", "rrf_k")
 ON_ERROR = ("raise", "keep_order")
 ON_PARSE_ERROR = ("keep_order", "raise")
 
@@ -33,4 +36,5 @@ def check_shared_options(on_error: Any, on_parse_error: Any, depth: Any, *, unse
     check_positive("depth", depth)
 
 
-__all__ = ["ON_ERROR", "ON_PARSE_ERROR", "check_choice", "check_positive", "check_shared_options"]
+__all__ = ["FUSION_OPTIONS", "ON_ERROR", "ON_PARSE_ERROR", "SHARED_METHOD_OPTIONS", "check_choice", "check_positive",
+           "check_shared_options"]

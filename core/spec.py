@@ -17,7 +17,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from reasonrank.checks import check_choice, check_shared_options
+from reasonrank.checks import (  # the shared option names: re-exported, their home is checks
+    FUSION_OPTIONS,
+    SHARED_METHOD_OPTIONS,
+    check_choice,
+    check_shared_options,
+)
 from reasonrank.engines.base import Engine
 from reasonrank.errors import InvalidInputError
 from reasonrank.scheduling.layers import EngineLayer
@@ -28,9 +33,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from reasonrank.resolution import EngineDescription
 
 
-# The options of every method that are spec fields of their own (lifted out of method_options).
-SHARED_METHOD_OPTIONS = ("on_error", "on_parse_error", "depth", "show_progress")
-FUSION_OPTIONS = ("fusion", "fusion_weight", "rrf_k")
 
 
 def _cli(help: str, **argparse: Any) -> dict[str, Any]:
