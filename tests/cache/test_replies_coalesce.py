@@ -20,6 +20,8 @@ from reasonrank.engines.base import (
 from reasonrank.engines.scripted import ScriptedEngine
 from reasonrank.errors import EngineError
 
+pytestmark = pytest.mark.cost
+
 REQ = ChatRequest.of([{"role": "user", "content": "hello"}])
 PARAMS = SamplingParams(max_tokens=16)
 

@@ -21,6 +21,8 @@ from reasonrank.errors import EngineError, InvalidInputError
 from reasonrank.spec import RerankerSpec
 from reasonrank.testing.scripted_engines import reverse_window
 
+pytestmark = pytest.mark.cost
+
 REQ = ChatRequest.of([{"role": "user", "content": "hello"}])
 PARAMS = SamplingParams(max_tokens=16)
 IDENT = '{"engine": "scripted"}'

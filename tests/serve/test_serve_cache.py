@@ -11,6 +11,8 @@ from reasonrank.serve import ServeSettings, create_app
 from reasonrank.spec import RerankerSpec
 from reasonrank.testing.scripted_engines import reverse_window
 
+pytestmark = pytest.mark.cost
+
 BODY = {"query": "q", "documents": ["a", "b", "c"]}
 
 

@@ -13,6 +13,8 @@ from reasonrank.cache import fingerprint
 from reasonrank.cache.replies import file_fingerprint, model_identity
 from reasonrank.engines.scripted import ScriptedEngine
 
+pytestmark = pytest.mark.cost
+
 MIB = 1 << 20
 
 

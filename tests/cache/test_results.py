@@ -19,6 +19,8 @@ from reasonrank.registry import load_registered
 from reasonrank.spec import RerankerSpec
 from reasonrank.testing.scripted_engines import reverse_window
 
+pytestmark = pytest.mark.cost
+
 DOCS = [{"id": f"d{i}", "text": f"passage {i}"} for i in range(6)]
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "data" / "dl19_query_1037798.jsonl"
 
