@@ -1,6 +1,8 @@
 """Options shared by every subcommand that builds a reranker: generated from the fields of
 :class:`~reasonrank.spec.RerankerSpec`, so a new spec field is a new flag without writing it
-out again (``--engine-options`` for ``engine_options``...), and turned back into a spec."""
+out again (``--engine-options`` for ``engine_options``...), and from the methods' and listwise
+strategies' option declarations (:mod:`reasonrank.options`: ``--window-size``,
+``--partition-fill``...), and turned back into a spec."""
 from __future__ import annotations
 
 import argparse
@@ -42,24 +44,36 @@ def _choices(meta: Any) -> Sequence[str] | None:
         from reasonrank.engines import ENGINES
 
         return sorted(ENGINES)
-    if choices == "strategies":
-        from reasonrank.methods.listwise_strategies import STRATEGIES
-
-        return sorted(STRATEGIES)
     return choices
 
 
-#: Method settings with a flag of their own (any other goes in ``--method-options``): name ->
-#: argparse keywords. Given flags land in the spec's ``method_options`` (over the JSON's).
-METHOD_FLAGS: dict[str, dict[str, Any]] = {
-    "strategy": {"choices": "strategies", "help": "listwise: how a query's windows are walked: sliding "
-                 "(the official loop, default) or partition (top-down partitioning: a round's windows "
-                 "at once, lower single-query latency)"},
-    "pivot": {"type": int, "metavar": "K", "help": "listwise --strategy partition: the pivot's rank in "
-              "the first window (default 10)"},
-    "partition_budget": {"type": int, "metavar": "N", "help": "listwise --strategy partition: passages "
-                         "placed above the pivot that go on to the next round (default 20)"},
-}
+def method_flags() -> dict[str, dict[str, Any]]:
+    """The method settings with a flag of their own, generated from the methods' and listwise
+    strategies' option declarations (:func:`reasonrank.options.cli_options`): name -> argparse
+    keywords. Given flags land in the spec's ``method_options`` (over ``--method-options``'s);
+    any other setting goes in ``--method-options``."""
+    from reasonrank.options import cli_options
+
+    out: dict[str, dict[str, Any]] = {}
+    for info, owners in cli_options():
+        shown = info.default is not None and len(owners) == 1 and len(str(info.default)) <= 20
+        default = f" (default {info.default})" if shown else ""
+        kwargs: dict[str, Any] = {"help": f"{', '.join(owners)}: {info.help}{default}".replace("%", "%%")}
+        if info.scalar is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = info.scalar
+            if info.choices is not None:
+                kwargs["choices"] = list(info.choices)
+            elif info.metavar is not None:
+                kwargs["metavar"] = info.metavar
+        out[info.name] = kwargs
+    return out
+
+
+# Where the parser notes which method settings got a flag (a subcommand's own option of the same
+# name, such as `train synthesize --window-size`, is not a method setting).
+_METHOD_FLAGS_DEST = "_method_setting_flags"
 
 
 def cli_fields() -> list[Field]:
@@ -110,9 +124,16 @@ def add_reranker_arguments(parser: argparse.ArgumentParser) -> None:
         if meta.get("strict_flag"):
             group.add_argument("--strict", dest=f.name, action="store_const", const="raise",
                                help=f"the same as {flag_of(f.name)} raise")
-    for name, flag in METHOD_FLAGS.items():
-        options = {k: v for k, v in flag.items() if k != "choices"}
-        group.add_argument(flag_of(name), dest=name, default=None, choices=_choices(flag), **options)
+    settings = parser.add_argument_group(
+        "method settings", "each a setting of the methods named (also accepted in --method-options); "
+        "generated from the methods' option declarations")
+    added = []
+    for name, flag in method_flags().items():
+        if flag_of(name) in parser._option_string_actions:
+            continue  # the subcommand's own option of that name (train synthesize --window-size)
+        settings.add_argument(flag_of(name), dest=name, default=None, **flag)
+        added.append(name)
+    parser.set_defaults(**{_METHOD_FLAGS_DEST: tuple(added)})
 
 
 def spec_from_args(args: argparse.Namespace, **overrides: Any) -> RerankerSpec:
@@ -125,10 +146,28 @@ def spec_from_args(args: argparse.Namespace, **overrides: Any) -> RerankerSpec:
             value = parse_json_option(value, flag_of(f.name))
         if value is not None:
             values[f.name] = value
-    flags = {name: getattr(args, name) for name in METHOD_FLAGS if getattr(args, name, None) is not None}
+    flags = {name: getattr(args, name) for name in getattr(args, _METHOD_FLAGS_DEST, ())
+             if getattr(args, name, None) is not None}
     if flags:
         values["method_options"] = {**values.get("method_options", {}), **flags}
-    return RerankerSpec.from_options(**{**values, **overrides})
+    spec = RerankerSpec.from_options(**{**values, **overrides})
+    if flags:
+        _check_flags_fit(spec, flags)
+    return spec
+
+
+def _check_flags_fit(spec: RerankerSpec, flags: dict[str, Any]) -> None:
+    """A method-setting flag given for a method that has no such setting is one clear error
+    naming the flag and the methods it is for (before any model loads)."""
+    from reasonrank.options import cli_options
+
+    method = spec.resolved_preset().method
+    owners = {info.name: own for info, own in cli_options()}
+    for name in flags:
+        methods = sorted({owner.split(" ")[0] for owner in owners[name]})
+        if method not in methods:
+            raise InvalidInputError(f"{flag_of(name)} applies to --method {' or '.join(methods)} only "
+                                    f"(this reranker's method is {method})")
 
 
 def reranker_from_args(args: argparse.Namespace, *, layers: Sequence[EngineLayer] = (), **overrides: Any) -> Any:
@@ -173,7 +212,6 @@ def depth_from_args(args: argparse.Namespace) -> int | None:
 
 
 __all__ = [
-    "METHOD_FLAGS",
     "HelpFormatter",
     "add_deprecated_alias",
     "add_depth_argument",
@@ -182,6 +220,7 @@ __all__ = [
     "cli_fields",
     "depth_from_args",
     "flag_of",
+    "method_flags",
     "parse_json_option",
     "reranker_from_args",
     "spec_from_args",

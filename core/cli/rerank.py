@@ -14,6 +14,7 @@ from typing import Any
 from reasonrank.cli import common
 from reasonrank.errors import InvalidInputError
 from reasonrank.inputs import read_candidates_jsonl
+from reasonrank.methods.criteria import parse_criteria  # noqa: F401 - re-exported (--criteria's syntax)
 from reasonrank.methods.passages import fix_text_fast
 from reasonrank.types import Candidate, Query, RerankResult
 
@@ -37,10 +38,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--dry-run", action="store_true",
                         help="print the exact prompt(s) that would be sent first, without calling the model")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    rebel = parser.add_argument_group("rebel (multi-criteria) options")
-    rebel.add_argument("--criteria", default=None, metavar="NAME=W,...",
-                       help="criteria and weights, e.g. relevance=0.5,recency=0.2,authority=0.3")
-    rebel.add_argument("--two-turn", action="store_true", help="REBEL two-turn prompting")
     parser.set_defaults(func=run)
 
 
@@ -49,32 +46,8 @@ def read_docs_jsonl(path: str | Path) -> list[Candidate]:
     return read_candidates_jsonl(path)
 
 
-def parse_criteria(text: str) -> dict[str, float]:
-    """``relevance=0.5,recency=0.5`` -> ``{"relevance": 0.5, "recency": 0.5}``."""
-    weights: dict[str, float] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        name, sep, value = part.partition("=")
-        if not sep or not name.strip():
-            raise InvalidInputError(f"--criteria: expected NAME=WEIGHT, got {part!r}")
-        try:
-            weights[name.strip()] = float(value)
-        except ValueError:
-            raise InvalidInputError(f"--criteria: weight of {name.strip()!r} is not a number: {value!r}") from None
-    if not weights:
-        raise InvalidInputError("--criteria is empty")
-    return weights
-
-
 def _method_overrides(args: argparse.Namespace) -> dict[str, Any]:
     overrides: dict[str, Any] = {"depth": common.depth_from_args(args)}
-    if args.criteria is not None or args.two_turn:
-        method = args.method or common.spec_from_args(args).resolved_preset().method
-        if method != "rebel":
-            raise InvalidInputError("--criteria and --two-turn apply to --method rebel only")
-        if args.criteria is not None:
-            overrides["criteria"] = parse_criteria(args.criteria)
-        if args.two_turn:
-            overrides["two_turn"] = True
     if not args.no_progress and not args.dry_run and sys.stderr.isatty():
         overrides["show_progress"] = True
     return overrides

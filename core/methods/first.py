@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import re
 import string
-from typing import Unpack
+from dataclasses import dataclass
+from typing import ClassVar, Unpack
 
 from reasonrank.engines.base import ChatRequest, ChoiceDistribution, Engine
 from reasonrank.errors import EngineError, InvalidInputError
@@ -34,6 +35,7 @@ from reasonrank.methods.base import (
 )
 from reasonrank.methods.generating import RerankerOptions
 from reasonrank.methods.windows import apply_window, window_plan
+from reasonrank.options import option
 from reasonrank.prompts import load_prompt
 from reasonrank.scheduling import Job, ScoreChoices
 from reasonrank.types import Candidate, Query, RerankResult, Trace
@@ -46,6 +48,17 @@ SYSTEM: str = PROMPT["system"]
 def neutralise_labels(text: str) -> str:
     """``[3]`` / ``[B]`` -> ``(3)`` / ``(B)``: passages cannot imitate window labels."""
     return re.sub(r"\[([0-9]+|[A-Za-z])\]", r"(\1)", text)
+
+
+@dataclass(frozen=True)
+class FirstOptions:
+    """FIRST's options."""
+
+    window_size: int = option(20, "passages per window (at most 26 letters)", metavar="N")
+    stride: int = option(10, "step between sliding windows", metavar="N")
+    max_passage_tokens: int | None = option(None, "passage cut, in tokens of the engine's tokenizer (None: no cut)",
+                                            metavar="N")
+    system: str | None = option(SYSTEM, "system message (RankZephyr/FIRST's by default; '' for none)")
 
 
 class FirstReranker(Reranker):
@@ -62,6 +75,8 @@ class FirstReranker(Reranker):
     """
 
     method = "first"
+    result_fields = ("window_size", "stride", "system", "max_passage_tokens")
+    Options: ClassVar[type] = FirstOptions
 
     def __init__(
         self,
@@ -163,4 +178,5 @@ class FirstReranker(Reranker):
             raw_output="",
             prompt_tokens=dist.prompt_tokens,
             seconds=dist.seconds,
+            cached=dist.cached,
         )

@@ -9,7 +9,7 @@ options (:class:`GenerationOptions`, or :class:`SamplingOptions` where the metho
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TypedDict, Unpack
+from typing import ClassVar, TypedDict, Unpack
 
 from reasonrank.engines.base import Engine, SamplingParams
 from reasonrank.errors import InvalidInputError
@@ -60,6 +60,7 @@ class GeneratingReranker(Reranker):
     answer asked for instead of scraped from the unfinished thought.
     """
 
+    result_fields: ClassVar[tuple[str, ...]] = ("params", "answer_forcing", "max_passage_tokens", "reasoning_format")
     #: The reasoning format of the method's prompt (its parser and forced answers read it).
     reasoning_format: ReasoningFormat = DEFAULT_FORMAT
 

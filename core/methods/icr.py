@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Literal, Unpack
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, Unpack
 
 from reasonrank.engines.base import AttentionReadout, AttentionRequest, Engine
 from reasonrank.errors import EngineError, EngineUnavailableError, InvalidInputError
@@ -42,6 +43,7 @@ from reasonrank.methods.base import (
     stable_order_by_score,
 )
 from reasonrank.methods.generating import RerankerOptions
+from reasonrank.options import option
 from reasonrank.prompts import load_prompt
 from reasonrank.scheduling import Attend, Job
 from reasonrank.types import Candidate, Query, RerankResult, Trace
@@ -72,6 +74,19 @@ def masked_calibrated_score(query_weights: list[float], na_weights: list[float])
     return sum(d for d in diff if d > threshold)
 
 
+@dataclass(frozen=True)
+class ICROptions:
+    """ICR's options."""
+
+    scoring: Scoring = option("masked_calibrated", "masked_calibrated (ICR's), calibrated (no mask) or "
+                              "uncalibrated (one probe: faster, more position bias)")
+    retrieval_type: RetrievalType = option("IE", "IE (find relevant information) or QA (answer a question)")
+    max_passage_tokens: int | None = option(None, "passage cut, in tokens of the engine's tokenizer (None: no cut)",
+                                            metavar="N")
+    calibration_query: str = option(CALIBRATION_QUERY, "the content-free query of the calibration")
+    layers: Sequence[int] | None = option(None, "sum the attention of these layers only (None: every layer)")
+
+
 class ICRReranker(Reranker):
     """In-context reranking from attention (ICR); needs an engine with ``supports_attention``
     (``embedded-hf`` or ``transformers``).
@@ -93,6 +108,8 @@ class ICRReranker(Reranker):
     """
 
     method = "icr"
+    result_fields = ("scoring", "retrieval_type", "max_passage_tokens", "calibration_query", "layers")
+    Options: ClassVar[type] = ICROptions
 
     def __init__(
         self,
@@ -197,6 +214,7 @@ class ICRReranker(Reranker):
             raw_output="",
             prompt_tokens=readout.prompt_tokens,
             seconds=readout.seconds,
+            cached=readout.cached,
         )
         return assemble_result(
             query, cands, stable_order_by_score(scores), self.method, scores=scores,

@@ -17,16 +17,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Generator, Mapping
-from typing import Any, Unpack
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
 
 from reasonrank.engines.base import ChatRequest, Engine, Generation
-from reasonrank.errors import EngineError, InvalidInputError, PromptTooLongError
+from reasonrank.errors import EngineError, PromptTooLongError
 from reasonrank.methods.base import Prepared, check_positive, engine_call
-from reasonrank.methods.generating import GeneratingReranker, SamplingOptions
-from reasonrank.methods.listwise_partition import FILLS
-from reasonrank.methods.listwise_strategies import Strategy, WindowOutcome, strategy
+from reasonrank.methods.generating import GeneratingReranker
+from reasonrank.methods.listwise_strategies import (
+    WindowOutcome,
+    split_strategy_options,
+    strategy_declarations,
+    strategy_names,
+)
+from reasonrank.methods.listwise_strategies import strategy as find_strategy
 from reasonrank.methods.passages import aprefetch, fix_text_fast, memoized, prefetch
 from reasonrank.methods.windows import window_plan
+from reasonrank.options import option
 from reasonrank.parsing import parse_ranking
 from reasonrank.prompts import load_prompt
 from reasonrank.scheduling import Generate, Job
@@ -43,6 +50,23 @@ def replace_number(text: str) -> str:
     return re.sub(r"\[(\d+)\]", r"(\1)", text)
 
 
+@dataclass(frozen=True)
+class ListwiseOptions:
+    """The listwise method's own options (its strategies declare theirs: see
+    :mod:`reasonrank.methods.listwise_strategies`)."""
+
+    window_size: int = option(20, "passages per window", metavar="N")
+    stride: int = option(10, "step between sliding windows", metavar="N")
+    depth: int | None = option(100, "first-stage candidates reranked; the rest follow in input order", cli=False)
+    max_passage_tokens: int = option(100, "passage cut, in tokens of the engine's tokenizer", metavar="N")
+    reasoning_budget: int = option(3072, "cap on reasoning tokens per generation", metavar="N")
+    answer_tokens: int = option(100, "tokens for the answer after the reasoning budget", metavar="N")
+    prompt: str | Mapping[str, str] = option("reasonrank", "prompt template name or TOML path")
+    strategy: str = option("sliding", "how a query's windows are walked: sliding (the official loop) or "
+                           "partition (top-down partitioning: a round's windows at once, lower "
+                           "single-query latency)", choices=strategy_names)
+
+
 class ListwiseReranker(GeneratingReranker):
     """ReasonRank listwise reranker.
 
@@ -55,13 +79,10 @@ class ListwiseReranker(GeneratingReranker):
         windows in sequence at top-100) or ``"partition"`` (top-down partitioning, Parry et al.
         SIGIR 2024: a round's windows after the first are sent at once, about three sequential
         windows at top-100). See :mod:`reasonrank.methods.listwise_strategies`.
-    pivot, partition_budget:
-        ``partition`` only: the rank (1-based) in the first window of the passage used as the
-        pivot (10, the paper's cutoff; below ``window_size``), and how many passages placed
-        above the pivot go on to the next round (20, the paper's buffer; at least ``pivot``).
-    partition_fill:
-        ``partition`` only: which passages fill that budget: ``"interleave"`` (default; each
-        window's best first) or ``"list"`` (the first found, as in the paper's code).
+    pivot, partition_budget, partition_fill, ...:
+        The chosen strategy's options, declared by the strategy (``partition``:
+        :class:`~reasonrank.methods.listwise_partition.PartitionOptions`); another
+        strategy's options are ignored. The settings are ``self.strategy_options``.
     depth:
         First-stage candidates reranked (100); the rest follow in input order.
     max_passage_tokens:
@@ -83,13 +104,18 @@ class ListwiseReranker(GeneratingReranker):
     """
 
     method = "listwise"
+    result_fields = ("template", "window_size", "stride", "strategy", "strategy_options", "reasoning_budget")
+    # built from the fields above: the strategy object, and its options mirrored as attributes
+    operational_fields = ("_strategy", "pivot", "partition_budget", "partition_fill")
+    Options: ClassVar[type] = ListwiseOptions
     # Declared here: the strategies (imported by this module) read them.
     window_size: int
     stride: int
     strategy: str
-    pivot: int
-    partition_budget: int
-    partition_fill: str
+    #: The chosen strategy's settings (an instance of its declaration; None: it has none).
+    strategy_options: Any
+    #: The strategies' options are the method's too (``pivot``...): read from the registry.
+    option_extensions = staticmethod(strategy_declarations)
 
     def __init__(
         self,
@@ -103,31 +129,28 @@ class ListwiseReranker(GeneratingReranker):
         answer_tokens: int = 100,
         prompt: str | Mapping[str, str] = "reasonrank",
         strategy: str = "sliding",
-        pivot: int = 10,
-        partition_budget: int = 20,
-        partition_fill: str = "interleave",
-        **options: Unpack[SamplingOptions],
+        **options: Any,
     ) -> None:
+        # The sampling options (SamplingOptions) and the strategies' declared options.
         for name, value in (
             ("max_passage_tokens", max_passage_tokens),
             ("reasoning_budget", reasoning_budget),
             ("answer_tokens", answer_tokens),
-            ("pivot", pivot),
-            ("partition_budget", partition_budget),
         ):
             check_positive(name, value)
         # Opts in to forced answers, off by default: ReasonRank's official inference parses a cut
         # thought as it is; the embedded preset and users turn them on (force_answer=True).
         self.answer_forcing = ForceAnswer(answer_tokens=answer_tokens, enabled=False)
+        self._strategy = find_strategy(strategy)
+        strategy_settings = split_strategy_options(strategy, options)
         super().__init__(engine, max_tokens=reasoning_budget + answer_tokens, depth=depth, **options)
         window_plan(window_size, window_size, stride)  # validates both
-        self._strategy = _strategy_of(strategy, window_size, pivot, partition_budget, partition_fill)
         self.strategy = strategy
-        self.pivot = pivot
-        self.partition_budget = partition_budget
-        self.partition_fill = partition_fill
         self.window_size = window_size
         self.stride = stride
+        self.strategy_options = self._strategy.configure(strategy, self, strategy_settings)
+        for f in fields(self.strategy_options) if self.strategy_options is not None else ():
+            setattr(self, f.name, getattr(self.strategy_options, f.name))  # ranker.pivot, as before
         self.max_passage_tokens = max_passage_tokens
         self.reasoning_budget = reasoning_budget
         data = load_prompt(prompt, required=_REQUIRED)
@@ -251,17 +274,3 @@ class ListwiseReranker(GeneratingReranker):
         counts = [self._strategy.windows(self, len(c)) for _, c in items]
         return None if None in counts else sum(n or 0 for n in counts)
 
-
-def _strategy_of(name: Any, window_size: int, pivot: int, budget: int, fill: Any) -> Strategy:
-    """The strategy ``name``, its settings checked before any engine call."""
-    found = strategy(name)
-    if name == "partition":
-        if window_size < 2 or pivot >= window_size:
-            raise InvalidInputError(f"pivot ({pivot}) must be a rank inside the first window, below "
-                                    f"window_size ({window_size}), for strategy 'partition'")
-        if budget < pivot:
-            raise InvalidInputError(f"partition_budget ({budget}) must be at least pivot ({pivot}) "
-                                    "for strategy 'partition'")
-        if fill not in FILLS:
-            raise InvalidInputError(f"partition_fill must be one of {list(FILLS)}, got {fill!r}")
-    return found

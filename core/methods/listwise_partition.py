@@ -46,9 +46,13 @@ window that keeps its input order has the pivot first, so its passages all stay 
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
+from reasonrank.errors import InvalidInputError
+from reasonrank.methods.base import check_positive
 from reasonrank.methods.listwise_strategies import Strategy, WindowLog, WindowOutcome
+from reasonrank.options import option
 from reasonrank.scheduling import Fork, Job
 from reasonrank.types import Candidate, Query, RerankResult
 
@@ -60,8 +64,32 @@ def _chunks(ids: list[int], size: int) -> list[list[int]]:
     return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
+Fill = Literal["interleave", "list"]
 #: How the candidates of a round fill the budget (see the module docstring).
-FILLS = ("interleave", "list")
+FILLS: tuple[str, ...] = get_args(Fill)
+
+
+@dataclass(frozen=True)
+class PartitionOptions:
+    """The options of ``strategy="partition"`` (the listwise method takes them as keywords)."""
+
+    pivot: int = option(10, "the rank (1-based) in the first window of the passage used as the pivot "
+                        "(the paper's cutoff; below window_size)", metavar="K")
+    partition_budget: int = option(20, "passages placed above the pivot that go on to the next round "
+                                   "(the paper's buffer; at least pivot)", metavar="N")
+    partition_fill: Fill = option("interleave", "which passages fill that budget: interleave (each "
+                                  "window's best first) or list (the first found, as the paper's code)")
+
+    def check(self, ranker: Any) -> None:
+        """The settings against the ranker's window (before any engine call)."""
+        check_positive("pivot", self.pivot)
+        check_positive("partition_budget", self.partition_budget)
+        if ranker.window_size < 2 or self.pivot >= ranker.window_size:
+            raise InvalidInputError(f"pivot ({self.pivot}) must be a rank inside the first window, below "
+                                    f"window_size ({ranker.window_size}), for strategy 'partition'")
+        if self.partition_budget < self.pivot:
+            raise InvalidInputError(f"partition_budget ({self.partition_budget}) must be at least pivot "
+                                    f"({self.pivot}) for strategy 'partition'")
 
 
 def _fill(groups: list[list[int]], how: str) -> list[int]:
@@ -75,7 +103,8 @@ def _fill(groups: list[list[int]], how: str) -> list[int]:
 
 def partition_job(ranker: ListwiseReranker, query: Query, candidates: list[Candidate]) -> Job[RerankResult]:
     """One query's top-down partitioning (see the module docstring)."""
-    width, k, budget = ranker.window_size, ranker.pivot, ranker.partition_budget
+    settings = cast(PartitionOptions, ranker.strategy_options)
+    width, k, budget = ranker.window_size, settings.pivot, settings.partition_budget
     log = WindowLog()
     pool = list(range(len(candidates)))
     settled: list[int] = []  # below the pool, best first
@@ -99,7 +128,7 @@ def partition_job(ranker: ListwiseReranker, query: Query, candidates: list[Candi
             at = placed.index(pivot)
             groups.append(placed[:at])
             below += placed[at + 1 :]
-        above = _fill(groups, ranker.partition_fill)
+        above = _fill(groups, settings.partition_fill)
         if len(above) == k - 1:  # nothing beat the pivot: the first window's top k is final
             return log.result(ranker, query, candidates, above + [pivot] + below + settled)
         pool = above[:budget]
@@ -113,6 +142,7 @@ def _windows(ranker: ListwiseReranker, n: int) -> int | None:
     return 1 + -(-(n - ranker.window_size) // (ranker.window_size - 1))
 
 
-PARTITION = Strategy(job=partition_job, first_window=lambda r, n: (0, min(n, r.window_size)), windows=_windows)
+PARTITION = Strategy(job=partition_job, first_window=lambda r, n: (0, min(n, r.window_size)), windows=_windows,
+                     options=PartitionOptions)
 
-__all__ = ["FILLS", "PARTITION", "partition_job"]
+__all__ = ["FILLS", "PARTITION", "PartitionOptions", "partition_job"]

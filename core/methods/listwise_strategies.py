@@ -3,8 +3,11 @@
 A strategy is a function ``job(ranker, query, candidates) -> Job`` (a generator for
 :mod:`reasonrank.scheduling`) built from the ranker's one-window step
 (:meth:`~reasonrank.methods.listwise.ListwiseReranker.window_job`), plus what a dry run sends first
-and how many windows a query costs (progress bars). A new strategy is one module and one line in
-:data:`STRATEGIES`.
+and how many windows a query costs (progress bars), and the declaration of its own options (a
+frozen dataclass of :func:`reasonrank.options.option` fields, e.g. partition's ``pivot``): the
+listwise method takes them as keywords, the CLI makes their flags, specs and presets are checked
+against them. A new strategy is one module and one line in :data:`STRATEGIES` (a plugin adds
+its line from its own module), with no edit to the listwise class or the CLI.
 
 * ``sliding`` (default): the official ReasonRank loop, windows from the bottom of the list to the
   top, each waiting for the previous one (:mod:`reasonrank.methods.windows`).
@@ -14,13 +17,13 @@ and how many windows a query costs (progress bars). A new strategy is one module
 """
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from reasonrank.errors import InvalidInputError
 from reasonrank.methods.windows import apply_window, window_plan
+from reasonrank.registry import load_registered
 from reasonrank.scheduling import Job
 from reasonrank.types import Candidate, Query, RerankResult, Trace
 
@@ -67,12 +70,35 @@ class WindowLog:
 
 @dataclass(frozen=True)
 class Strategy:
-    """A registered strategy: its job, the first window a dry run shows, and the windows a
-    query of ``n`` candidates costs (None: depends on the model's answers)."""
+    """A registered strategy: its job, the first window a dry run shows, the windows a query
+    of ``n`` candidates costs (None: depends on the model's answers), and the declaration of
+    its options (None: it has none). A declaration may define ``check(ranker)``, called once
+    the ranker's own settings are set (e.g. partition's pivot must fall inside a window)."""
 
     job: Callable[[ListwiseReranker, Query, list[Candidate]], Job[RerankResult]]
     first_window: Callable[[ListwiseReranker, int], tuple[int, int]]
     windows: Callable[[ListwiseReranker, int], int | None]
+    options: type | None = None
+
+    def configure(self, name: str, ranker: ListwiseReranker, given: Mapping[str, Any]) -> Any:
+        """The strategy's settings for ``ranker`` from the ``given`` keywords (its declaration's
+        defaults for the others), each checked against the declaration; None without one."""
+        if self.options is None:
+            return None
+        from reasonrank.options import describe
+
+        infos = {i.name: i for i in describe(self.options, f"listwise --strategy {name}")}
+        unknown = sorted(set(given) - set(infos))
+        if unknown:
+            raise InvalidInputError(f"unknown options {unknown} for listwise strategy {name!r}; "
+                                    f"known: {sorted(infos)}")
+        for key, value in given.items():
+            infos[key].check(value)
+        settings = self.options(**given)
+        check = getattr(settings, "check", None)
+        if check is not None:
+            check(ranker)
+        return settings
 
 
 # -- sliding: the official loop ------------------------------------------------------------
@@ -105,9 +131,41 @@ def strategy(name: Any) -> Strategy:
     """The registered strategy ``name`` (an unknown name is an :class:`InvalidInputError`)."""
     if not isinstance(name, str) or name not in STRATEGIES:
         raise InvalidInputError(f"unknown listwise strategy {name!r}; choose one of {sorted(STRATEGIES)}")
-    module_name, _, attr = STRATEGIES[name].partition(":")
-    found: Strategy = getattr(importlib.import_module(module_name), attr)
+    found: Strategy = load_registered(STRATEGIES, name, "listwise strategy")
     return found
 
 
-__all__ = ["SLIDING", "STRATEGIES", "Strategy", "WindowLog", "WindowOutcome", "sliding_job", "strategy"]
+def strategy_names() -> list[str]:
+    """The registered strategies' names (the ``strategy`` option's choices)."""
+    return sorted(STRATEGIES)
+
+
+def strategy_declarations() -> list[tuple[str, type]]:
+    """``(owner, declaration)`` of every registered strategy that has options (the listwise
+    method's ``option_extensions``)."""
+    out = []
+    for name in strategy_names():
+        declared = strategy(name).options
+        if declared is not None:
+            out.append((f"listwise --strategy {name}", declared))
+    return out
+
+
+def split_strategy_options(chosen: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Take the strategies' options out of ``options`` (a method's keywords): those of the
+    ``chosen`` strategy are returned; another strategy's are dropped (a preset's ``pivot``
+    does not stop ``strategy="sliding"`` from overriding its strategy)."""
+    from reasonrank.options import iter_declared_names
+
+    def names(declared: type | None) -> set[str]:
+        return set(iter_declared_names(declared)) if declared is not None else set()
+
+    own = names(strategy(chosen).options)
+    others = set().union(*(names(strategy(n).options) for n in strategy_names())) - own
+    for key in others:
+        options.pop(key, None)
+    return {key: options.pop(key) for key in sorted(own) if key in options}
+
+
+__all__ = ["SLIDING", "STRATEGIES", "Strategy", "WindowLog", "WindowOutcome", "sliding_job",
+           "split_strategy_options", "strategy", "strategy_declarations", "strategy_names"]

@@ -22,7 +22,8 @@ lockstep across queries); the scoring requests of all queries share engine calls
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Unpack
+from dataclasses import dataclass
+from typing import Any, ClassVar, Unpack
 
 from reasonrank.engines.base import ChatRequest, Engine, Generation
 from reasonrank.errors import EngineError, InvalidInputError
@@ -45,6 +46,7 @@ from reasonrank.methods.criteria import (
 )
 from reasonrank.methods.generating import GeneratingReranker, GenerationOptions
 from reasonrank.methods.passages import cut_passage
+from reasonrank.options import option
 from reasonrank.parsing import split_sections
 from reasonrank.prompts import load_prompt
 from reasonrank.scheduling import Generate, Job, gather
@@ -52,6 +54,20 @@ from reasonrank.scheduling.forcing import ForceAnswer
 from reasonrank.types import Candidate, Query, RerankResult, Trace
 
 _NO_CRITERIA = "turn 1 gave no usable criteria; used the default criteria"
+
+
+@dataclass(frozen=True)
+class RebelOptions:
+    """REBEL's options."""
+
+    criteria: CriteriaLike | None = option(None, "one-turn criteria: name=weight pairs ('relevance=0.5,depth=0.2'), "
+                                           "a list of names or a mapping; default: the template's set",
+                                           metavar="NAME=W,...")
+    two_turn: bool = option(False, "let the LLM choose query-dependent criteria and weights first")
+    max_criteria: int = option(5, "most secondary criteria turn 1 may choose", metavar="N")
+    max_passage_tokens: int = option(512, "passage cut, in tokens of the engine's tokenizer", metavar="N")
+    reasoning_budget: int = option(1024, "max_tokens of each scoring generation", metavar="N")
+    prompt: str = option("rebel", "template name or TOML path")
 
 
 class RebelReranker(GeneratingReranker):
@@ -87,6 +103,8 @@ class RebelReranker(GeneratingReranker):
     """
 
     method = "rebel"
+    result_fields = ("template", "criteria", "max_criteria", "relevance_scale", "secondary_scale", "two_turn")
+    Options: ClassVar[type] = RebelOptions
     answer_forcing = ForceAnswer(answer_tokens=160)  # forced answers, on: one "name: score" line per criterion
     #: Composite of a passage whose output had no usable score: the middle of the [0, 1] scale.
     fallback_score: float = 0.5

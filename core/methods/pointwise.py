@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Unpack
+from typing import Any, ClassVar, Literal, Unpack
 
 from reasonrank.engines.base import ChatRequest, ChoiceDistribution, Engine, Generation
 from reasonrank.errors import EngineError, InvalidInputError, describe_failure
@@ -30,6 +30,7 @@ from reasonrank.methods.base import (
 )
 from reasonrank.methods.generating import GeneratingReranker, GenerationOptions
 from reasonrank.methods.passages import cut_passage
+from reasonrank.options import option
 from reasonrank.prompts import load_prompt
 from reasonrank.prompts.reasoning import DEFAULT_FORMAT, ReasoningFormat, expand_prompt
 from reasonrank.scheduling import Fork, Generate, Job, ScoreChoices
@@ -155,6 +156,22 @@ class _Pair:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class PointwiseOptions:
+    """The pointwise method's options (Rank1, ERank)."""
+
+    mode: Mode | None = option(None, "binary (Rank1: p(true)) or graded (ERank: 0-10); default: the template's")
+    prompt: str | None = option(None, "template name (rank1, erank) or TOML path; default follows mode")
+    reasoning_budget: int | None = option(None, "cap on reasoning tokens per pair (default: the template's)",
+                                          metavar="N")
+    graded_rule: GradedRule = option("expected", "graded scores: expected (sum s p(s)) or paper (ERank's s x Pr(s))")
+    instruction: str | None = option(None, "ERank's relevance definition (templates with {instruction})")
+    query_prompt: str | None = option(None, "Rank1 dataset prompt, with FILL_QUERY_HERE where the query goes")
+    max_passage_tokens: int | None = option(None, "passage cut, in tokens of the engine's tokenizer (None: no cut)",
+                                            metavar="N")
+    check_template: bool = option(True, "refuse engines whose chat template opens a think block itself")
+
+
 class PointwiseReranker(GeneratingReranker):
     """Pointwise reasoning reranker: Rank1 (``mode="binary"``) or ERank (``mode="graded"``).
 
@@ -188,6 +205,9 @@ class PointwiseReranker(GeneratingReranker):
     """
 
     method = "pointwise"
+    result_fields = ("template", "instruction", "mode", "graded_rule", "query_prompt", "reasoning_budget", "check_template")
+    operational_fields = ("_template_checked",)  # a one-time check of the engine
+    Options: ClassVar[type] = PointwiseOptions
 
     def __init__(
         self,
@@ -377,6 +397,7 @@ class PointwiseReranker(GeneratingReranker):
                     prompt_tokens=pair.generation.prompt_tokens + pair.dist.prompt_tokens,
                     completion_tokens=pair.generation.completion_tokens,
                     seconds=pair.generation.seconds + pair.dist.seconds,
+                    cached=pair.generation.cached and pair.dist.cached,
                     warnings=list(pair.warnings),
                     fallback=pair.fallback,
                 )

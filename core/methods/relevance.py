@@ -10,7 +10,8 @@ and the shape monoT5-style rerankers use. All pairs of all queries go to the eng
 """
 from __future__ import annotations
 
-from typing import Unpack
+from dataclasses import dataclass
+from typing import ClassVar, Unpack
 
 from reasonrank.engines.base import ChatRequest, ChoiceDistribution, Engine
 from reasonrank.errors import EngineError
@@ -24,8 +25,19 @@ from reasonrank.methods.base import (
 )
 from reasonrank.methods.generating import RerankerOptions
 from reasonrank.methods.pointwise import PointwiseTemplate, expected_value
+from reasonrank.options import option
 from reasonrank.scheduling import Job, ScoreChoices, gather
 from reasonrank.types import Candidate, Query, RerankResult, Trace
+
+
+@dataclass(frozen=True)
+class RelevanceOptions:
+    """The relevance (answer-logit) method's options."""
+
+    prompt: str = option("rank1", "pointwise template name (rank1: true/false; erank: 0-10) or TOML path")
+    max_passage_tokens: int | None = option(None, "passage cut, in tokens of the engine's tokenizer (None: no cut)",
+                                            metavar="N")
+    instruction: str | None = option(None, "ERank's relevance definition (templates with {instruction})")
 
 
 class RelevanceReranker(Reranker):
@@ -42,6 +54,8 @@ class RelevanceReranker(Reranker):
     """
 
     method = "relevance"
+    result_fields = ("template", "instruction", "max_passage_tokens")
+    Options: ClassVar[type] = RelevanceOptions
 
     def __init__(
         self,
@@ -96,7 +110,8 @@ class RelevanceReranker(Reranker):
             if all(v == float("-inf") for v in dist.logprobs.values()):
                 warnings.append(f"{cand.id}: no probability mass on any answer choice: uniform distribution used")
             traces.append(Trace(kind="relevance", candidate_ids=[cand.id], reasoning="", answer=probs,
-                                raw_output="", prompt_tokens=dist.prompt_tokens, seconds=dist.seconds))
+                                raw_output="", prompt_tokens=dist.prompt_tokens, seconds=dist.seconds,
+                                cached=dist.cached))
         return assemble_result(
             query, cands, stable_order_by_score(scores), self.method, scores=scores, traces=traces,
             warnings=warnings, per_candidate=per_candidate, model=self.engine.model_name,

@@ -14,11 +14,11 @@ from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from reasonrank._async import run_coroutine
+from reasonrank.cache.replies import find_cache
 from reasonrank.engines.base import ChatRequest
 from reasonrank.errors import ReasonRankError
 from reasonrank.methods.passages import passage_memo
 from reasonrank.scheduling import Fork, Job, SchedulerStats, StepCallback, run_async, run_batched
-from reasonrank.scheduling.cache import find_cache
 from reasonrank.scheduling.combinators import observe
 from reasonrank.scheduling.forcing import force_answers
 from reasonrank.types import Query

@@ -24,13 +24,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Generator, Mapping
-from typing import Any, Unpack
+from dataclasses import dataclass
+from typing import Any, ClassVar, Unpack
 
 from reasonrank.engines.base import ChatRequest, Engine
 from reasonrank.errors import EngineError, InvalidInputError
 from reasonrank.methods.base import Prepared, assemble_result, check_positive, engine_call
 from reasonrank.methods.generating import GeneratingReranker, SamplingOptions
 from reasonrank.methods.passages import cut_passage
+from reasonrank.options import option
 from reasonrank.parsing import split_sections
 from reasonrank.prompts import load_prompt
 from reasonrank.prompts.reasoning import DEFAULT_FORMAT, ReasoningFormat
@@ -91,6 +93,20 @@ def parse_choice(text: str, m: int, fmt: ReasoningFormat = DEFAULT_FORMAT) -> tu
     return None, sections.reasoning, answer, warnings
 
 
+@dataclass(frozen=True)
+class SetwiseOptions:
+    """Rank-R1 setwise's options."""
+
+    set_size: int = option(20, "passages per question (Rank-R1's num_child 19 plus the parent)", metavar="N")
+    # No flag: --top-k is the deprecated spelling of --depth on the command line.
+    top_k: int = option(10, "candidates put in order; the rest follow in first-stage order", cli=False)
+    depth: int | None = option(100, "first-stage candidates considered", cli=False)
+    max_passage_tokens: int = option(512, "passage cut, in tokens of the engine's tokenizer", metavar="N")
+    max_query_tokens: int | None = option(None, "query cut (None: no cut; the official runs use 32)", metavar="N")
+    reasoning_budget: int = option(2048, "max_tokens of each generation", metavar="N")
+    prompt: str | Mapping[str, str] = option("setwise", "template name or TOML path")
+
+
 class SetwiseReranker(GeneratingReranker):
     """Rank-R1 setwise reranker (heap sort of "pick the best of this set" questions).
 
@@ -120,6 +136,8 @@ class SetwiseReranker(GeneratingReranker):
     """
 
     method = "setwise"
+    result_fields = ("template", "set_size", "top_k", "max_query_tokens")
+    Options: ClassVar[type] = SetwiseOptions
     answer_forcing = ForceAnswer(answer_tokens=32)  # forced answers, on: "[3]</answer>" needs a few tokens
 
     def __init__(

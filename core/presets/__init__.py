@@ -83,7 +83,7 @@ def get_preset(name: str) -> Preset:
             raise ValueError(f"unknown preset {name!r}; known presets: {', '.join(sorted(files))}")
         data, pname = tomllib.loads(files[name].read_text()), name
     try:
-        return Preset(
+        preset = Preset(
             name=pname,
             method=data["method"],
             engine=data["engine"],
@@ -95,3 +95,18 @@ def get_preset(name: str) -> Preset:
         )
     except KeyError as exc:
         raise ValueError(f"preset {pname!r} lacks the key {exc}") from None
+    check_preset(preset)
+    return preset
+
+
+def check_preset(preset: Preset) -> None:
+    """The preset's ``[method_options]`` against its method's option declarations
+    (:mod:`reasonrank.options`): an unknown name or a wrong value fails at load, naming the
+    preset. (A cascade's stages are checked when its spec is built.)"""
+    from reasonrank.methods import method_names
+    from reasonrank.options import check_method_options
+
+    if preset.method not in method_names():
+        raise ValueError(f"preset {preset.name!r}: unknown method {preset.method!r}; "
+                         f"choose one of {method_names()}")
+    check_method_options(preset.method, preset.method_options, where=f"preset {preset.name!r}: ")
