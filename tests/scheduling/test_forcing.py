@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from reasonrank.cache.keys import decode, encode
 from reasonrank.engines.base import ChatRequest, Generation, SamplingParams
 from reasonrank.engines.scripted import ScriptedEngine
 from reasonrank.scheduling import Generate, run_batched
-from reasonrank.scheduling.cache_key import decode, encode
 from reasonrank.scheduling.forcing import ForceAnswer, force_answers
 from reasonrank.types import Trace, Usage
 
