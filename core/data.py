@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from reasonrank.errors import InvalidInputError
+from reasonrank.files import write_atomic
 from reasonrank.inputs import iter_candidates_jsonl
 from reasonrank.types import Candidate, Query
 
@@ -109,15 +110,9 @@ def write_trec_run(path: PathLike, run: Mapping[str, Sequence[tuple[str, float]]
     """
     if not tag or any(c.isspace() for c in tag):
         raise InvalidInputError(f"run tag must be one word, got {tag!r}")
-    p = Path(path)
-    tmp = p.with_name(p.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for qid, docs in run.items():
-            for rank, (docid, score) in enumerate(docs, start=1):
-                fh.write(f"{qid} Q0 {docid} {rank} {score:.6f} {tag}\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, p)
+    lines = (f"{qid} Q0 {docid} {rank} {score:.6f} {tag}\n"
+             for qid, docs in run.items() for rank, (docid, score) in enumerate(docs, start=1))
+    write_atomic(path, lines, fsync=True)
 
 
 # -- qrels -----------------------------------------------------------------------------------

@@ -240,7 +240,7 @@ def check_method_options(method: str, options: Mapping[str, Any], *, where: str 
     if method in COMPOSITE_METHODS:
         return
     known = method_options(method)
-    from reasonrank.spec import FUSION_OPTIONS
+    from reasonrank.checks import FUSION_OPTIONS  # not from spec: spec imports this module
 
     unknown = sorted(set(options) - set(known) - set(FUSION_OPTIONS))
     if unknown:

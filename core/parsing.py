@@ -5,22 +5,21 @@ result. The answer region is found the way the official ReasonRank code does it
 (``rerank/rankllm.py`` ``_clean_response``: the ``pattern`` of ``listwise_prompt_r1.toml`` on the
 lower-cased output, else the text after the last ``<answer>``, else the whole output), with one
 addition: without ``<answer>``, text after the last ``</think>`` is preferred to the reasoning.
-Every fallback and repair is reported as a warning string.
+Every fallback and repair is reported as a warning string. The tags are the reasoning format's
+(:class:`~reasonrank.prompts.reasoning.ReasoningFormat`; the official ones by default).
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 
+from reasonrank.prompts.reasoning import DEFAULT_FORMAT, ReasoningFormat
+
 # Official pattern (8421BCD/ReasonRank listwise_prompt_r1.toml), applied with DOTALL.
-DEFAULT_ANSWER_PATTERN = r"<think>.*?</think>\s*<answer>(.*?)</answer>"
+DEFAULT_ANSWER_PATTERN = DEFAULT_FORMAT.answer_pattern
 
 _BRACKET_ID = re.compile(r"\[\s*(\d+)\s*\]")
 _BARE_ID = re.compile(r"\d+")
-_THINK_OPEN = "<think>"
-_THINK_CLOSE = "</think>"
-_ANSWER_OPEN = "<answer>"
-_ANSWER_CLOSE = "</answer>"
 
 
 @dataclass
@@ -57,43 +56,45 @@ def _last(tag: str, text: str, end: int | None = None) -> int:
     return hits[-1] if hits else -1
 
 
-def split_sections(text: str, pattern: str = DEFAULT_ANSWER_PATTERN) -> Sections:
-    """Split ``text`` into reasoning and answer, tolerating missing or unclosed tags."""
+def split_sections(text: str, pattern: str | None = None, fmt: ReasoningFormat = DEFAULT_FORMAT) -> Sections:
+    """Split ``text`` into reasoning and answer, tolerating missing or unclosed tags.
+
+    ``pattern`` (one group: the answer) defaults to ``fmt``'s answer pattern."""
     # Case-insensitive, like the official search on response.lower().
-    match = re.search(pattern, text, re.DOTALL | re.IGNORECASE)
+    match = re.search(pattern or fmt.answer_pattern, text, re.DOTALL | re.IGNORECASE)
     if match and match.groups():
-        return Sections(_reasoning(text, match.start(1)), match.group(1).strip())
+        return Sections(_reasoning(text, match.start(1), fmt), match.group(1).strip())
     warnings: list[str] = []
-    answer_at = _last(_ANSWER_OPEN, text)
+    answer_at = _last(fmt.answer_open, text)
     if answer_at >= 0:
-        start = answer_at + len(_ANSWER_OPEN)
-        close = re.search(re.escape(_ANSWER_CLOSE), text[start:], re.IGNORECASE)
+        start = answer_at + len(fmt.answer_open)
+        close = re.search(re.escape(fmt.answer_close), text[start:], re.IGNORECASE)
         if close is None:
             warnings.append("answer tag not closed")
         end = start + close.start() if close else len(text)
-        if _last(_THINK_CLOSE, text, answer_at) < 0:
-            warnings.append("no </think> before <answer>")
-        return Sections(_reasoning(text, answer_at), text[start:end].strip(), warnings)
-    think_close = _last(_THINK_CLOSE, text)
+        if _last(fmt.think_close, text, answer_at) < 0:
+            warnings.append(f"no {fmt.think_close} before {fmt.answer_open}")
+        return Sections(_reasoning(text, answer_at, fmt), text[start:end].strip(), warnings)
+    think_close = _last(fmt.think_close, text)
     if think_close >= 0:
-        warnings.append("no <answer> tag; used the text after </think>")
-        start = think_close + len(_THINK_CLOSE)
-        return Sections(_reasoning(text, start), text[start:].strip(), warnings)
-    if _last(_THINK_OPEN, text) >= 0:
+        warnings.append(f"no {fmt.answer_open} tag; used the text after {fmt.think_close}")
+        start = think_close + len(fmt.think_close)
+        return Sections(_reasoning(text, start, fmt), text[start:].strip(), warnings)
+    if _last(fmt.think_open, text) >= 0:
         warnings.append("reasoning not closed (budget reached?); ids taken from the whole output")
-        begin = _last(_THINK_OPEN, text) + len(_THINK_OPEN)
+        begin = _last(fmt.think_open, text) + len(fmt.think_open)
         return Sections(text[begin:].strip(), text.strip(), warnings)
-    warnings.append("no <think>/<answer> tags; ids taken from the whole output")
+    warnings.append(f"no {fmt.think_open}/{fmt.answer_open} tags; ids taken from the whole output")
     return Sections("", text.strip(), warnings)
 
 
-def _reasoning(text: str, answer_start: int) -> str:
-    """The text inside the last ``<think>...</think>`` before the answer."""
-    close = _last(_THINK_CLOSE, text, answer_start)
+def _reasoning(text: str, answer_start: int, fmt: ReasoningFormat) -> str:
+    """The text inside the last thought (``<think>...</think>``) before the answer."""
+    close = _last(fmt.think_close, text, answer_start)
     if close < 0:
         return ""
-    open_ = _last(_THINK_OPEN, text, close)
-    begin = open_ + len(_THINK_OPEN) if open_ >= 0 else 0
+    open_ = _last(fmt.think_open, text, close)
+    begin = open_ + len(fmt.think_open) if open_ >= 0 else 0
     return text[begin:close].strip()
 
 
@@ -141,11 +142,12 @@ def repair_permutation(labels: list[int], n: int, *, base: int = 1) -> tuple[lis
     return order, mentioned, warnings
 
 
-def parse_ranking(text: str, n: int, pattern: str = DEFAULT_ANSWER_PATTERN) -> ParsedRanking:
+def parse_ranking(text: str, n: int, pattern: str | None = None,
+                  fmt: ReasoningFormat = DEFAULT_FORMAT) -> ParsedRanking:
     """Parse a listwise output over ``n`` passages labelled ``[1]..[n]`` into a permutation."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    sections = split_sections(text, pattern)
+    sections = split_sections(text, pattern, fmt)
     order, mentioned, warnings = repair_permutation(extract_ids(sections.answer), n)
     return ParsedRanking(order, sections.reasoning, sections.answer, mentioned, sections.warnings + warnings)
 

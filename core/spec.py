@@ -17,18 +17,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from reasonrank.checks import (  # the shared option names: re-exported, their home is checks
+    FUSION_OPTIONS,
+    SHARED_METHOD_OPTIONS,
+    check_choice,
+    check_shared_options,
+)
 from reasonrank.engines.base import Engine
 from reasonrank.errors import InvalidInputError
-from reasonrank.scheduling.layers import EngineLayer, compose
+from reasonrank.scheduling.layers import EngineLayer
 from reasonrank.secret import serialize_secrets, wrap_credentials
 
 if TYPE_CHECKING:  # pragma: no cover
     from reasonrank.methods.base import Reranker
+    from reasonrank.resolution import EngineDescription
 
 
-# The options of every method that are spec fields of their own (lifted out of method_options).
-SHARED_METHOD_OPTIONS = ("on_error", "on_parse_error", "depth", "show_progress")
-FUSION_OPTIONS = ("fusion", "fusion_weight", "rrf_k")
 
 
 def _cli(help: str, **argparse: Any) -> dict[str, Any]:
@@ -110,13 +114,9 @@ class RerankerSpec:
                 raise InvalidInputError(f"{name} must be a mapping, got {type(getattr(self, name)).__name__}")
         # Credentials (api_key, an Authorization header) are held as Secrets: never shown or written.
         object.__setattr__(self, "engine_options", wrap_credentials(self.engine_options))
-        _check_choice("on_error", self.on_error, ("raise", "keep_order"))
-        _check_choice("on_parse_error", self.on_parse_error, (None, "keep_order", "raise"))
-        _check_choice("fusion", self.fusion, (None, "rrf", "score"))
+        check_shared_options(self.on_error, self.on_parse_error, self.depth, unset_ok=True)
+        check_choice("fusion", self.fusion, (None, "rrf", "score"))
         object.__setattr__(self, "cache", _check_cache(self.cache))  # frozen: normalise in place
-        if self.depth is not None and (isinstance(self.depth, bool) or not isinstance(self.depth, int)
-                                       or self.depth < 1):
-            raise InvalidInputError(f"depth must be a positive integer, got {self.depth!r}")
 
     # -- building ---------------------------------------------------------------------------
     @classmethod
@@ -170,23 +170,21 @@ class RerankerSpec:
 
     def build_engine(self, *, layers: Sequence[EngineLayer] = ()) -> Engine:
         """The engine alone (the preset's, with this spec's engine/model/URL/options on top),
-        wrapped by ``layers``; an Engine object given as ``engine`` is used as it is."""
-        from reasonrank.factory import build_engine
+        wrapped by ``layers`` and then the result cache; an Engine object given as ``engine``
+        is used as it is (wrapped likewise)."""
+        return self.engine_description().build(layers)
 
-        if isinstance(self.engine, Engine):
-            engine = self.engine
-        else:
-            engine = build_engine(self.resolved_preset(), engine=self.engine, model=self.model,
-                                  base_url=self.base_url, engine_options=dict(self.engine_options))
-        from reasonrank.scheduling.cache import cache_layer
+    def engine_description(self) -> EngineDescription:
+        """The engine this spec runs on, resolved (:func:`reasonrank.resolution.describe_engine`:
+        the one resolution that building and a cascade's engine sharing both use)."""
+        from reasonrank.resolution import describe_engine  # the engines' helpers load on first use
 
-        cache = cache_layer(self.cache, namespace=self.cache_namespace or "")
-        return compose(engine, *layers, *([cache] if cache is not None else []))
+        return describe_engine(self)
 
     def resolved_preset(self) -> Any:
         """The :class:`~reasonrank.presets.Preset` this spec builds on (an unknown preset, or a
         method the preset is not for, raises here: check a spec before starting a cluster)."""
-        from reasonrank.factory import resolve_preset
+        from reasonrank.resolution import resolve_preset
 
         return resolve_preset(self.method, self.preset, self.engine, self.model)
 
@@ -246,16 +244,10 @@ def _check_cache(cache: Any) -> bool | str:
         cache = os.fspath(cache)
     if not isinstance(cache, str) or not cache.strip():
         raise InvalidInputError(f"cache must be True, False or a folder, got {cache!r}")
-    from reasonrank.scheduling.cache_store import prepare_folder
+    from reasonrank.cache.stores import prepare_folder
 
     prepare_folder(cache)
     return cache
-
-
-def _check_choice(name: str, value: Any, choices: tuple[Any, ...]) -> None:
-    if value not in choices:
-        allowed = " or ".join(repr(c) for c in choices if c is not None)
-        raise InvalidInputError(f"{name} must be {allowed}, got {value!r}")
 
 
 def spec_fields() -> tuple[str, ...]:

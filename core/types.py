@@ -5,7 +5,10 @@ Plain dataclasses, so the core has no dependency on LlamaIndex, Haystack or pyda
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from reasonrank.engines.base import Generation
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,8 @@ class Candidate:
 @dataclass
 class Usage:
     """What a rerank cost: engine calls, tokens and seconds spent inside the engine, and how
-    often a fallback stood in for the model.
+    often a fallback stood in for the model. A unit the result cache answered is a cache hit,
+    not an engine call (and adds no tokens or seconds): usage counts what the engine did.
 
     ``fallbacks`` counts the units (listwise windows, setwise sets, pointwise pairs, REBEL
     passages or criteria turns) whose model output gave no usable answer, so the input order (or
@@ -123,6 +127,19 @@ class Trace:
     fallback: bool = False  # the output gave no usable answer: input order / fallback score kept
     forced_answer: bool = False  # the thought hit the budget: closed, and the answer forced
     thinking_tokens: int = 0  # tokens inside <think> (forced: exact; otherwise estimated by share)
+    cached: bool = False  # every reply it holds came from the result cache: no engine work
+
+    @classmethod
+    def of(cls, kind: str, gen: Generation, candidate_ids: list[str], reasoning: str, answer: str,
+           **fields: Any) -> Trace:
+        """The trace of one :class:`~reasonrank.engines.base.Generation`: its output, tokens and
+        seconds, whether the result cache answered it (``gen.cached``), and what the forced-answer
+        wrapper did to it (``gen.forced``, ``gen.thinking_tokens``); ``fields`` are the remaining
+        :class:`Trace` fields."""
+        return cls(kind=kind, candidate_ids=candidate_ids, reasoning=reasoning, answer=answer,
+                   raw_output=gen.text, prompt_tokens=gen.prompt_tokens,
+                   completion_tokens=gen.completion_tokens, seconds=gen.seconds, cached=gen.cached,
+                   forced_answer=gen.forced is not None, thinking_tokens=gen.thinking_tokens or 0, **fields)
 
 
 @dataclass

@@ -61,13 +61,14 @@ def evaluate_checkpoint(model_dir: str | Path, dataset_dir: str | Path, *, windo
         engine.close()
     ranking: dict[str, list[str]] = {}
     valid, rewards = 0, []
+    fmt = reranker.reasoning_format  # the prompt's: the same tags for the check, the parse and the reward
     for item, gen in zip(items, gens, strict=True):
         ids = [c.id for c in item.candidates]
-        valid += is_valid_listwise_format(gen.text, len(ids))
-        parsed = parse_ranking(gen.text, len(ids))
+        valid += is_valid_listwise_format(gen.text, len(ids), fmt)
+        parsed = parse_ranking(gen.text, len(ids), fmt=fmt)
         ranking[item.query.id] = [ids[k] for k in parsed.order]
         gold, relevant = _gold_answer(item)
-        rewards.append(listwise_reward(gen.text, candidate_ids=ids, gold_answer=gold, relevant_ids=relevant))
+        rewards.append(listwise_reward(gen.text, candidate_ids=ids, gold_answer=gold, relevant_ids=relevant, fmt=fmt))
     report = evaluate_run(data.qrels, ranked_run(ranking), ["nDCG@10"])
     return {
         "queries": len(items),

@@ -13,6 +13,9 @@ github 8421BCD/ReasonRank, ``verl/verl/utils/reward_score/ranking.py`` (``comput
   gold).rbo()``, p = 1.0, its default) between the predicted and the gold id lists (computed
   by :func:`rbo_similarity`, which reproduces that package's definition).
 
+The tags are a :class:`~reasonrank.prompts.reasoning.ReasoningFormat` (``fmt``; the official
+ones by default), the same the rerankers parse with.
+
 The ``*_rewards`` functions have TRL's reward-function signature
 (``completions, **dataset_columns -> list[float]``).
 """
@@ -23,13 +26,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from reasonrank.metrics import rbo_similarity
+from reasonrank.prompts.reasoning import DEFAULT_FORMAT, ReasoningFormat
 
-# The official answer pattern (listwise_prompt_r1.toml, `pattern`).
-ANSWER_PATTERN = re.compile(r"<think>.*?</think>\s*<answer>(.*?)</answer>", re.DOTALL)
 # Weights of the official multi-view reward (ranking.py: ndcg10 + 0.2 * recall10 + 0.1 * rbo).
 NDCG_WEIGHT, RECALL_WEIGHT, RBO_WEIGHT = 1.0, 0.2, 0.1
 FORMAT_MISS_REWARD = -1.0
 WRONG_COUNT_REWARD = 0.0
+
+
+def answer_match(completion: str, fmt: ReasoningFormat = DEFAULT_FORMAT) -> re.Match[str] | None:
+    """The official answer pattern (listwise_prompt_r1.toml ``pattern``: the format's), searched
+    with DOTALL as ``compute_score`` does; group 1 is the answer."""
+    return re.search(fmt.answer_pattern, completion, re.DOTALL)
 
 
 def _digit_ids(text: str) -> list[str]:
@@ -60,6 +68,7 @@ def listwise_reward(
     candidate_ids: Sequence[str],
     gold_answer: str,
     relevant_ids: Sequence[str],
+    fmt: ReasoningFormat = DEFAULT_FORMAT,
 ) -> float:
     """The official ReasonRank multi-view ranking reward for one completion.
 
@@ -68,7 +77,7 @@ def listwise_reward(
     ``relevant_ids`` the relevant doc ids. Returns -1 (format miss), 0 (wrong id count) or
     ``nDCG@10 + 0.2 Recall@10 + 0.1 RBO``.
     """
-    match = ANSWER_PATTERN.search(completion)
+    match = answer_match(completion, fmt)
     if not match:
         return FORMAT_MISS_REWARD
     pred = _digit_ids(match.group(1))
@@ -84,34 +93,30 @@ def listwise_reward(
     return NDCG_WEIGHT * ndcg10 + RECALL_WEIGHT * recall10 + RBO_WEIGHT * rbo_similarity(pred, gold)
 
 
-def is_valid_listwise_format(completion: str, num_candidates: int) -> bool:
-    """True when the completion has the ``<think>…</think><answer>…</answer>`` structure and the
-    answer ranks each of the ``num_candidates`` labels ``[1]..[n]`` exactly once."""
-    match = ANSWER_PATTERN.search(completion)
+def is_valid_listwise_format(completion: str, num_candidates: int, fmt: ReasoningFormat = DEFAULT_FORMAT) -> bool:
+    """True when the completion has the ``<think>…</think><answer>…</answer>`` structure (in
+    ``fmt``) and the answer ranks each of the ``num_candidates`` labels ``[1]..[n]`` exactly once."""
+    match = answer_match(completion, fmt)
     if not match:
         return False
     ids = _digit_ids(match.group(1))
     return sorted(int(x) for x in ids) == list(range(1, num_candidates + 1))
 
 
-def format_reward(completion: str, *, num_candidates: int) -> float:
+def format_reward(completion: str, *, num_candidates: int, fmt: ReasoningFormat = DEFAULT_FORMAT) -> float:
     """1.0 for a well-formed completion with a complete permutation, else 0.0.
 
     Not part of the official reward (which folds format into -1/0 above); used as an optional
     shaping term with its own weight in the GRPO config.
     """
-    return 1.0 if is_valid_listwise_format(completion, num_candidates) else 0.0
+    return 1.0 if is_valid_listwise_format(completion, num_candidates, fmt) else 0.0
 
 
-# Rank1 starts the assistant turn with "<think>" in the prompt, so the completion may lack it.
-POINTWISE_PATTERN = re.compile(r"^\s*(?:<think>)?.*?</think>\s*(true|false)\b", re.DOTALL | re.IGNORECASE)
-
-
-def pointwise_reward(completion: str, *, label: bool | str | int) -> float:
+def pointwise_reward(completion: str, *, label: bool | str | int, fmt: ReasoningFormat = DEFAULT_FORMAT) -> float:
     """Rank1-style reward: 1 for the right true/false answer after a closed thought, 0 for the
     wrong one, -1 when there is no ``…</think> true|false`` structure (the opening ``<think>`` is
     part of Rank1's prompt, so it is optional in the completion)."""
-    match = POINTWISE_PATTERN.search(completion)
+    match = re.search(fmt.after_thought(r"(true|false)\b"), completion, re.DOTALL | re.IGNORECASE)
     if not match:
         return FORMAT_MISS_REWARD
     gold = str(label).strip().lower() in {"true", "1", "yes"}

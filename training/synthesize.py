@@ -30,10 +30,15 @@ from reasonrank.engines.base import ChatRequest, Engine, Generation, SamplingPar
 from reasonrank.errors import EngineError
 from reasonrank.methods.listwise import ListwiseReranker
 from reasonrank.methods.pointwise import PointwiseReranker
+from reasonrank.prompts.reasoning import DEFAULT_FORMAT, ReasoningFormat
 from reasonrank.training.examples import append_jsonl, iter_jsonl
-from reasonrank.training.rewards import ANSWER_PATTERN, is_valid_listwise_format, ranking_metrics
-
-_POINTWISE_ANSWER = re.compile(r"</think>\s*(true|false)\b", re.IGNORECASE)
+from reasonrank.training.rewards import (
+    FORMAT_MISS_REWARD,
+    answer_match,
+    is_valid_listwise_format,
+    pointwise_reward,
+    ranking_metrics,
+)
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,9 @@ class SynthesisSettings:
     max_passage_tokens: int = 100
     concurrency: int | None = None
     queries_per_chunk: int = 8
+    #: The teacher's prompts (names or TOML paths); the filter reads their reasoning format.
+    listwise_prompt: str = "reasonrank"
+    pointwise_prompt: str = "rank1"
 
     def __post_init__(self) -> None:
         unknown = set(self.kinds) - {"listwise", "pointwise"}
@@ -89,12 +97,13 @@ def _relevant(item: EvalItem) -> list[str]:
     return [d for d, rel in item.qrels.items() if rel > 0]
 
 
-def _listwise_outcome(item: EvalItem, window, text: str, threshold: float) -> tuple[str, dict[str, Any] | None]:
+def _listwise_outcome(item: EvalItem, window, text: str, threshold: float,
+                      fmt: ReasoningFormat = DEFAULT_FORMAT) -> tuple[str, dict[str, Any] | None]:
     ids = [c.id for c in window]
-    found = ANSWER_PATTERN.search(text)
+    found = answer_match(text, fmt)  # the reward's format check
     if not found:
         return "format", None
-    if not is_valid_listwise_format(text, len(ids)):
+    if not is_valid_listwise_format(text, len(ids), fmt):
         return "incomplete_ranking", None
     labels = [int(x) for x in re.findall(r"\d+", found.group(1))]
     final_list = [ids[k - 1] for k in labels]
@@ -135,8 +144,9 @@ def synthesize(dataset_dir: str | Path, output_dir: str | Path, teacher: Engine,
     listwise = ListwiseReranker(teacher, window_size=settings.window_size,
                                 stride=min(10, settings.window_size),
                                 max_passage_tokens=settings.max_passage_tokens,
-                                reasoning_budget=settings.reasoning_budget)
-    pointwise = PointwiseReranker(teacher, reasoning_budget=settings.reasoning_budget)
+                                reasoning_budget=settings.reasoning_budget, prompt=settings.listwise_prompt)
+    pointwise = PointwiseReranker(teacher, reasoning_budget=settings.reasoning_budget,
+                                  prompt=settings.pointwise_prompt)
     params = SamplingParams(max_tokens=settings.reasoning_budget + 100)
     concurrency = settings.concurrency or teacher.max_concurrency
     qids = data.query_ids(settings.limit_queries)
@@ -164,13 +174,14 @@ def synthesize(dataset_dir: str | Path, output_dir: str | Path, teacher: Engine,
             text = request.assistant_prefix + gen.text
             messages = [dict(m) for m in request.messages] + [{"role": "assistant", "content": text}]
             if kind == "listwise":
-                outcome, extra = _listwise_outcome(item, payload, text, settings.ndcg_threshold)
+                outcome, extra = _listwise_outcome(item, payload, text, settings.ndcg_threshold,
+                                                   listwise.reasoning_format)
                 if extra:
                     rows["listwise"].append({"kind": "listwise", "qid": item.query.id, "query": item.query.text,
                                              "messages": messages, "candidate_ids": [c.id for c in payload], **extra})
             else:
                 cand, label = payload
-                outcome = _pointwise_outcome(text, label)
+                outcome = _pointwise_outcome(text, label, pointwise.reasoning_format)
                 if outcome == "kept":
                     rows["pointwise"].append({"kind": "pointwise", "qid": item.query.id, "docid": cand.id,
                                               "query": item.query.text, "messages": messages, "label": label})
@@ -187,12 +198,13 @@ def synthesize(dataset_dir: str | Path, output_dir: str | Path, teacher: Engine,
     return _report(settings, qids, out, counts, ledger_path)
 
 
-def _pointwise_outcome(text: str, label: bool) -> str:
-    """Rank1's self-consistency filter for one teacher answer: kept when it agrees with qrels."""
-    match = _POINTWISE_ANSWER.search(text)
-    if not match:
+def _pointwise_outcome(text: str, label: bool, fmt: ReasoningFormat = DEFAULT_FORMAT) -> str:
+    """Rank1's self-consistency filter for one teacher answer: kept when it agrees with qrels
+    (the pointwise reward's check: a true/false answer after a closed thought)."""
+    reward = pointwise_reward(text, label=label, fmt=fmt)
+    if reward == FORMAT_MISS_REWARD:
         return "format"
-    return "kept" if (match.group(1).lower() == "true") == label else "disagrees_with_qrels"
+    return "kept" if reward > 0 else "disagrees_with_qrels"
 
 
 def _report(settings: SynthesisSettings, qids: list[str], out: Path, counts: dict[str, Counter],

@@ -20,8 +20,10 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from reasonrank.prompts.reasoning import DEFAULT_FORMAT
+
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
-TAG_TOKENS = ("<think>", "</think>", "<answer>", "</answer>")
+TAG_TOKENS = tuple(DEFAULT_FORMAT.tags.values())  # <think> </think> <answer> </answer>
 
 
 @dataclass(frozen=True)

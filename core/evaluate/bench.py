@@ -7,12 +7,13 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+from reasonrank.checks import check_positive
 from reasonrank.data import Dataset
 from reasonrank.errors import InvalidInputError
 from reasonrank.evaluate.batching import chunks, progress
-from reasonrank.evaluate.meter import EngineMeter, meter
+from reasonrank.evaluate.meter import EngineMeter
 from reasonrank.evaluate.run import as_dataset
-from reasonrank.methods.base import Reranker, check_positive
+from reasonrank.methods.base import Reranker
 from reasonrank.scheduling.layers import find_layer
 
 
@@ -52,10 +53,10 @@ def benchmark(
         raise InvalidInputError(f"{dataset.name}: no judged queries to benchmark")
     # Warm up on queries outside the measured ones where there are any (no cache advantage).
     spare = qids[len(measured) : len(measured) + warmup] or measured[:warmup]
+    reranker, engine = _metered(reranker)
     for qid in spare:
         item = dataset.item(qid, top_k)
         reranker.rerank_batch([(item.query, item.candidates)])
-    engine = _meter_of(reranker)
     engine.reset()
     per_query: list[dict[str, Any]] = []
     start = time.perf_counter()
@@ -123,13 +124,17 @@ def _timing_report(engine: EngineMeter, per_query: list[dict[str, Any]], total: 
 __all__ = ["benchmark", "percentiles"]
 
 
-def _meter_of(reranker: Reranker) -> EngineMeter:
-    """The :class:`EngineMeter` the reranker was built with (``RerankerSpec.build(layers=
-    [EngineMeter])``, as ``reasonrank bench`` does). A reranker built without one is metered
-    the old way, by slipping a meter under it, with a DeprecationWarning."""
+def _metered(reranker: Reranker) -> tuple[Reranker, EngineMeter]:
+    """The reranker to time and its :class:`EngineMeter`: the one it was built with
+    (``RerankerSpec.build(layers=[EngineMeter])``, as ``reasonrank bench`` does). A reranker
+    built without one is timed as a copy rebuilt with the metering layer
+    (:meth:`Reranker.with_layers`; the caller's reranker is left as it is), with a DeprecationWarning."""
     found = find_layer(reranker.engine, EngineMeter)  # under the result cache, if any
     if found is not None:
-        return found
+        return reranker, found
     warnings.warn("benchmark(): build the reranker with layers=[EngineMeter] (RerankerSpec.build); "
                   "metering an already built reranker is deprecated", DeprecationWarning, stacklevel=3)
-    return meter(reranker)
+    rebuilt = reranker.with_layers(EngineMeter)
+    metered = find_layer(rebuilt.engine, EngineMeter)
+    assert metered is not None
+    return rebuilt, metered

@@ -1,19 +1,20 @@
 """Engine metering: how much wall time a reranker spends inside its engine, and on what.
 
 An :class:`EngineMeter` is an :class:`~reasonrank.engines.base.Engine` wrapping another one, so
-it can be composed wherever an engine is built (``EngineMeter(engine)``). :func:`meter` is the
-older way in: it puts a meter between an already built reranker and its engine.
+it is composed when the reranker is built (``RerankerSpec.build(layers=[EngineMeter])``);
+:func:`meter` finds it among the reranker's layers.
 """
 from __future__ import annotations
 
 import threading
-import time
+import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from reasonrank.engines import base  # the protocol's types, as base.X
-from reasonrank.methods.base import Reranker
-from reasonrank.scheduling.layers import EngineWrapper
+from reasonrank.methods.base import Reranker, rebuild_in_place
+from reasonrank.scheduling.layers import EngineWrapper, find_layer
+from reasonrank.scheduling.stats import BusyClock
 
 # What an engine call returns, per request: each carries its token counts.
 _Answer = base.Generation | base.ChoiceDistribution | base.AttentionReadout | base.Encoding
@@ -31,7 +32,7 @@ class EngineMeter(EngineWrapper):
     def __init__(self, inner: base.Engine) -> None:
         super().__init__(inner)
         self._lock = threading.Lock()
-        self.intervals: list[tuple[float, float]] = []
+        self.clock = BusyClock()
         self.calls = 0
         self.requests = 0
         self.prompt_tokens = 0
@@ -39,14 +40,12 @@ class EngineMeter(EngineWrapper):
 
     def reset(self) -> None:
         """Forget what was recorded so far (e.g. after a warm-up)."""
+        self.clock.reset()
         with self._lock:
-            self.intervals.clear()
             self.calls = self.requests = self.prompt_tokens = self.completion_tokens = 0
 
-    def _record(self, start: float, results: Sequence[_Answer]) -> None:
-        end = time.perf_counter()
+    def _record(self, results: Sequence[_Answer]) -> None:
         with self._lock:
-            self.intervals.append((start, end))
             self.calls += 1
             self.requests += len(results)
             for r in results:
@@ -54,15 +53,21 @@ class EngineMeter(EngineWrapper):
                 self.completion_tokens += getattr(r, "completion_tokens", 0)
 
     def _timed(self, call: Callable[..., list[_A]], *args: Any) -> list[_A]:
-        start = time.perf_counter()
-        out = call(*args)
-        self._record(start, out)
+        self.clock.start()
+        try:
+            out = call(*args)
+        finally:
+            self.clock.end()
+        self._record(out)
         return out
 
     async def _atimed(self, call: Callable[..., Awaitable[list[_A]]], *args: Any) -> list[_A]:
-        start = time.perf_counter()
-        out = await call(*args)
-        self._record(start, out)
+        self.clock.start()
+        try:
+            out = await call(*args)
+        finally:
+            self.clock.end()
+        self._record(out)
         return out
 
     def generate(
@@ -101,30 +106,24 @@ class EngineMeter(EngineWrapper):
     @property
     def busy_seconds(self) -> float:
         """Wall seconds during which at least one engine call was running."""
-        with self._lock:
-            spans = sorted(self.intervals)
-        if not spans:
-            return 0.0
-        total = 0.0
-        cur_start, cur_end = spans[0]
-        for start, end in spans[1:]:
-            if start > cur_end:  # a gap: close the current busy stretch
-                total += cur_end - cur_start
-                cur_start, cur_end = start, end
-            else:
-                cur_end = max(cur_end, end)
-        return total + (cur_end - cur_start)
+        return self.clock.seconds
 
 
 def meter(reranker: Reranker) -> EngineMeter:
-    """Put an :class:`EngineMeter` between ``reranker`` and its engine (idempotent)."""
-    # TODO(issue 25): compose the meter when the reranker is built (the scheduler's engine
-    # layers) instead of replacing the attribute here; callers only need the returned meter.
-    engine = reranker.engine
-    if not isinstance(engine, EngineMeter):
-        engine = EngineMeter(engine)
-        reranker.engine = engine
-    return engine
+    """The :class:`EngineMeter` ``reranker`` was built with (``RerankerSpec.build(layers=
+    [EngineMeter])``), found at any depth of its layers.
+
+    Deprecated for a reranker built without one: it is then rebuilt in place with the metering
+    layer (:func:`~reasonrank.methods.base.rebuild_in_place`), with a DeprecationWarning."""
+    found = find_layer(reranker.engine, EngineMeter)
+    if found is None:
+        warnings.warn("meter(reranker) on a reranker built without a meter is deprecated; build it with "
+                      "layers=[EngineMeter] (RerankerSpec.build) and find it with find_layer",
+                      DeprecationWarning, stacklevel=2)
+        rebuild_in_place(reranker, EngineMeter)
+        found = find_layer(reranker.engine, EngineMeter)
+    assert found is not None
+    return found
 
 
 __all__ = ["EngineMeter", "meter"]

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from reasonrank.data import Dataset, EvalItem, write_trec_run
 from reasonrank.errors import InvalidInputError
 from reasonrank.evaluate.results_file import METRICS_FILE, RUN_FILE
+from reasonrank.files import write_atomic
 from reasonrank.metrics import DEFAULT_MEASURES, evaluate_run, ranked_run
 
 # Per-query usage counters summed into the metrics document.
@@ -93,9 +93,7 @@ def finalize(
 
 def write_metrics(out: Path, doc: dict[str, Any]) -> None:
     """Write ``out/metrics.json`` atomically: a reader never sees half a document."""
-    tmp = out / (METRICS_FILE + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2) + "\n")
-    os.replace(tmp, out / METRICS_FILE)
+    write_atomic(out / METRICS_FILE, json.dumps(doc, indent=2) + "\n")
 
 
 def format_metrics(doc: dict[str, Any]) -> str:

@@ -7,12 +7,14 @@ decides once, from the engine, whether the jobs run on the sync batching driver 
 one, and keeps one query's failure from discarding the others'."""
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from abc import ABC
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Literal, TypeVar
 
+from reasonrank.checks import check_positive, check_shared_options
 from reasonrank.engines.base import ChatRequest, Engine
 from reasonrank.errors import (
     EngineError,
@@ -33,6 +35,8 @@ from reasonrank.methods.running import (  # noqa: F401 - re-exported
     with_query,
 )
 from reasonrank.scheduling import Job, SchedulerStats
+from reasonrank.scheduling.forcing import ForceAnswer
+from reasonrank.scheduling.layers import EngineLayer, compose
 from reasonrank.types import Candidate, Query, RankedCandidate, RerankResult
 
 OnError = Literal["raise", "keep_order"]
@@ -52,9 +56,13 @@ Prepared = tuple[Query, list[Candidate]]
 from reasonrank.inputs import coerce_candidate, coerce_candidates, coerce_query  # noqa: F401 - re-exported
 
 
-def check_positive(name: str, value: int | None) -> None:
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
-        raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
+def rebuild_in_place(reranker: Reranker, *layers: EngineLayer) -> None:
+    """Make ``reranker`` its own :meth:`~Reranker.with_layers` rebuild (every attribute the
+    rebuilt one's). Only for the deprecated calls whose contract is to change an already built
+    reranker (``reasonrank.serve.share_engine``, ``reasonrank.evaluate.meter``); it goes with
+    them. Everything else composes its layers when the reranker is built."""
+    rebuilt = reranker.with_layers(*layers)
+    vars(reranker).update(vars(rebuilt))
 
 
 # -- the error policy ------------------------------------------------------------------------
@@ -69,6 +77,15 @@ def engine_call(fn: Callable[..., T], *args: Any) -> T:
         raise
     except Exception as exc:
         raise as_engine_error(exc) from exc
+
+
+def _settings_of(value: Any) -> Any:
+    """A setting as the memo key holds it: a nested reranker by its own settings."""
+    if isinstance(value, Reranker):
+        return value.result_settings()
+    if isinstance(value, (list, tuple)):
+        return [_settings_of(v) for v in value]
+    return value
 
 
 class Reranker(ABC):
@@ -101,6 +118,18 @@ class Reranker(ABC):
     """
 
     method: ClassVar[str] = "base"
+    #: The attributes that can change this method's answers: with the query and the candidates,
+    #: they are the whole-result memo's key (:meth:`result_settings`). Each class declares its
+    #: own; the keys of the classes above it are included. Every other attribute a reranker
+    #: holds must be in ``operational_fields`` (a test checks each attribute is one or the other).
+    result_fields: ClassVar[tuple[str, ...]] = ("on_error", "on_parse_error", "depth")
+    #: Attributes that change how a query runs but never its answer (or are the engine).
+    operational_fields: ClassVar[tuple[str, ...]] = ("engine", "last_stats", "show_progress", "max_batch_size",
+                                                     "max_concurrency", "schedule", "method", "_engine")
+    #: The one switch of forced answers: the policy each query's job is wrapped with
+    #: (:mod:`reasonrank.scheduling.forcing`; ``enabled=False`` only records thinking tokens).
+    #: None: the method does not force answers (listwise, setwise and REBEL declare one).
+    answer_forcing: ForceAnswer | None = None
 
     def __init__(
         self,
@@ -124,16 +153,46 @@ class Reranker(ABC):
         self.last_stats: SchedulerStats | None = None  # of the latest batch (benchmarks read it)
         if not isinstance(engine, Engine):
             raise InvalidInputError(f"engine must be an Engine, got {type(engine).__name__}")
-        if on_error not in ("raise", "keep_order"):
-            raise InvalidInputError(f"on_error must be 'raise' or 'keep_order', got {on_error!r}")
-        if on_parse_error not in ("raise", "keep_order"):
-            raise InvalidInputError(f"on_parse_error must be 'raise' or 'keep_order', got {on_parse_error!r}")
-        check_positive("depth", depth)
-        self.engine = engine
+        check_shared_options(on_error, on_parse_error, depth)  # the spec's checks too (one home)
+        self._engine = engine
         self.on_error: OnError = on_error
         self.on_parse_error: OnParseError = on_parse_error
         self.depth = depth
         self.show_progress = show_progress
+
+    def result_settings(self) -> dict[str, Any]:
+        """Everything that can change this reranker's answer to a query, as plain data (nested
+        rerankers by their own settings): the whole-result memo keys results by it."""
+        names = sorted({n for cls in type(self).__mro__ for n in vars(cls).get("result_fields", ())})
+        return {"class": type(self).__qualname__, **{n: _settings_of(getattr(self, n)) for n in names}}
+
+    @property
+    def engine(self) -> Engine:
+        """The engine with its layers (sharing, metering, the result cache), composed when the
+        reranker was built and never replaced afterwards: a reranker with another layer is a
+        new one (:meth:`with_layers`)."""
+        return self._engine
+
+    def with_layers(self, *layers: EngineLayer) -> Reranker:
+        """A new reranker with this one's settings whose engine is this one's wrapped by
+        ``layers`` (innermost first); this reranker is left as it is. Parts that share one
+        engine (a cascade's stages) share its one wrapped engine. Prefer composing the layers
+        when building (``RerankerSpec.build(layers=...)``): then they sit under the result cache."""
+        wrapped: dict[int, Engine] = {}
+
+        def wrap(engine: Engine) -> Engine:
+            if id(engine) not in wrapped:
+                wrapped[id(engine)] = compose(engine, *layers)
+            return wrapped[id(engine)]
+
+        return self._rebuilt(wrap)
+
+    def _rebuilt(self, wrap: Callable[[Engine], Engine]) -> Reranker:
+        """This reranker's copy on ``wrap(engine)`` (a composite rebuilds its parts)."""
+        clone = copy.copy(self)
+        clone._engine = wrap(self._engine)
+        clone.last_stats = None
+        return clone
 
     # -- public API -------------------------------------------------------------------------
     def rerank(self, query: QueryLike, candidates: Sequence[CandidateLike]) -> RerankResult:
@@ -181,12 +240,12 @@ class Reranker(ABC):
     def _rerank_many(self, items: list[Prepared]) -> list[RerankResult]:
         """Rerank validated (query, candidates) pairs; one full result per pair, or in a failed
         query's place the exception it raised (see :func:`settle`)."""
-        from reasonrank.methods.memo import memoized_run  # a repeated query answered whole
+        from reasonrank.cache.results import memoized_run  # a repeated query answered whole
 
         return memoized_run(self, items, run_jobs)
 
     async def _arerank_many(self, items: list[Prepared]) -> list[RerankResult]:
-        from reasonrank.methods.memo import amemoized_run
+        from reasonrank.cache.results import amemoized_run
 
         return await amemoized_run(self, items, arun_jobs)
 

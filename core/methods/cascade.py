@@ -15,8 +15,9 @@ stages that ran.
 """
 from __future__ import annotations
 
+import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from reasonrank.engines.base import Engine
@@ -68,6 +69,7 @@ class CascadeReranker(Reranker):
     """Rerankers in sequence, each over the previous one's top (see the module docstring)."""
 
     method = "cascade"
+    result_fields = ("stages", "depths", "adaptive", "agree_top", "margin")
 
     def __init__(self, stages: Sequence[Reranker], depths: Sequence[int], *, adaptive: bool = False,
                  agree_top: int = 3, margin: float | None = None) -> None:
@@ -86,14 +88,11 @@ class CascadeReranker(Reranker):
                          depth=self.depths[0])
         self.method = "cascade(" + ">".join(s.method for s in self.stages) + ")"  # type: ignore[misc]
 
-    # The engine is the last stage's (what a meter or a server would replace).
-    @property  # type: ignore[override]
-    def engine(self) -> Engine:
-        return self.stages[-1].engine
-
-    @engine.setter
-    def engine(self, value: Engine) -> None:
-        self.stages[-1].engine = value
+    def _rebuilt(self, wrap: Callable[[Engine], Engine]) -> Reranker:
+        clone = copy.copy(self)
+        clone.stages = [stage._rebuilt(wrap) for stage in self.stages]  # one engine stays one
+        clone._engine = clone.stages[-1].engine  # the last stage's, as when built
+        return clone
 
     @property  # type: ignore[override]
     def last_stats(self) -> SchedulerStats | None:

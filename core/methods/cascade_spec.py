@@ -11,8 +11,7 @@ presets (``embedded-cascade``, ``reasonrank-7b-cascade``), the CLI (``--method c
 """
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +20,8 @@ from reasonrank.errors import InvalidInputError
 if TYPE_CHECKING:  # pragma: no cover
     from reasonrank.engines.base import Engine
     from reasonrank.methods.cascade import CascadeReranker
-    from reasonrank.spec import EngineLayer, RerankerSpec
+    from reasonrank.scheduling.layers import EngineLayer
+    from reasonrank.spec import RerankerSpec
 
 # What a stage inherits from the cascade spec when it does not set it.
 INHERITED = ("engine", "model", "base_url", "engine_options", "on_error", "on_parse_error", "cache",
@@ -32,8 +32,6 @@ CASCADE_KEYS = ("stages", "depths", "adaptive", "agree_top", "margin")
 def stage_specs(spec: RerankerSpec, options: Mapping[str, Any]) -> list[RerankerSpec]:
     """Each stage's spec (inheriting from ``spec``), checked now: an unknown stage method or
     preset is one clear error before any engine is built."""
-    from reasonrank.spec import RerankerSpec
-
     unknown = sorted(set(options) - set(CASCADE_KEYS))
     if unknown:
         raise InvalidInputError(f"unknown cascade options {unknown}; known: {list(CASCADE_KEYS)}")
@@ -48,25 +46,18 @@ def stage_specs(spec: RerankerSpec, options: Mapping[str, Any]) -> list[Reranker
             raise InvalidInputError(f"cascade stage {n} is itself a cascade: list its stages instead")
         values = {k: getattr(spec, k) for k in INHERITED if k not in stage}
         try:
-            built = RerankerSpec.from_dict({**values, **stage})
-            built.resolved_preset()
+            built = type(spec).from_dict({**values, **stage})  # the spec's class: no import cycle
+            built.engine_description()  # the one resolution: an unknown preset fails here
         except (InvalidInputError, ValueError, KeyError) as exc:
             raise InvalidInputError(f"cascade stage {n}: {exc}") from None
         out.append(built)
     return out
 
 
-def _engine_key(stage: RerankerSpec) -> str:
-    """Stages with equal keys get one engine (mirrors ``factory.build_engine``'s resolution)."""
-    if not isinstance(stage.engine, (str, type(None))):
-        return f"object:{id(stage.engine)}"
-    preset = stage.resolved_preset()
-    name = stage.engine or preset.engine
-    options = dict(preset.engine_options) if name == preset.engine else {}
-    options.update(stage.engine_options)
-    model = stage.model or (preset.model if name == preset.engine or name != "embedded" else None)
-    return json.dumps([name, model, stage.base_url, options, stage.cache, stage.cache_namespace],
-                      sort_keys=True, default=repr)
+def _engine_key(stage: RerankerSpec) -> Hashable:
+    """Stages with equal keys get one engine: the key of the engine description the stage
+    builds from (:func:`reasonrank.resolution.describe_engine`, the resolution building uses)."""
+    return stage.engine_description().key
 
 
 def build_cascade(spec: RerankerSpec, options: Mapping[str, Any], layers: Sequence[EngineLayer]) -> CascadeReranker:
@@ -75,7 +66,7 @@ def build_cascade(spec: RerankerSpec, options: Mapping[str, Any], layers: Sequen
 
     stages = stage_specs(spec, options)
     depths = check_depths(options.get("depths") or [], len(stages))
-    engines: dict[str, Engine] = {}
+    engines: dict[Hashable, Engine] = {}
     built = []
     for stage, depth in zip(stages, depths, strict=True):
         key = _engine_key(stage)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from reasonrank.errors import InvalidInputError
 from reasonrank.parsing import split_sections
+from reasonrank.prompts.reasoning import DEFAULT_FORMAT, ReasoningFormat
 
 CriteriaLike = Mapping[str, float] | Sequence[str] | str
 _NUMBER = r"[-+]?\d+(?:\.\d+)?"
@@ -88,14 +89,14 @@ def combine(scores: Mapping[str, float], criteria: CriteriaSet) -> float:
     return sum(w * scores.get(c, 0.0) / criteria.scales[c] for c, w in criteria.weights.items()) / total
 
 
-def parse_scores(text: str, criteria: CriteriaSet) -> PassageScores:
+def parse_scores(text: str, criteria: CriteriaSet, fmt: ReasoningFormat = DEFAULT_FORMAT) -> PassageScores:
     """Scores of every criterion from a scoring answer.
 
     Missing criteria score 0 and non-numeric scores score 0; out-of-range values are clamped;
     unknown criteria are ignored. Each case is a warning. The answer region is preferred; without
-    one, the whole output is searched (last mention wins).
+    one, the whole output is searched (last mention wins). ``fmt``: the output's reasoning format.
     """
-    sections = split_sections(text)
+    sections = split_sections(text, fmt=fmt)
     warnings = [w for w in sections.warnings if "ids taken" not in w]
     found: dict[str, str] = {}
     extra: list[str] = []
@@ -137,13 +138,14 @@ def parse_scores(text: str, criteria: CriteriaSet) -> PassageScores:
     return PassageScores(scores, sections.reasoning, warnings, n_found)
 
 
-def parse_meta(text: str, max_criteria: int) -> tuple[dict[str, float], dict[str, str], list[str]]:
+def parse_meta(text: str, max_criteria: int,
+               fmt: ReasoningFormat = DEFAULT_FORMAT) -> tuple[dict[str, float], dict[str, str], list[str]]:
     """Turn 1's criteria: ``name -> weight`` and ``name -> description``, plus warnings.
 
     Percentages and weights that do not sum to 1 are accepted (the caller normalises); more than
-    ``max_criteria`` secondary criteria are cut, keeping the heaviest.
+    ``max_criteria`` secondary criteria are cut, keeping the heaviest. ``fmt``: the output's format.
     """
-    sections = split_sections(text)
+    sections = split_sections(text, fmt=fmt)
     weights: dict[str, float] = {}
     descriptions: dict[str, str] = {}
     warnings: list[str] = []

@@ -73,7 +73,7 @@ class EncoderReranker(Reranker):
                             "tokens were truncated")
         trace = Trace(kind=self.method, candidate_ids=[cands[i].id for i in kept], reasoning="", answer="",
                       raw_output="", prompt_tokens=sum(r.prompt_tokens for r in replies),
-                      seconds=sum(r.seconds for r in replies))
+                      seconds=sum(r.seconds for r in replies), cached=all(r.cached for r in replies))
         result = assemble_result(query, cands, stable_order_by_score(scores), self.method, scores=scores,
                                  traces=[trace], warnings=warnings, model=self.engine.model_name)
         result.usage.truncated = truncated

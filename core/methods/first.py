@@ -75,6 +75,7 @@ class FirstReranker(Reranker):
     """
 
     method = "first"
+    result_fields = ("window_size", "stride", "system", "max_passage_tokens")
     Options: ClassVar[type] = FirstOptions
 
     def __init__(
@@ -177,4 +178,5 @@ class FirstReranker(Reranker):
             raw_output="",
             prompt_tokens=dist.prompt_tokens,
             seconds=dist.seconds,
+            cached=dist.cached,
         )

@@ -14,8 +14,9 @@ factory builds it when a preset or caller passes ``fusion=`` (``fusion_weight=``
 """
 from __future__ import annotations
 
+import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -86,6 +87,8 @@ class FusedReranker(Reranker):
         RRF's constant (60).
     """
 
+    result_fields = ("inner", "fusion", "weight", "rrf_k")
+
     def __init__(self, inner: Reranker, *, fusion: FusionKind = "rrf", weight: float = 0.5, rrf_k: float = 60.0) -> None:
         if not isinstance(inner, Reranker):
             raise InvalidInputError(f"inner must be a Reranker, got {type(inner).__name__}")
@@ -103,14 +106,11 @@ class FusedReranker(Reranker):
         super().__init__(inner.engine, on_error=inner.on_error, on_parse_error=inner.on_parse_error,
                          depth=inner.depth, show_progress=inner.show_progress)
 
-    # The engine lives in the inner reranker (evaluation meters it by replacing it).
-    @property  # type: ignore[override]
-    def engine(self) -> Engine:
-        return self.inner.engine
-
-    @engine.setter
-    def engine(self, value: Engine) -> None:
-        self.inner.engine = value
+    def _rebuilt(self, wrap: Callable[[Engine], Engine]) -> Reranker:
+        clone = copy.copy(self)
+        clone.inner = self.inner._rebuilt(wrap)
+        clone._engine = clone.inner.engine  # the inner reranker's engine, as when built
+        return clone
 
     @property  # type: ignore[override]
     def last_stats(self) -> SchedulerStats | None:

@@ -8,12 +8,13 @@ options (:class:`GenerationOptions`, or :class:`SamplingOptions` where the metho
 """
 from __future__ import annotations
 
-from typing import TypedDict, Unpack
+from dataclasses import replace
+from typing import ClassVar, TypedDict, Unpack
 
 from reasonrank.engines.base import Engine, SamplingParams
 from reasonrank.errors import InvalidInputError
 from reasonrank.methods.base import OnError, OnParseError, Reranker, Schedule
-from reasonrank.scheduling.forcing import ForceAnswer
+from reasonrank.prompts.reasoning import DEFAULT_FORMAT, ReasoningFormat
 
 
 class CommonOptions(TypedDict, total=False):
@@ -53,15 +54,15 @@ class GeneratingReranker(Reranker):
     """A method whose engine steps generate text with one set of sampling settings.
 
     A method whose outputs are ``<think>…</think><answer>…</answer>`` opts in to forced answers
-    (:mod:`reasonrank.scheduling.forcing`) by setting :attr:`forced_answer_tokens`; its
-    ``force_answer`` option (default: on) then closes a thought cut by the budget and asks for
-    the answer instead of scraping one from the unfinished thought.
+    (:mod:`reasonrank.scheduling.forcing`) by declaring its :attr:`answer_forcing` policy (the
+    continuation's tokens, and whether it is on when ``force_answer`` is not given); its
+    ``force_answer`` option then switches it: on, a thought cut by the budget is closed and the
+    answer asked for instead of scraped from the unfinished thought.
     """
 
-    #: Tokens of a forced answer's continuation; None: the method does not force answers.
-    forced_answer_tokens: int | None = None
-    #: ``force_answer`` when not given: on, unless the method's official code scrapes (listwise).
-    force_answer_default: bool = True
+    result_fields: ClassVar[tuple[str, ...]] = ("params", "answer_forcing", "max_passage_tokens", "reasoning_format")
+    #: The reasoning format of the method's prompt (its parser and forced answers read it).
+    reasoning_format: ReasoningFormat = DEFAULT_FORMAT
 
     def __init__(
         self,
@@ -78,19 +79,21 @@ class GeneratingReranker(Reranker):
         super().__init__(engine, **options)
         if force_answer is not None and not isinstance(force_answer, bool):
             raise InvalidInputError(f"force_answer must be true or false, got {force_answer!r}")
-        if force_answer and self.forced_answer_tokens is None:
+        if force_answer and self.answer_forcing is None:
             raise InvalidInputError(f"force_answer is not an option of the {self.method} method")
-        #: The forced-answer policy the runner wraps each job with (None: the method does not
-        #: force answers; ``enabled=False``: it only records thinking tokens).
-        self.answer_forcing: ForceAnswer | None = None
-        enabled = self.force_answer_default if force_answer is None else force_answer
-        if self.forced_answer_tokens is not None:
-            self.answer_forcing = ForceAnswer(answer_tokens=self.forced_answer_tokens, enabled=enabled)
+        if self.answer_forcing is not None and force_answer is not None:
+            self.answer_forcing = replace(self.answer_forcing, enabled=force_answer)
         try:
             self.params = SamplingParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                                          seed=seed, stop=stop)
         except ValueError as exc:
             raise InvalidInputError(str(exc)) from None
+
+    def _use_format(self, fmt: ReasoningFormat) -> None:
+        """Read outputs in ``fmt`` (the prompt's reasoning format), forced answers included."""
+        self.reasoning_format = fmt
+        if self.answer_forcing is not None:
+            self.answer_forcing = replace(self.answer_forcing, format=fmt)
 
 
 __all__ = ["CommonOptions", "GeneratingReranker", "GenerationOptions", "RerankerOptions", "SamplingOptions"]

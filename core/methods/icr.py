@@ -108,6 +108,7 @@ class ICRReranker(Reranker):
     """
 
     method = "icr"
+    result_fields = ("scoring", "retrieval_type", "max_passage_tokens", "calibration_query", "layers")
     Options: ClassVar[type] = ICROptions
 
     def __init__(
@@ -213,6 +214,7 @@ class ICRReranker(Reranker):
             raw_output="",
             prompt_tokens=readout.prompt_tokens,
             seconds=readout.seconds,
+            cached=readout.cached,
         )
         return assemble_result(
             query, cands, stable_order_by_score(scores), self.method, scores=scores,

@@ -37,10 +37,11 @@ from reasonrank.options import option
 from reasonrank.parsing import parse_ranking
 from reasonrank.prompts import load_prompt
 from reasonrank.scheduling import Generate, Job
+from reasonrank.scheduling.forcing import ForceAnswer
 from reasonrank.types import Candidate, Query, Trace
 
 _TEMPLATE_KEYS = ("system", "prefix", "passage", "post", "title_format", "answer_pattern")
-_REQUIRED = _TEMPLATE_KEYS[1:]  # the system message is optional
+_REQUIRED = _TEMPLATE_KEYS[1:-1]  # the system message is optional; the pattern defaults to the format's
 
 
 def replace_number(text: str) -> str:
@@ -96,12 +97,16 @@ class ListwiseReranker(GeneratingReranker):
         Sampling (official: greedy).
     prompt:
         Template name in ``reasonrank.prompts`` or a path to a TOML file, or a dict with the keys
-        ``system, prefix, passage, post, title_format, answer_pattern``.
+        ``system, prefix, passage, post, title_format`` (and optionally ``answer_pattern``,
+        default: the reasoning format's, and a ``format`` table).
     schedule, max_batch_size, max_concurrency, on_error, on_parse_error, show_progress:
         See :class:`~reasonrank.methods.base.Reranker`.
     """
 
     method = "listwise"
+    result_fields = ("template", "window_size", "stride", "strategy", "strategy_options", "reasoning_budget")
+    # built from the fields above: the strategy object, and its options mirrored as attributes
+    operational_fields = ("_strategy", "pivot", "partition_budget", "partition_fill")
     Options: ClassVar[type] = ListwiseOptions
     # Declared here: the strategies (imported by this module) read them.
     window_size: int
@@ -111,9 +116,6 @@ class ListwiseReranker(GeneratingReranker):
     strategy_options: Any
     #: The strategies' options are the method's too (``pivot``...): read from the registry.
     option_extensions = staticmethod(strategy_declarations)
-    # ReasonRank's official inference parses a cut thought as it is: the class keeps that; the
-    # embedded preset and users turn forced answers on (force_answer=True).
-    force_answer_default = False
 
     def __init__(
         self,
@@ -136,9 +138,11 @@ class ListwiseReranker(GeneratingReranker):
             ("answer_tokens", answer_tokens),
         ):
             check_positive(name, value)
+        # Opts in to forced answers, off by default: ReasonRank's official inference parses a cut
+        # thought as it is; the embedded preset and users turn them on (force_answer=True).
+        self.answer_forcing = ForceAnswer(answer_tokens=answer_tokens, enabled=False)
         self._strategy = find_strategy(strategy)
         strategy_settings = split_strategy_options(strategy, options)
-        self.forced_answer_tokens = answer_tokens  # opts in to forced answers (force_answer)
         super().__init__(engine, max_tokens=reasoning_budget + answer_tokens, depth=depth, **options)
         window_plan(window_size, window_size, stride)  # validates both
         self.strategy = strategy
@@ -150,7 +154,9 @@ class ListwiseReranker(GeneratingReranker):
         self.max_passage_tokens = max_passage_tokens
         self.reasoning_budget = reasoning_budget
         data = load_prompt(prompt, required=_REQUIRED)
+        self._use_format(data["format"])
         self.template = {k: str(data.get(k, "")) for k in _TEMPLATE_KEYS}
+        self.template["answer_pattern"] = self.template["answer_pattern"] or self.reasoning_format.answer_pattern
 
     # -- prompt ----------------------------------------------------------------------------
     def passage_content(self, candidate: Candidate) -> str:
@@ -250,7 +256,7 @@ class ListwiseReranker(GeneratingReranker):
         except EngineError as exc:
             return WindowOutcome(list(range(len(window))), warnings=[self.engine_fallback(query, label, exc)],
                                  engine_failure=True)
-        parsed = parse_ranking(gen.text, len(window), self.template["answer_pattern"])
+        parsed = parse_ranking(gen.text, len(window), self.template["answer_pattern"], self.reasoning_format)
         notes = list(parsed.warnings)
         if gen.finish_reason == "length":
             notes.insert(0, f"output hit max_tokens ({self.params.max_tokens})")
@@ -259,18 +265,8 @@ class ListwiseReranker(GeneratingReranker):
             # order and the run goes on, as in the official loop and RankLLM (strict: raise).
             self.output_fallback(query, label, f"no ranking in the output {gen.text[-200:]!r}; "
                                  "kept the window's input order")
-        trace = Trace(
-            kind="window",
-            candidate_ids=[c.id for c in window],
-            reasoning=parsed.reasoning,
-            answer=parsed.answer,
-            raw_output=gen.text,
-            prompt_tokens=gen.prompt_tokens,
-            completion_tokens=gen.completion_tokens,
-            seconds=gen.seconds,
-            warnings=notes,
-            fallback=parsed.failed,
-        )
+        trace = Trace.of("window", gen, [c.id for c in window], parsed.reasoning, parsed.answer,
+                         warnings=notes, fallback=parsed.failed)
         return WindowOutcome(list(parsed.order), trace, [f"{label}: {n}" for n in notes])
 
     # -- many queries: run by the base class ----------------------------------------------

@@ -50,6 +50,7 @@ from reasonrank.options import option
 from reasonrank.parsing import split_sections
 from reasonrank.prompts import load_prompt
 from reasonrank.scheduling import Generate, Job, gather
+from reasonrank.scheduling.forcing import ForceAnswer
 from reasonrank.types import Candidate, Query, RerankResult, Trace
 
 _NO_CRITERIA = "turn 1 gave no usable criteria; used the default criteria"
@@ -102,8 +103,9 @@ class RebelReranker(GeneratingReranker):
     """
 
     method = "rebel"
+    result_fields = ("template", "criteria", "max_criteria", "relevance_scale", "secondary_scale", "two_turn")
     Options: ClassVar[type] = RebelOptions
-    forced_answer_tokens = 160  # opts in to forced answers: one "name: score" line per criterion
+    answer_forcing = ForceAnswer(answer_tokens=160)  # forced answers, on: one "name: score" line per criterion
     #: Composite of a passage whose output had no usable score: the middle of the [0, 1] scale.
     fallback_score: float = 0.5
 
@@ -129,6 +131,7 @@ class RebelReranker(GeneratingReranker):
             raise InvalidInputError("criteria and two_turn exclude each other: two-turn REBEL lets the "
                                     "model choose the criteria")
         self.template = load_prompt(prompt)
+        self._use_format(self.template["format"])
         self.relevance_scale = float(self.template["relevance_scale"])
         self.secondary_scale = float(self.template["secondary_scale"])
         self.two_turn = two_turn
@@ -151,7 +154,7 @@ class RebelReranker(GeneratingReranker):
     def criteria_from_meta(self, text: str) -> tuple[CriteriaSet, list[str]]:
         """The criteria set turn 1's output defines; falls back to the default set with a
         warning when nothing usable was written. Relevance is always included."""
-        weights, descriptions, warnings = parse_meta(text, self.max_criteria)
+        weights, descriptions, warnings = parse_meta(text, self.max_criteria, self.reasoning_format)
         if not weights or sum(weights.values()) <= 0:
             warnings.append(_NO_CRITERIA)
             return self._criteria_set(self.template["default_criteria"]), warnings
@@ -222,11 +225,9 @@ class RebelReranker(GeneratingReranker):
         return self._assemble(query, cands, criteria, replies, traces, warnings)
 
     def _criteria_trace(self, gen: Generation, criteria: CriteriaSet, notes: list[str]) -> Trace:
-        return Trace(
-            kind="criteria", candidate_ids=[], reasoning=split_sections(gen.text).reasoning,
-            answer=", ".join(f"{k}={w:.3g}" for k, w in criteria.weights.items()), raw_output=gen.text,
-            prompt_tokens=gen.prompt_tokens, completion_tokens=gen.completion_tokens,
-            seconds=gen.seconds, warnings=notes, fallback=_NO_CRITERIA in notes)
+        return Trace.of("criteria", gen, [], split_sections(gen.text, fmt=self.reasoning_format).reasoning,
+                        ", ".join(f"{k}={w:.3g}" for k, w in criteria.weights.items()),
+                        warnings=notes, fallback=_NO_CRITERIA in notes)
 
     def _cuts(self, items: list[Prepared]) -> tuple[list[str], int]:
         return [c.content().strip() for _, cands in items for c in cands], self.max_passage_tokens
@@ -249,7 +250,7 @@ class RebelReranker(GeneratingReranker):
         for ci, cand in enumerate(cands):
             gen = gens[ci]
             assert isinstance(gen, Generation)
-            parsed = parse_scores(gen.text, criteria)
+            parsed = parse_scores(gen.text, criteria, self.reasoning_format)
             notes = list(parsed.warnings)
             if gen.finish_reason == "length":
                 notes.insert(0, f"output hit max_tokens ({self.params.max_tokens})")
@@ -261,11 +262,9 @@ class RebelReranker(GeneratingReranker):
             scores.append(self.fallback_score if fell_back else combine(parsed.scores, criteria))
             per_candidate[ci] = {"reasoning": parsed.reasoning or None, "raw_output": gen.text,
                                  "criteria": parsed.scores}
-            traces.append(Trace(
-                kind="score", candidate_ids=[cand.id], reasoning=parsed.reasoning,
-                answer=", ".join(f"{k}={v:g}" for k, v in parsed.scores.items()), raw_output=gen.text,
-                prompt_tokens=gen.prompt_tokens, completion_tokens=gen.completion_tokens,
-                seconds=gen.seconds, warnings=notes, fallback=fell_back))
+            traces.append(Trace.of("score", gen, [cand.id], parsed.reasoning,
+                                   ", ".join(f"{k}={v:g}" for k, v in parsed.scores.items()),
+                                   warnings=notes, fallback=fell_back))
             warnings.extend(f"passage {cand.id}: {n}" for n in notes)
         return assemble_result(query, cands, stable_order_by_score(scores), self.method, scores=scores,
                                traces=traces, warnings=warnings, per_candidate=per_candidate,

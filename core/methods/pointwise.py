@@ -1,7 +1,7 @@
 """Pointwise reasoning reranking: Rank1 (true/false) and ERank (graded 0-10).
 
 One prompt per (query, passage). The model first reasons (generation, started with ``<think>``
-and stopped at ``</think>``); then the answer distribution is read at the answer position with
+and stopped at ``</think>``: the tags of the template's reasoning format); then the answer distribution is read at the answer position with
 :meth:`Engine.choice_logprobs` on a request whose assistant turn already holds the thought and its
 closing. When the reasoning budget ran out, the thought is cut to its last full sentence, closed,
 and the answer forced, as the official Rank1 code does (``_fix_incomplete_responses`` in
@@ -32,6 +32,7 @@ from reasonrank.methods.generating import GeneratingReranker, GenerationOptions
 from reasonrank.methods.passages import cut_passage
 from reasonrank.options import option
 from reasonrank.prompts import load_prompt
+from reasonrank.prompts.reasoning import DEFAULT_FORMAT, ReasoningFormat, expand_prompt
 from reasonrank.scheduling import Fork, Generate, Job, ScoreChoices
 from reasonrank.types import Candidate, Query, RerankResult, Trace
 
@@ -39,7 +40,11 @@ Mode = Literal["binary", "graded"]
 GradedRule = Literal["expected", "paper"]
 
 DEFAULT_TEMPLATES: dict[str, str] = {"binary": "rank1", "graded": "erank"}
-THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+# A template that does not say otherwise has Rank1's shape: the assistant turn opens the
+# thought, the answer is read right after its close (the format's tags fill the placeholders).
+_SHAPE: dict[str, Any] = {"assistant_prefix": "{think_open}", "stop": ["{think_close}"],
+                          "closed_answer_prefix": "{think_open}{reasoning}{think_close}",
+                          "forced_answer_prefix": "{think_open}\n{reasoning}\n{think_close}"}
 # Rank1's dataset prompts (orionw/rank1 prompts.py) mark where the query goes with this token.
 QUERY_PLACEHOLDER = "FILL_QUERY_HERE"
 _PROBE = "\u2063reasonrank-template-probe\u2063"
@@ -59,11 +64,13 @@ class PointwiseTemplate:
     user: str
     choices: tuple[str, ...]
     values: tuple[float, ...]
+    assistant_prefix: str
+    stop: tuple[str, ...]
+    closed_answer_prefix: str
+    forced_answer_prefix: str
     system: str | None = None
-    assistant_prefix: str = THINK_OPEN
-    stop: tuple[str, ...] = (THINK_CLOSE,)
-    closed_answer_prefix: str = THINK_OPEN + "{reasoning}" + THINK_CLOSE
-    forced_answer_prefix: str = THINK_OPEN + "\n{reasoning}\n" + THINK_CLOSE
+    #: The reasoning format (tags) the template's strings were written with.
+    format: ReasoningFormat = DEFAULT_FORMAT
     default_instruction: str = ""
     max_reasoning_tokens: int = 4096
     source: str = ""
@@ -75,6 +82,9 @@ class PointwiseTemplate:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], default_name: str = "custom") -> PointwiseTemplate:
+        """A template from its keys; missing answer-position keys take Rank1's shape, and the
+        tag placeholders are filled from the template's reasoning format."""
+        data = expand_prompt({**_SHAPE, **data})
         missing = [k for k in ("mode", "user", "choices", "values") if k not in data]
         if missing:
             raise InvalidInputError(f"pointwise template {default_name!r} lacks {missing}")
@@ -92,7 +102,7 @@ class PointwiseTemplate:
             raise InvalidInputError("template 'user' must contain '{query}' and '{passage}'")
         known = {f for f in cls.__dataclass_fields__}
         kwargs = {k: v for k, v in data.items() if k in known}
-        kwargs.update(choices=choices, values=values, stop=tuple(data.get("stop", (THINK_CLOSE,))))
+        kwargs.update(choices=choices, values=values, stop=tuple(data["stop"]))
         kwargs.setdefault("name", default_name)
         return cls(**kwargs)
 
@@ -195,6 +205,8 @@ class PointwiseReranker(GeneratingReranker):
     """
 
     method = "pointwise"
+    result_fields = ("template", "instruction", "mode", "graded_rule", "query_prompt", "reasoning_budget", "check_template")
+    operational_fields = ("_template_checked",)  # a one-time check of the engine
     Options: ClassVar[type] = PointwiseOptions
 
     def __init__(
@@ -227,6 +239,7 @@ class PointwiseReranker(GeneratingReranker):
         self.mode: Mode = self.template.mode
         self.reasoning_budget = reasoning_budget or self.template.max_reasoning_tokens
         super().__init__(engine, max_tokens=self.reasoning_budget, stop=self.template.stop, **options)
+        self._use_format(self.template.format)
         self.graded_rule: GradedRule = graded_rule
         self.instruction = instruction if instruction is not None else self.template.default_instruction
         self.query_prompt = query_prompt
@@ -258,7 +271,7 @@ class PointwiseReranker(GeneratingReranker):
         inserts an empty closed thought): the answer position would then be wrong."""
         rendered = self.engine.render(ChatRequest.of([{"role": "user", "content": _PROBE}]))
         tail = rendered.rsplit(_PROBE, 1)[-1]
-        if THINK_OPEN in tail or THINK_CLOSE in tail:
+        if self.reasoning_format.think_open in tail or self.reasoning_format.think_close in tail:
             raise ChatTemplateError(
                 f"the chat template of {self.engine.model_name!r} already writes think markup in the "
                 f"assistant turn ({tail.strip()[-60:]!r}); pointwise reranking starts the thought "
@@ -276,8 +289,9 @@ class PointwiseReranker(GeneratingReranker):
         pair.warnings, pair.forced = [], False  # a retried pair starts afresh
         text = gen.text
         closed = gen.finish_reason != "length"
-        if THINK_CLOSE in text:  # engines that ignore stop strings: cut at the close ourselves
-            text, closed = text.split(THINK_CLOSE, 1)[0], True
+        close = self.reasoning_format.think_close
+        if close in text:  # engines that ignore stop strings: cut at the close ourselves
+            text, closed = text.split(close, 1)[0], True
         if closed:
             prefix_template, pair.reasoning = self.template.closed_answer_prefix, text
         else:
@@ -378,11 +392,12 @@ class PointwiseReranker(GeneratingReranker):
                     kind="pointwise",
                     candidate_ids=[pair.candidate.id],
                     reasoning=pair.reasoning.strip(),
-                    answer=answer.replace("</answer>", "").strip(),
+                    answer=answer.replace(self.reasoning_format.answer_close, "").strip(),
                     raw_output=pair.generation.text,
                     prompt_tokens=pair.generation.prompt_tokens + pair.dist.prompt_tokens,
                     completion_tokens=pair.generation.completion_tokens,
                     seconds=pair.generation.seconds + pair.dist.seconds,
+                    cached=pair.generation.cached and pair.dist.cached,
                     warnings=list(pair.warnings),
                     fallback=pair.fallback,
                 )

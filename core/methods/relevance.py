@@ -54,6 +54,7 @@ class RelevanceReranker(Reranker):
     """
 
     method = "relevance"
+    result_fields = ("template", "instruction", "max_passage_tokens")
     Options: ClassVar[type] = RelevanceOptions
 
     def __init__(
@@ -109,7 +110,8 @@ class RelevanceReranker(Reranker):
             if all(v == float("-inf") for v in dist.logprobs.values()):
                 warnings.append(f"{cand.id}: no probability mass on any answer choice: uniform distribution used")
             traces.append(Trace(kind="relevance", candidate_ids=[cand.id], reasoning="", answer=probs,
-                                raw_output="", prompt_tokens=dist.prompt_tokens, seconds=dist.seconds))
+                                raw_output="", prompt_tokens=dist.prompt_tokens, seconds=dist.seconds,
+                                cached=dist.cached))
         return assemble_result(
             query, cands, stable_order_by_score(scores), self.method, scores=scores, traces=traces,
             warnings=warnings, per_candidate=per_candidate, model=self.engine.model_name,

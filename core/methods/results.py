@@ -54,7 +54,10 @@ def assemble_result(
     traces = traces or []
     usage = Usage(engine_fallbacks=engine_fallbacks)
     for t in traces:
-        usage.add(Usage(1, t.prompt_tokens, t.completion_tokens, t.seconds, fallbacks=int(t.fallback)))
+        if t.cached:  # usage counts what the engine did: a unit the cache answered cost no call
+            usage.fallbacks += int(t.fallback)
+        else:
+            usage.add(Usage(1, t.prompt_tokens, t.completion_tokens, t.seconds, fallbacks=int(t.fallback)))
     return RerankResult(
         query=query,
         method=method,

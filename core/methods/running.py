@@ -14,13 +14,13 @@ from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from reasonrank._async import run_coroutine
+from reasonrank.cache.replies import find_cache
 from reasonrank.engines.base import ChatRequest
 from reasonrank.errors import ReasonRankError
 from reasonrank.methods.passages import passage_memo
 from reasonrank.scheduling import Fork, Job, SchedulerStats, StepCallback, run_async, run_batched
-from reasonrank.scheduling.cache import find_cache
 from reasonrank.scheduling.combinators import observe
-from reasonrank.scheduling.forcing import ForceAnswer, force_answers
+from reasonrank.scheduling.forcing import force_answers
 from reasonrank.types import Query
 
 if TYPE_CHECKING:
@@ -92,12 +92,11 @@ def counted(job: Generator[Any, Any, T], cache_on: bool) -> Generator[Any, Any, 
 
 def _jobs(reranker: Reranker, items: list[Prepared]) -> list[Job[Any]]:
     cache_on = find_cache(reranker.engine) is not None
-    forcing: ForceAnswer | None = getattr(reranker, "answer_forcing", None)
     jobs = []
     for q, c in items:
         job = reranker._job(q, c)
-        if forcing is not None:  # thinking budgets that still answer (the method opted in)
-            job = force_answers(job, forcing)
+        if reranker.answer_forcing is not None:  # thinking budgets that still answer (the method opted in)
+            job = force_answers(job, reranker.answer_forcing)
         jobs.append(settle(counted(job, cache_on), q))
     return jobs
 

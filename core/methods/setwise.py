@@ -35,7 +35,9 @@ from reasonrank.methods.passages import cut_passage
 from reasonrank.options import option
 from reasonrank.parsing import split_sections
 from reasonrank.prompts import load_prompt
+from reasonrank.prompts.reasoning import DEFAULT_FORMAT, ReasoningFormat
 from reasonrank.scheduling import Fork, Generate
+from reasonrank.scheduling.forcing import ForceAnswer
 from reasonrank.types import Candidate, Query, Trace
 
 SetJob = Generator[Generate | Fork, Any, Any]
@@ -66,13 +68,13 @@ class _Abort(Exception):
     """An engine failure under ``on_error="keep_order"``: the query keeps its input order."""
 
 
-def parse_choice(text: str, m: int) -> tuple[int | None, str, str, list[str]]:
+def parse_choice(text: str, m: int, fmt: ReasoningFormat = DEFAULT_FORMAT) -> tuple[int | None, str, str, list[str]]:
     """The chosen 0-based index among ``m`` passages, the reasoning, the answer and warnings.
 
     ``[i]`` inside ``<answer>`` is preferred; then a bare number there; then the last ``[i]``
-    in the whole output. ``None`` when no valid label is found.
+    in the whole output. ``None`` when no valid label is found. ``fmt``: the output's format.
     """
-    sections = split_sections(text)
+    sections = split_sections(text, fmt=fmt)
     warnings = [w.replace("ids taken", "label taken") for w in sections.warnings]
     answer = sections.answer
     for pattern, region, note in ((_LABEL, answer, None), (_BARE, answer, "label without brackets"),
@@ -134,8 +136,9 @@ class SetwiseReranker(GeneratingReranker):
     """
 
     method = "setwise"
+    result_fields = ("template", "set_size", "top_k", "max_query_tokens")
     Options: ClassVar[type] = SetwiseOptions
-    forced_answer_tokens = 32  # opts in to forced answers: "[3]</answer>" needs a few tokens
+    answer_forcing = ForceAnswer(answer_tokens=32)  # forced answers, on: "[3]</answer>" needs a few tokens
 
     def __init__(
         self,
@@ -158,6 +161,7 @@ class SetwiseReranker(GeneratingReranker):
             raise InvalidInputError(f"set_size must be at least 2, got {set_size}")
         data = load_prompt(prompt, required=_TEMPLATE_KEYS[1:])  # the system message is optional
         self.template = {k: str(data.get(k, "")) for k in _TEMPLATE_KEYS}
+        self._use_format(data["format"])
         self.set_size = set_size
         self.top_k = top_k
         self.max_passage_tokens = max_passage_tokens
@@ -249,7 +253,7 @@ class SetwiseReranker(GeneratingReranker):
             if self.on_error == "raise":
                 raise
             raise _Abort(f"{where}: engine error: {exc}") from exc
-        choice, reasoning, answer, notes = parse_choice(gen.text, len(passages))
+        choice, reasoning, answer, notes = parse_choice(gen.text, len(passages), self.reasoning_format)
         if gen.finish_reason == "length":
             notes.insert(0, f"output hit max_tokens ({self.params.max_tokens})")
         fell_back = choice is None
@@ -258,10 +262,7 @@ class SetwiseReranker(GeneratingReranker):
                          f"([{fallback + 1}] {passages[fallback].id} first)")
             self.output_fallback(query, where, notes[-1])
             choice = fallback
-        traces.append(Trace(kind="set", candidate_ids=ids, reasoning=reasoning, answer=answer,
-                            raw_output=gen.text, prompt_tokens=gen.prompt_tokens,
-                            completion_tokens=gen.completion_tokens, seconds=gen.seconds, warnings=notes,
-                            fallback=fell_back))
+        traces.append(Trace.of("set", gen, ids, reasoning, answer, warnings=notes, fallback=fell_back))
         warnings.extend(f"{where}: {n}" for n in notes)
         return choice
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from reasonrank.engines.base import Engine, SamplingParams
 from reasonrank.scheduling.stats import Busy, SchedulerStats, call_isolated
-from reasonrank.scheduling.steps import Fork, Job, Step, StepCallback, as_step, same_batch
+from reasonrank.scheduling.steps import Fork, Job, Step, StepCallback, as_step, take_batch
 
 
 class _Node:
@@ -105,21 +105,7 @@ class _Run:
 
     def take(self) -> list[tuple[_Node, Step]]:
         """The next engine call: the oldest live step and compatible ones, FIFO."""
-        ready = self.ready
-        while ready and ready[0][0].dead:
-            ready.popleft()
-        if not ready:
-            return []
-        batch = [ready.popleft()]
-        first = batch[0][1]
-        skipped: list[tuple[_Node, Step]] = []
-        while ready and len(batch) < self.size:
-            item = ready.popleft()
-            if item[0].dead:
-                continue
-            (batch if same_batch(first, item[1]) else skipped).append(item)
-        ready.extendleft(reversed(skipped))
-        return batch
+        return take_batch(self.ready, self.size, lambda item: item[1], drop=lambda item: item[0].dead)
 
     def loop(self) -> None:
         while True:

@@ -1,10 +1,12 @@
 """Engine layers: what wraps the engine when a reranker is built (sharing, metering, a cache).
 
-A layer is any ``Callable[[Engine], Engine]`` that returns an engine delegating to the one it
-wraps: :class:`~reasonrank.scheduling.SharedEngine` (one engine for concurrent callers),
-``reasonrank.evaluate.EngineMeter`` (engine time and tokens), ``CachedEngine`` (the result
-cache). :class:`EngineWrapper` is their base: a layer overrides only what it changes. Compose them before the reranker
-is constructed, never by replacing ``reranker.engine`` afterwards::
+A layer is any ``Callable[[Engine], Engine]`` that returns an :class:`EngineWrapper` around the
+engine it is given: :class:`~reasonrank.scheduling.SharedEngine` (one engine for concurrent
+callers), ``reasonrank.evaluate.EngineMeter`` (engine time and tokens), ``CachedEngine`` (the
+result cache). Each keeps what it wraps as ``.inner`` and overrides only the calls it changes, so
+:func:`find_layer` finds a layer at any depth and every call of the protocol reaches the engine
+(``tests/scheduling/test_layers_contract.py``). Compose them before the reranker is
+constructed, never by replacing ``reranker.engine`` afterwards (it is read-only)::
 
     engine = compose(build_engine(...), SharedEngine, EngineMeter)
     reranker = ListwiseReranker(engine)
@@ -52,7 +54,7 @@ def compose(engine: Engine, *layers: EngineLayer) -> Engine:
     return engine
 
 
-__all__ = ["EngineLayer", "compose", "find_layer"]
+__all__ = ["EngineLayer", "EngineWrapper", "compose", "find_layer"]
 
 
 class EngineWrapper(Engine):

@@ -39,8 +39,9 @@ from typing import Any, TypeVar
 
 from reasonrank.engines import base  # the protocol's types, as base.X
 from reasonrank.errors import EngineError, as_engine_error
-from reasonrank.scheduling.stats import checked, timed
-from reasonrank.scheduling.steps import Attend, Encode, Generate, ScoreChoices, Step, same_batch
+from reasonrank.scheduling.layers import EngineWrapper
+from reasonrank.scheduling.stats import BusyClock, checked, timed
+from reasonrank.scheduling.steps import Attend, Encode, Generate, ScoreChoices, Step, take_batch
 
 T = TypeVar("T")
 _ids = itertools.count(1)
@@ -102,16 +103,17 @@ class _Item:
     future: Future = field(default_factory=Future)
 
 
-class SharedEngine(base.Engine):
-    """An engine that shares ``engine`` between concurrent callers (see the module doc).
+class SharedEngine(EngineWrapper):
+    """An engine layer that shares its inner engine between concurrent callers (see the module
+    doc); the engine it wraps is ``.inner``, as for every layer.
 
     Build the reranker on it (an engine layer, see :func:`~reasonrank.scheduling.compose`);
     call :meth:`bind_loop` from the event loop that async callers use, and :meth:`close` at
     shutdown (drains the queue, then closes the real engine). ``on_call(n_requests, n_tickets, seconds)`` is called after every
-    engine call (metrics).
+    engine call (metrics). Engine calls (generate, choice scores, attention, encoding) go
+    through the shared queue or gate; tokenizer work (count, truncate — a batch in one call —,
+    render) goes straight to the inner engine, as :class:`EngineWrapper` forwards it.
     """
-
-    name = "shared"
 
     def __init__(
         self,
@@ -121,9 +123,8 @@ class SharedEngine(base.Engine):
         max_concurrency: int | None = None,
         on_call: Callable[[int, int, float], None] | None = None,
     ) -> None:
-        self.engine = engine
-        self.model_name = engine.model_name
-        self.max_context = engine.max_context
+        super().__init__(engine)
+        self.name = "shared"  # part of the result cache's model identity: kept as it was
         self.max_batch_size = max(1, max_batch_size or engine.max_batch_size or 1)
         self.max_concurrency = max(1, max_concurrency or engine.max_concurrency or 1)
         self.is_async = self.max_concurrency > 1
@@ -136,27 +137,11 @@ class SharedEngine(base.Engine):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._gate: asyncio.Semaphore | None = None
         self._tickets_in_flight: dict[str, int] = {}
-        self._busy_since = 0.0
-
-    # -- delegation ---------------------------------------------------------------------------
-    def count_tokens(self, text: str) -> int:
-        return self.engine.count_tokens(text)
-
-    def truncate_tokens(self, text: str, max_tokens: int) -> str:
-        return self.engine.truncate_tokens(text, max_tokens)
-
-    def render(self, request: base.ChatRequest) -> str:
-        return self.engine.render(request)
+        self._busy = BusyClock()
 
     def describe(self) -> dict[str, Any]:
-        return {**self.engine.describe(), "shared": True, "max_batch_size": self.max_batch_size,
+        return {**self.inner.describe(), "shared": True, "max_batch_size": self.max_batch_size,
                 "max_concurrency": self.max_concurrency}
-
-    def __getattr__(self, name: str) -> Any:
-        # engine-specific helpers the methods may use (e.g. a tokenizer's special tokens)
-        if name == "engine":
-            raise AttributeError(name)
-        return getattr(self.engine, name)
 
     # -- sync callers: the continuous-batching queue ------------------------------------------
     def generate(self, requests: Sequence[base.ChatRequest], params: base.SamplingParams) -> list[base.Generation]:
@@ -166,16 +151,8 @@ class SharedEngine(base.Engine):
         key = tuple(choices)
         return self._submit([ScoreChoices(r, key) for r in requests])
 
-    @property
-    def supports_attention(self) -> bool:  # type: ignore[override]
-        return bool(getattr(self.engine, "supports_attention", False))
-
     def attention(self, requests: Sequence[base.AttentionRequest]) -> list[base.AttentionReadout]:
         return self._submit([Attend(r) for r in requests])
-
-    @property
-    def encoder_kind(self) -> str | None:  # type: ignore[override]
-        return getattr(self.engine, "encoder_kind", None)
 
     def encode_batch(self, requests: Sequence[base.EncodeRequest]) -> list[base.Encoding]:
         return self._submit([Encode(r) for r in requests])
@@ -216,21 +193,17 @@ class SharedEngine(base.Engine):
                 self._cond.wait()
             if not self._pending:
                 return None
-            first = self._pending[0]
-            batch: list[_Item] = []
-            keep: deque[_Item] = deque()
-            while self._pending:
-                item = self._pending.popleft()
-                if item.ticket.cancelled.is_set():
-                    self.stats.cancelled_requests += 1
-                    item.future.set_exception(RequestCancelled("request cancelled (timed out) while queued"))
-                elif len(batch) < self.max_batch_size and same_batch(item.step, first.step):
-                    batch.append(item)
-                else:
-                    keep.append(item)
-            self._pending = keep
-            self.stats.queued = len(keep)
+            batch = take_batch(self._pending, self.max_batch_size, lambda item: item.step, drop=self._dropped)
+            self.stats.queued = len(self._pending)
             return batch
+
+    def _dropped(self, item: _Item) -> bool:
+        """A queued request whose caller gave up (its ticket was cancelled): failed, never sent."""
+        if not item.ticket.cancelled.is_set():
+            return False
+        self.stats.cancelled_requests += 1
+        item.future.set_exception(RequestCancelled("request cancelled (timed out) while queued"))
+        return True
 
     def _dispatch_loop(self) -> None:
         while True:
@@ -246,7 +219,7 @@ class SharedEngine(base.Engine):
         started = time.perf_counter()
         try:
             step = batch[0].step
-            out = checked(step.call(self.engine, [item.step.request for item in batch]), len(batch))
+            out = checked(step.call(self.inner, [item.step.request for item in batch]), len(batch))
             out = timed(out, time.perf_counter() - started)
         except BaseException as exc:  # noqa: BLE001 - every failure goes to the callers
             err = as_engine_error(exc)
@@ -283,7 +256,7 @@ class SharedEngine(base.Engine):
         if not self.is_async:  # the sync queue, from a worker thread (it keeps the caller's ticket)
             return await asyncio.to_thread(self._submit, steps)
         ticket = current_ticket.get() or _ANON
-        calls = [self._gated(ticket, functools.partial(step.acall, self.engine, [step.request])) for step in steps]
+        calls = [self._gated(ticket, functools.partial(step.acall, self.inner, [step.request])) for step in steps]
         return [x for out in await self._on_loop(_gather(calls)) for x in out]
 
     async def _on_loop(self, coro: Coroutine[Any, Any, T]) -> T:
@@ -322,8 +295,7 @@ class SharedEngine(base.Engine):
     def _record_start(self, n: int, tickets: set[str]) -> None:
         with self._cond:
             s = self.stats
-            if s.in_flight == 0:
-                self._busy_since = time.perf_counter()
+            self._busy.start(n)
             s.calls += 1
             s.requests += n
             s.max_batch = max(s.max_batch, n)
@@ -340,8 +312,8 @@ class SharedEngine(base.Engine):
         with self._cond:
             s = self.stats
             s.in_flight -= n
-            if s.in_flight == 0:
-                s.busy_seconds += time.perf_counter() - self._busy_since
+            self._busy.end(n)
+            s.busy_seconds = self._busy.seconds
             for t in tickets:
                 left = self._tickets_in_flight.get(t, 0) - 1
                 if left > 0:
@@ -361,7 +333,7 @@ class SharedEngine(base.Engine):
         if self._thread is not None:
             self._thread.join()
         if not already:
-            self.engine.close()
+            self.inner.close()
 
 
 async def _gather(calls: Sequence[Awaitable[Sequence[T]]]) -> list[Sequence[T]]:

@@ -52,24 +52,66 @@ class SchedulerStats:
         return self
 
 
+class BusyClock:
+    """The time at least one request was in flight: the union of call intervals, whatever
+    overlaps (thread-safe). The one busy-time meter of the scheduler, the shared engine and
+    evaluation's engine meter."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self._since = 0.0
+        self._closed = 0.0  # busy seconds of the stretches already over
+        self._lock = threading.Lock()
+
+    def start(self, n: int = 1) -> None:
+        """``n`` requests went in flight."""
+        with self._lock:
+            if self.in_flight == 0:
+                self._since = time.perf_counter()
+            self.in_flight += n
+
+    def end(self, n: int = 1) -> None:
+        """``n`` requests came back."""
+        with self._lock:
+            self.in_flight -= n
+            if self.in_flight == 0:
+                self._closed += time.perf_counter() - self._since
+
+    @property
+    def seconds(self) -> float:
+        """Busy seconds so far (a stretch still open counts up to now)."""
+        with self._lock:
+            open_stretch = time.perf_counter() - self._since if self.in_flight else 0.0
+            return self._closed + open_stretch
+
+    def reset(self) -> None:
+        with self._lock:
+            self._closed = 0.0
+            if self.in_flight:
+                self._since = time.perf_counter()
+
+
 class Busy:
-    """Tracks in-flight requests to measure the union of busy intervals (thread-safe)."""
+    """A run's engine accounting: calls, requests, tokens, requests in flight over time, and the
+    busy time (a :class:`BusyClock`) into its :class:`SchedulerStats` (thread-safe)."""
 
     def __init__(self, stats: SchedulerStats) -> None:
         self.stats = stats
         self.t0 = time.perf_counter()
-        self.in_flight = 0
-        self.since = 0.0
+        self.clock = BusyClock()
+        self._busy_before = stats.busy_seconds  # stats handed in may hold earlier runs' time
         self.last = self.t0
         self.lock = threading.Lock()
+
+    @property
+    def in_flight(self) -> int:
+        return self.clock.in_flight
 
     def start(self, job_ids: Sequence[int], kind: str = "generate") -> None:
         with self.lock:
             now = time.perf_counter()
             self._integrate(now)
-            if self.in_flight == 0:
-                self.since = now
-            self.in_flight += len(job_ids)
+            self.clock.start(len(job_ids))
             s = self.stats
             s.max_in_flight = max(s.max_in_flight, self.in_flight)
             s.calls += 1
@@ -82,11 +124,9 @@ class Busy:
         if isinstance(replies, int):
             replies = [None] * replies
         with self.lock:
-            now = time.perf_counter()
-            self._integrate(now)
-            self.in_flight -= len(replies)
-            if self.in_flight == 0:
-                self.stats.busy_seconds += now - self.since
+            self._integrate(time.perf_counter())
+            self.clock.end(len(replies))
+            self.stats.busy_seconds = self._busy_before + self.clock.seconds
             for r in replies:
                 self.stats.prompt_tokens += getattr(r, "prompt_tokens", 0)
                 self.stats.completion_tokens += getattr(r, "completion_tokens", 0)

@@ -18,6 +18,7 @@ Each step kind knows how to call the engine for a batch of compatible steps (sam
 """
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
@@ -29,6 +30,8 @@ from reasonrank.engines.base import (
     Engine,
     SamplingParams,
 )
+
+_Queued = TypeVar("_Queued")
 from reasonrank.errors import EngineError
 
 R = TypeVar("R")
@@ -125,6 +128,23 @@ def same_batch(a: Step, b: Step) -> bool:
         return False
     ka, kb = a.batch_key(), b.batch_key()
     return ka is kb or ka == kb
+
+
+def take_batch(queue: deque[_Queued], size: int, step_of: Callable[[_Queued], Step],
+               drop: Callable[[_Queued], bool] = lambda _: False) -> list[_Queued]:
+    """The next engine call, FIFO: the oldest queued item and the following ones whose steps can
+    share its call (:func:`same_batch`), at most ``size``; the others stay queued in their order.
+    ``drop(item)`` says an item goes without being sent (a dead job, a cancelled request; it may
+    record why). Both schedulers' batching and the shared engine's dispatcher take calls here."""
+    batch: list[_Queued] = []
+    skipped: list[_Queued] = []
+    while queue and len(batch) < size:
+        item = queue.popleft()
+        if drop(item):
+            continue
+        (batch if not batch or same_batch(step_of(batch[0]), step_of(item)) else skipped).append(item)
+    queue.extendleft(reversed(skipped))
+    return batch
 
 
 def as_step(item: Any, params: SamplingParams | None) -> Step:

@@ -15,9 +15,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from reasonrank.cache.replies import find_cache
 from reasonrank.methods.base import Reranker
 from reasonrank.scheduling import SharedEngine
-from reasonrank.scheduling.cache import find_cache
 from reasonrank.serve.admission import Admission
 from reasonrank.serve.apis import load_routes
 from reasonrank.serve.edge import (
@@ -46,8 +46,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
 def share_engine(reranker: Reranker, metrics: ServiceMetrics | None = None) -> SharedEngine:
-    """Deprecated: put a :class:`SharedEngine` under a built ``reranker`` by replacing its
-    engine. Build with ``RerankerSpec(...).build(layers=[sharing_layer()])`` instead (or hand
+    """Deprecated: rebuild a built ``reranker`` in place with the sharing layer (a
+    :class:`SharedEngine` over its engine) and return that layer. Build with ``RerankerSpec(...).build(layers=[sharing_layer()])`` instead (or hand
     :func:`create_app` the spec)."""
     warnings.warn("reasonrank.serve.share_engine is deprecated; build the reranker with "
                   "layers=[reasonrank.serve.sharing_layer()] or pass create_app a RerankerSpec",

@@ -11,16 +11,18 @@ _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 12
 
 
 class _CacheCounters:
-    """The result cache's own counters (:class:`~reasonrank.scheduling.cache.CacheStats`), read
+    """The result cache's own counters (:class:`~reasonrank.cache.replies.CacheStats`), read
     at each scrape: ``coalesced``, requests answered by an identical one still in flight."""
 
     def __init__(self, stats: Callable[[], dict[str, int]]) -> None:
         self.stats = stats
 
     def collect(self) -> Iterator[Metric]:
+        stats = self.stats()
         yield CounterMetricFamily("reasonrank_cache_coalesced",
-                                  "Engine requests answered by an identical request in flight "
-                                  "(also counted as cache hits)", value=self.stats().get("coalesced", 0))
+                                  "Engine requests and whole queries answered by an identical one in flight "
+                                  "(also counted as cache hits)",
+                                  value=stats.get("coalesced", 0) + stats.get("result_coalesced", 0))
 
 
 class ServiceMetrics:

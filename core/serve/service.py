@@ -16,11 +16,11 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
+from reasonrank.cache.replies import cache_scope
 from reasonrank.engines.base import Engine
 from reasonrank.errors import EngineError, InvalidInputError, ParseError, PromptTooLongError
-from reasonrank.methods.base import Reranker
+from reasonrank.methods.base import Reranker, rebuild_in_place
 from reasonrank.scheduling import SharedEngine, Ticket, current_ticket
-from reasonrank.scheduling.cache import cache_scope
 from reasonrank.scheduling.layers import find_layer
 from reasonrank.serve.admission import Admission, Overloaded
 from reasonrank.serve.apis.route import PathRoute, RouteProblem, Selection
@@ -57,8 +57,9 @@ def sharing_layer(metrics: ServiceMetrics | None = None) -> EngineLayer:
 
 def served_reranker(target: RerankerSpec | Reranker, metrics: ServiceMetrics) -> tuple[Reranker, SharedEngine]:
     """The reranker to serve and its shared engine: a spec is built with the sharing layer; a
-    reranker must already run on a :class:`SharedEngine` (built with ``layers=[sharing_layer()]``)
-    — one that does not is shared the deprecated way, by replacing its engine, with a warning."""
+    reranker should already run on a :class:`SharedEngine` (built with ``layers=[sharing_layer()]``)
+    — one that does not is served as its rebuild with the sharing layer
+    (:meth:`Reranker.with_layers`), with a DeprecationWarning."""
     if isinstance(target, RerankerSpec):
         reranker = target.build(layers=[sharing_layer(metrics)])
     elif isinstance(target, Reranker):
@@ -66,7 +67,7 @@ def served_reranker(target: RerankerSpec | Reranker, metrics: ServiceMetrics) ->
         if find_layer(reranker.engine, SharedEngine) is None:
             warnings.warn("create_app(reranker) on an unshared engine is deprecated; pass a RerankerSpec, "
                           "or build the reranker with layers=[sharing_layer()]", DeprecationWarning, stacklevel=3)
-            replace_engine(reranker, metrics)
+            reranker = reranker.with_layers(sharing_layer(metrics))
     else:
         raise TypeError(f"serve a RerankerSpec or a Reranker, not {type(target).__name__}")
     shared = find_layer(reranker.engine, SharedEngine)  # under the result cache, if any
@@ -77,14 +78,13 @@ def served_reranker(target: RerankerSpec | Reranker, metrics: ServiceMetrics) ->
 
 
 def replace_engine(reranker: Reranker, metrics: ServiceMetrics | None = None) -> SharedEngine:
-    """The pre-spec way of sharing: put a :class:`SharedEngine` under a built ``reranker``
-    (idempotent). Kept for :func:`reasonrank.serve.share_engine`, which is deprecated."""
+    """The pre-spec way of sharing, kept for :func:`reasonrank.serve.share_engine` (deprecated):
+    ``reranker`` rebuilt in place with the sharing layer (idempotent)."""
+    if find_layer(reranker.engine, SharedEngine) is None:
+        rebuild_in_place(reranker, sharing_layer(metrics))
     found = find_layer(reranker.engine, SharedEngine)
-    if found is not None:
-        return found
-    shared = SharedEngine(reranker.engine, on_call=metrics.on_engine_call if metrics else None)
-    reranker.engine = shared
-    return shared
+    assert found is not None
+    return found
 
 
 class RerankService:

@@ -15,6 +15,7 @@ from typing import Any
 
 from reasonrank.engines.bundled_encoder import FILE_SHA256, bundled_encoder_path
 from reasonrank.engines.resources import cache_dir
+from reasonrank.files import atomic_path
 from reasonrank.testing.tiny_model import save_model
 
 TINY_BERT: dict[str, Any] = {
@@ -63,10 +64,8 @@ def tiny_bi_encoder_dir(seed: int = 0) -> Path:
     body = Transformer(str(plain), max_seq_length=64)
     model = SentenceTransformer(modules=[body, Pooling(body.get_embedding_dimension(), "mean"), Normalize()],
                                 prompts=TINY_PROMPTS, device="cpu")
-    tmp = target.with_name(target.name + ".tmp")
-    model.save(str(tmp))
-    if not target.exists():
-        tmp.rename(target)
+    with atomic_path(target, directory=True, overwrite=False) as tmp:
+        model.save(str(tmp))
     return target
 
 

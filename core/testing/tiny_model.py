@@ -7,11 +7,11 @@ tiny (2 layers, hidden 64), so generation is fast and meaningless. Built once pe
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from reasonrank.engines.embedded_model import EMBEDDED_GGUF_SHA256, cache_dir, embedded_gguf_path
+from reasonrank.files import atomic_path
 
 TINY_CONFIG: dict[str, Any] = {
     "hidden_size": 64,
@@ -35,10 +35,8 @@ def qwen_tokenizer_dir() -> Path:
 
     gguf = embedded_gguf_path()
     tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-    tok.save_pretrained(tmp)
-    if not target.exists():  # a concurrent builder may have won: its copy is the same
-        os.replace(tmp, target)
+    with atomic_path(target, directory=True, overwrite=False) as tmp:  # a concurrent builder's copy is the same
+        tok.save_pretrained(tmp)
     return target
 
 
@@ -73,11 +71,9 @@ def tiny_model_dir(seed: int = 0, variant: str = "default") -> Path:
 
 def save_model(model: Any, tokenizer: Any, target: Path) -> Path:
     """Write model and tokenizer to ``target`` via a temp folder (concurrent builders are safe)."""
-    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    if not target.exists():
-        os.replace(tmp, target)
+    with atomic_path(target, directory=True, overwrite=False) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
     return target
 
 

@@ -147,7 +147,7 @@ def captured(monkeypatch):
         engine.supports_attention = True  # let ICR accept it
         return engine
 
-    monkeypatch.setattr("reasonrank.factory.create_engine", fake_create)
+    monkeypatch.setattr("reasonrank.resolution.create_engine", fake_create)
     return calls
 
 

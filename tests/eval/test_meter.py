@@ -22,8 +22,9 @@ async def test_concurrent_calls_are_not_double_counted():
 def test_sequential_calls_add_up_and_attributes_pass_through():
     inner = ScriptedEngine(lambda r: "x", delay_fn=lambda r: 0.05, model_name="m1", max_batch_size=7)
     reranker = ScriptRanker(inner)
-    engine = meter(reranker)
-    assert meter(reranker) is engine  # idempotent
+    with pytest.warns(DeprecationWarning, match="layers=\\[EngineMeter\\]"):
+        engine = meter(reranker)  # rebuilt in place with the metering layer (deprecated)
+    assert meter(reranker) is engine  # idempotent: found among the layers, no second warning
     assert engine.model_name == "m1" and engine.max_batch_size == 7
     assert engine.inner.calls == []
     reranker.rerank("q", [{"id": "a", "text": "t"}, {"id": "b", "text": "u"}])

@@ -8,13 +8,13 @@ import pytest
 pytest.importorskip("sentence_transformers")
 
 from reasonrank import load_reranker
+from reasonrank.cache.replies import cache_layer
 from reasonrank.engines import EncodeRequest
 from reasonrank.engines.scripted import ScriptedEngine
 from reasonrank.errors import InvalidInputError
 from reasonrank.factory import build_reranker
 from reasonrank.methods.cross import CrossEncoderReranker
 from reasonrank.methods.dense import DenseReranker, similarity
-from reasonrank.scheduling.cache import cache_layer
 from reasonrank.testing.tiny_encoder import tiny_cross_encoder_dir
 
 QUERY = "how long is the river thames"

@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient
-from reasonrank.scheduling.cache import find_cache
+from reasonrank.cache.replies import find_cache
 from reasonrank.serve import ServeSettings, create_app
 from reasonrank.spec import RerankerSpec
 from reasonrank.testing.servers.instant_openai import instant_server

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from reasonrank.files import write_atomic
 
 RECORD_FILE = "distill.json"
 CARD_FILE = "README.md"
@@ -63,9 +64,7 @@ def render_card(record: dict[str, Any]) -> str:
 def write_record(out: Path, record: dict[str, Any]) -> None:
     """``distill.json`` and ``README.md``, each written atomically."""
     for name, text in ((RECORD_FILE, json.dumps(record, indent=2, default=str) + "\n"), (CARD_FILE, render_card(record))):
-        tmp = out / (name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, out / name)
+        write_atomic(out / name, text)
 
 
 def read_record(out: Path) -> dict[str, Any] | None:

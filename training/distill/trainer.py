@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import shutil
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from reasonrank.data import EvalItem
+from reasonrank.files import atomic_path
 from reasonrank.training.distill.losses import in_batch_negatives, query_loss
 from reasonrank.training.distill.student import Student
 from reasonrank.training.distill.teachers import TeacherOutput
@@ -206,18 +206,10 @@ def _save_checkpoint(ckpt: Path, student: Student, optimizer: Any, scheduler: An
     over the last checkpoint, so a crash leaves the old one or the new one, never half."""
     import torch
 
-    tmp = ckpt.with_name(ckpt.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    torch.save({"model": student.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "step": step}, tmp / "state.pt")
-    (tmp / "losses.json").write_text(json.dumps(losses))
-    old = ckpt.with_name(ckpt.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if ckpt.exists():
-        os.replace(ckpt, old)
-    os.replace(tmp, ckpt)
-    shutil.rmtree(old, ignore_errors=True)
+    with atomic_path(ckpt, directory=True) as tmp:
+        torch.save({"model": student.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "step": step}, tmp / "state.pt")
+        (tmp / "losses.json").write_text(json.dumps(losses))
 
 
 def _load_checkpoint(ckpt: Path, student: Student, optimizer: Any, scheduler: Any) -> tuple[int, list[float]]:

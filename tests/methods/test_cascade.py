@@ -14,6 +14,8 @@ from reasonrank.methods.listwise import ListwiseReranker
 from reasonrank.methods.relevance import RelevanceReranker
 from reasonrank.spec import RerankerSpec
 
+pytestmark = pytest.mark.cost
+
 DOCS = [{"id": f"d{i}", "text": f"passage value{(i * 7) % 13}"} for i in range(13)]
 
 

@@ -18,6 +18,8 @@ from reasonrank.testing.servers.fault_server import fault_server
 from reasonrank.testing.servers.process import free_port
 from reasonrank.types import Query
 
+pytestmark = pytest.mark.reliability
+
 DOCS = [{"id": f"d{i}", "text": f"passage number {i} about rivers"} for i in range(3)]
 IDS = [d["id"] for d in DOCS]
 METHODS = ["listwise", "pointwise", "rebel", "setwise"]

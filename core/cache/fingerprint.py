@@ -21,12 +21,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 from reasonrank.engines.resources import cache_dir
+from reasonrank.files import write_atomic
 
 MEMO_NAME = "fingerprints.json"
 MEMO_VERSION = 1
@@ -65,17 +65,8 @@ def _persist(persisted: dict[str, str], path: str, key: str, digest: str) -> Non
     files[key] = digest
     while len(files) > MAX_MEMO_ENTRIES:
         del files[next(iter(files))]  # oldest first (insertion order)
-    target = memo_path()
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".fingerprints-", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w") as out:
-                json.dump({"version": MEMO_VERSION, "files": files}, out)
-            os.replace(tmp, target)  # atomic: a reader sees the old file or the new one
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+    try:  # atomic: a reader sees the old file or the new one
+        write_atomic(memo_path(), json.dumps({"version": MEMO_VERSION, "files": files}))
     except OSError:
         pass  # an unwritable cache folder: the next process hashes again
 

@@ -3,7 +3,7 @@ engine, so every method, entry point and engine gains from it.
 
 The key (:func:`request_key`) covers everything that can change a reply: the engine kind; the
 model's identity (:func:`model_identity`: the model name and revision, a local model file's or
-folder's full SHA-256, memoised per file version (:mod:`reasonrank.scheduling.fingerprint`), a
+folder's full SHA-256, memoised per file version (:mod:`reasonrank.cache.fingerprint`), a
 server's base URL, what its ``/v1/models`` reports, template and extra request settings); the
 identity is computed once, when the layer is built (off any event loop), and a server whose
 ``/models`` does not answer then is logged as a warning and keyed by its URL and model name; a user-set ``namespace`` (for servers that swap weights under one name, or one
@@ -30,7 +30,6 @@ bypassed and coalesced requests (``serve``: ``/v1/stats`` and ``/metrics``).
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import dataclasses
 import json
 import os
@@ -39,10 +38,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from reasonrank.engines import base
-from reasonrank.errors import EngineError
-from reasonrank.scheduling.cache_key import (  # re-exported: the key used to live here
+from reasonrank.cache.keys import (
     KEY_VERSION,
+    cache_scope,
     decode,
     encode,
     file_fingerprint,
@@ -51,13 +49,15 @@ from reasonrank.scheduling.cache_key import (  # re-exported: the key used to li
     request_key,
     served_models,
 )
-from reasonrank.scheduling.cache_store import DiskStore, MemoryStore, Store, TieredStore
+from reasonrank.cache.results import ResultMemo
+from reasonrank.cache.stores import DiskStore, MemoryStore, Store, TieredStore
+from reasonrank.cache.tokens import TokenMemo
+from reasonrank.engines import base
+from reasonrank.errors import EngineError
 from reasonrank.scheduling.layers import EngineWrapper, find_layer
 from reasonrank.scheduling.shared import RequestCancelled
-from reasonrank.scheduling.token_memo import TokenMemo
+from reasonrank.scheduling.single_flight import Abandoned, Claim, SingleFlight, running_loop
 
-#: A per-request namespace on top of the engine's (``serve`` sets one per API key).
-cache_scope: contextvars.ContextVar[str] = contextvars.ContextVar("reasonrank_cache_scope", default="")
 _A = TypeVar("_A", base.Generation, base.ChoiceDistribution, base.AttentionReadout, base.Encoding)
 
 
@@ -65,72 +65,44 @@ _A = TypeVar("_A", base.Generation, base.ChoiceDistribution, base.AttentionReado
 class CacheStats:
     """Hits, misses and requests not cached (sampled without a seed) so far. ``coalesced``
     counts the hits that were not in the store yet: a request answered by another caller's
-    engine call still in flight, or a duplicate within one call (each also counts as a hit)."""
+    engine call still in flight, or a duplicate within one call (each also counts as a hit).
+    ``result_hits`` counts queries answered whole by the result memo, ``result_coalesced``
+    those of them that waited for their original still running (they reach no engine layer)."""
 
     hits: int = 0
     misses: int = 0
     bypassed: int = 0
     coalesced: int = 0
+    result_hits: int = 0
+    result_coalesced: int = 0
 
     def to_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
 
 
-class _Abandoned(Exception):
-    """A flight whose leader gave up (cancelled, timed out, interrupted): its waiters compute
-    the request themselves rather than fail with another caller's cancellation."""
-
-
-@dataclasses.dataclass(eq=False)
-class _Flight:
-    """One key being computed: its leader settles ``future`` with the encoded reply or the error."""
-
-    future: Future[bytes]
-    loop: asyncio.AbstractEventLoop | None  # the leader's event loop, when the leader is a coroutine
-    waiters: int = 0  # callers that joined it
+def _abandons(exc: BaseException) -> bool:
+    """A leader's failure that is its own, not the request's: its cancellation (a ``serve``
+    request timing out, an interrupt). Its waiters then compute the request themselves."""
+    return isinstance(exc, RequestCancelled) or not isinstance(exc, Exception)
 
 
 @dataclasses.dataclass
 class _Plan:
-    """One call's requests by key: what this call computes (``lead``, which others may wait on;
-    ``solo``, already in flight elsewhere but not waitable from here), what it waits for
-    (``waits``), and the replies known so far: ``own`` (the objects for each key's first
-    position) and ``data`` (encoded, copied to every other position)."""
+    """One call's requests by key: its share of the flights (``claim``: the keys it leads, those
+    it computes unpublished, those it waits for), and the replies known so far: ``own`` (the
+    objects for each key's first position) and ``data`` (encoded, copied to every other position)."""
 
     positions: dict[str, list[int]]
-    lead: set[str] = dataclasses.field(default_factory=set)
-    solo: set[str] = dataclasses.field(default_factory=set)
-    waits: dict[str, Future[bytes]] = dataclasses.field(default_factory=dict)
+    claim: Claim[str, bytes]
     own: dict[str, Any] = dataclasses.field(default_factory=dict)
     data: dict[str, bytes] = dataclasses.field(default_factory=dict)
 
     def todo(self) -> list[str]:
         """The keys this call sends to the engine, in request order."""
-        return sorted(self.lead | self.solo, key=lambda k: self.positions[k][0])
+        return sorted(self.claim.lead | self.claim.solo, key=lambda k: self.positions[k][0])
 
     def firsts(self, keys: Sequence[str], requests: Sequence[Any]) -> list[Any]:
         return [requests[self.positions[k][0]] for k in keys]
-
-
-def _running_future() -> Future[bytes]:
-    future: Future[bytes] = Future()
-    future.set_running_or_notify_cancel()  # a cancelled waiter's cancel() must not reach the others
-    return future
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-
-
-def _for_waiters(exc: BaseException) -> BaseException:
-    """What a leader's failure means to its waiters: an engine error is theirs too (the same
-    exception); the leader's own cancellation is not, so they retry (:class:`_Abandoned`)."""
-    if isinstance(exc, RequestCancelled) or not isinstance(exc, Exception):
-        return _Abandoned()
-    return exc
 
 
 class CachedEngine(EngineWrapper):
@@ -145,7 +117,8 @@ class CachedEngine(EngineWrapper):
         self.cache_sampled = cache_sampled
         self.stats = CacheStats()
         self._lock = threading.Lock()
-        self._flights: dict[str, _Flight] = {}  # keys some caller is computing now
+        self.flights: SingleFlight[str, bytes] = SingleFlight(_abandons)  # keys being computed now
+        self.results = ResultMemo(count=self._count_results)  # whole results (reasonrank.cache.results)
         self._tokens = TokenMemo()
         self._identity: Future[str] = Future()
         self._start_identity()
@@ -155,7 +128,7 @@ class CachedEngine(EngineWrapper):
         """Compute the identity now, as the reranker is built (a served model's ``/models`` is
         asked, a local model's weights hashed, once): in this thread when no event loop runs in
         it, else in a worker thread, so that an event loop never waits on it."""
-        if _running_loop() is None:
+        if running_loop() is None:
             self._compute_identity()
         else:
             threading.Thread(target=self._compute_identity, name="reasonrank-cache-identity", daemon=True).start()
@@ -189,6 +162,11 @@ class CachedEngine(EngineWrapper):
             self.stats.misses += misses
             self.stats.coalesced += coalesced
 
+    def _count_results(self, hits: int, coalesced: int) -> None:
+        with self._lock:
+            self.stats.result_hits += hits
+            self.stats.result_coalesced += coalesced
+
     def _plan(self, kind: str, requests: Sequence[Any], settings: Any, *, blocking: bool) -> _Plan:
         """Claim every key no one is computing; wait on the others. A key is claimed before the
         store is read, so a request arriving as a leader finishes finds its flight or its entry.
@@ -196,20 +174,7 @@ class CachedEngine(EngineWrapper):
         positions: dict[str, list[int]] = {}
         for i, request in enumerate(requests):
             positions.setdefault(self.key(kind, request, settings), []).append(i)
-        plan = _Plan(positions)
-        loop = _running_loop()
-        with self._lock:
-            for key in positions:
-                flight = self._flights.get(key)
-                if flight is None:
-                    self._flights[key] = _Flight(_running_future(), None if blocking else loop)
-                    plan.lead.add(key)
-                elif blocking and flight.loop is not None and flight.loop is loop:
-                    plan.solo.add(key)
-                else:
-                    flight.waiters += 1
-                    plan.waits[key] = flight.future
-        return plan
+        return _Plan(positions, self.flights.claim(positions, blocking=blocking))
 
     def _lookup(self, key: str) -> tuple[Any, bytes] | None:
         data = self.store.get(key)
@@ -220,17 +185,6 @@ class CachedEngine(EngineWrapper):
         except (ValueError, KeyError, TypeError):  # a damaged entry: a miss, never a crash
             return None
 
-    def _settle(self, key: str, outcome: bytes | BaseException) -> None:
-        """End this caller's flight of ``key``: its waiters get the encoded reply or the error."""
-        with self._lock:
-            flight = self._flights.pop(key, None)
-        if flight is None:
-            return
-        if isinstance(outcome, BaseException):
-            flight.future.set_exception(outcome)
-        else:
-            flight.future.set_result(outcome)
-
     def _read_store(self, plan: _Plan) -> None:
         """The stored replies of the keys this call would compute (hits: no engine call)."""
         for key in plan.todo():
@@ -238,10 +192,10 @@ class CachedEngine(EngineWrapper):
             if found is None:
                 continue
             plan.own[key], plan.data[key] = found
-            if key in plan.lead:
-                plan.lead.discard(key)
-                self._settle(key, found[1])
-            plan.solo.discard(key)
+            if key in plan.claim.lead:
+                plan.claim.lead.discard(key)
+                self.flights.settle(key, found[1])
+            plan.claim.solo.discard(key)
             self._count(hits=len(plan.positions[key]))
 
     def _keep(self, plan: _Plan, todo: list[str], fresh: Sequence[Any]) -> None:
@@ -253,16 +207,14 @@ class CachedEngine(EngineWrapper):
             data = encode(reply)
             self.store.put(key, data)  # before the flight ends: a later caller finds it stored
             plan.own[key], plan.data[key] = reply, data
-            if key in plan.lead:
-                self._settle(key, data)
+            if key in plan.claim.lead:
+                self.flights.settle(key, data)
             repeats = len(plan.positions[key]) - 1
             self._count(misses=1, hits=repeats, coalesced=repeats)
 
     def _fail(self, plan: _Plan, exc: BaseException) -> None:
         """This call failed: its flights still open end with the error (nothing stored)."""
-        error = _for_waiters(exc)
-        for key in plan.lead:
-            self._settle(key, error)
+        self.flights.fail(plan.claim.lead, exc)
 
     def _waited(self, plan: _Plan, key: str, data: bytes) -> None:
         plan.data[key] = data
@@ -298,10 +250,10 @@ class CachedEngine(EngineWrapper):
         except BaseException as exc:
             self._fail(plan, exc)
             raise
-        for key, future in plan.waits.items():
+        for key, future in plan.claim.waits.items():
             try:
-                self._waited(plan, key, future.result())
-            except _Abandoned:
+                self._waited(plan, key, SingleFlight.wait(future))
+            except Abandoned:
                 self._retried(plan, key, self._cached(kind, plan.firsts([key], requests), settings, call)[0])
         return self._assemble(plan, len(requests))
 
@@ -316,10 +268,10 @@ class CachedEngine(EngineWrapper):
         except BaseException as exc:
             self._fail(plan, exc)
             raise
-        for key, future in plan.waits.items():
-            try:  # wrap_future: the leader may be a thread or a coroutine of any loop
-                self._waited(plan, key, await asyncio.wrap_future(future))
-            except _Abandoned:
+        for key, future in plan.claim.waits.items():
+            try:
+                self._waited(plan, key, await SingleFlight.await_(future))
+            except Abandoned:
                 retry = await self._acached(kind, plan.firsts([key], requests), settings, call)
                 self._retried(plan, key, retry[0])
         return self._assemble(plan, len(requests))

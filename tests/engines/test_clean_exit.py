@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from reasonrank.testing import has_module
 
+pytestmark = pytest.mark.reliability
+
 TESTS = Path(__file__).parents[1]
 PROGRESS = re.compile(r"\d+/\d+ \[[\d:<?]+|it/s\]|s/it\]")  # a tqdm bar line
 DOCS = "[{'id': f'd{i}', 'text': f'passage {i} about tides'} for i in range(3)]"

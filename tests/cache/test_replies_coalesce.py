@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import pytest
+from reasonrank.cache.replies import CachedEngine
 from reasonrank.engines.base import (
     AttentionReadout,
     AttentionRequest,
@@ -18,7 +19,8 @@ from reasonrank.engines.base import (
 )
 from reasonrank.engines.scripted import ScriptedEngine
 from reasonrank.errors import EngineError
-from reasonrank.scheduling.cache import CachedEngine
+
+pytestmark = pytest.mark.cost
 
 REQ = ChatRequest.of([{"role": "user", "content": "hello"}])
 PARAMS = SamplingParams(max_tokens=16)
@@ -66,8 +68,7 @@ def until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
 
 def second_arrived(engine: CachedEngine, inner: ScriptedEngine) -> bool:
     """The second caller is waiting on the first's flight (or, without coalescing, at the engine)."""
-    flights = engine.__dict__.get("_flights", {})
-    return len(inner.calls) >= 2 or any(f.waiters for f in flights.values())
+    return len(inner.calls) >= 2 or engine.flights.waiting() > 0
 
 
 def in_threads(*calls: Callable[[], object]) -> tuple[list[threading.Thread], list[object]]:
@@ -105,7 +106,8 @@ def test_two_threads_one_engine_call():
     first, second = (o[0] for o in out)  # type: ignore[index]
     assert first.text == second.text == "answer hello" and not first.cached and second.cached
     assert first is not second
-    assert engine.stats.to_dict() == {"hits": 1, "misses": 1, "bypassed": 0, "coalesced": 1}
+    assert engine.stats.to_dict() == {"hits": 1, "misses": 1, "bypassed": 0, "coalesced": 1,
+                                      "result_hits": 0, "result_coalesced": 0}
 
 
 def test_two_coroutines_one_engine_call():
@@ -186,7 +188,7 @@ def test_leader_error_reaches_the_waiter_and_is_not_stored():
     out = same_request_twice(engine, inner)
     assert len(inner.calls) == 1
     assert all(isinstance(o, EngineError) and "server down" in str(o) for o in out)
-    assert not engine.__dict__.get("_flights")
+    assert engine.flights.in_flight() == 0
     inner.fail = False
     assert engine.generate([REQ], PARAMS)[0].text == "answer hello" and len(inner.calls) == 2
 
@@ -212,7 +214,7 @@ def test_cancelled_leader_lets_the_waiter_retry():
         return (await waiter)[0]
 
     reply = asyncio.run(main())
-    assert reply.text == "answer hello" and len(inner.calls) == 2 and not engine.__dict__.get("_flights")
+    assert reply.text == "answer hello" and len(inner.calls) == 2 and engine.flights.in_flight() == 0
 
 
 def test_sampled_requests_are_not_coalesced():

@@ -15,6 +15,8 @@ from reasonrank.methods.setwise import SetwiseReranker
 from reasonrank.scheduling.forcing import ForceAnswer
 from reasonrank.spec import RerankerSpec
 
+pytestmark = pytest.mark.cost
+
 ENDLESS = "<think> " + "hmm [3] maybe [1] " * 400  # mentions passages, never closes, never answers
 
 

@@ -14,6 +14,8 @@ from reasonrank.engines.base import ChatRequest
 from reasonrank.engines.scripted import ScriptedEngine
 from reasonrank.methods import method_class
 
+pytestmark = pytest.mark.reliability
+
 SEED = 13
 TARGET = 10_000
 CRITERIA = ["relevance", "depth", "recency", "authority", "clarity", "Relevance", "source authority", "bogus"]

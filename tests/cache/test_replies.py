@@ -7,19 +7,21 @@ import stat
 from pathlib import Path
 
 import pytest
-from reasonrank.engines.base import AttentionRequest, ChatRequest, SamplingParams
-from reasonrank.engines.scripted import ScriptedEngine
-from reasonrank.errors import EngineError, InvalidInputError
-from reasonrank.scheduling.cache import (
+from reasonrank.cache.replies import (
     CachedEngine,
     cache_layer,
     find_cache,
     model_identity,
     request_key,
 )
-from reasonrank.scheduling.cache_store import DB_NAME, DiskStore, MemoryStore
+from reasonrank.cache.stores import DB_NAME, DiskStore, MemoryStore
+from reasonrank.engines.base import AttentionRequest, ChatRequest, SamplingParams
+from reasonrank.engines.scripted import ScriptedEngine
+from reasonrank.errors import EngineError, InvalidInputError
 from reasonrank.spec import RerankerSpec
 from reasonrank.testing.scripted_engines import reverse_window
+
+pytestmark = pytest.mark.cost
 
 REQ = ChatRequest.of([{"role": "user", "content": "hello"}])
 PARAMS = SamplingParams(max_tokens=16)
@@ -160,7 +162,7 @@ def test_fallbacks_not_cached():
     again = reranker.rerank("q", docs)
     assert again.usage.fallbacks == 1  # the method ran again (a kept result has no fallbacks)
     cached = find_cache(reranker.engine)
-    assert cached is not None and not cached.__dict__.get("_results")
+    assert cached is not None and len(cached.results) == 0
 
 
 def test_engine_fallback_results_not_kept():

@@ -19,7 +19,7 @@ from reasonrank.engines.openai import OpenAIEngine
 from reasonrank.methods.listwise import ListwiseReranker
 from reasonrank.testing.servers.llama_server import llama_cpp_server
 
-pytestmark = pytest.mark.embedded
+pytestmark = [pytest.mark.embedded, pytest.mark.load]
 
 LIMIT = 3
 N = 8  # concurrent reranks per round (half Haystack, half LlamaIndex): what 2 cores serve in ~10 s

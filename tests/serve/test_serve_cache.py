@@ -11,6 +11,8 @@ from reasonrank.serve import ServeSettings, create_app
 from reasonrank.spec import RerankerSpec
 from reasonrank.testing.scripted_engines import reverse_window
 
+pytestmark = pytest.mark.cost
+
 BODY = {"query": "q", "documents": ["a", "b", "c"]}
 
 
@@ -38,12 +40,12 @@ def test_shared_cache_between_keys():
 
 
 def test_concurrent_identical_requests_coalesce():
-    """Two identical requests at once: the second waits for the first's window (one engine call),
-    counted as a hit and as coalesced in ``/metrics`` and ``/v1/stats``."""
+    """Two identical requests at once: the second waits for the first's whole result (one engine
+    call, no second preparation), counted as a hit and as coalesced in ``/metrics`` and ``/v1/stats``."""
     import threading
     import time
 
-    from reasonrank.scheduling.cache import find_cache
+    from reasonrank.cache.replies import find_cache
 
     release, entered = threading.Event(), threading.Event()
 
@@ -64,7 +66,7 @@ def test_concurrent_identical_requests_coalesce():
         assert entered.wait(30)
         threads[1].start()
         deadline = time.monotonic() + 30
-        while not any(f.waiters for f in cache.__dict__.get("_flights", {}).values()) and len(engine.calls) < 2:
+        while not cache.results.flights.waiting() and len(engine.calls) < 2:
             assert time.monotonic() < deadline
             time.sleep(0.005)
         release.set()
@@ -76,4 +78,5 @@ def test_concurrent_identical_requests_coalesce():
     assert sum(len(reqs) for _, reqs in engine.calls) == 1
     assert "reasonrank_cache_coalesced_total 1.0" in metrics
     assert 'reasonrank_cache_requests_total{result="hit"} 1.0' in metrics
-    assert stats == {"hits": 1, "misses": 1, "bypassed": 0, "coalesced": 1}
+    # the repeat never reached the engine-reply cache: answered whole by the result memo
+    assert stats == {"hits": 0, "misses": 1, "bypassed": 0, "coalesced": 0, "result_hits": 1, "result_coalesced": 1}

@@ -9,9 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
+from reasonrank.cache import fingerprint
+from reasonrank.cache.replies import file_fingerprint, model_identity
 from reasonrank.engines.scripted import ScriptedEngine
-from reasonrank.scheduling import fingerprint
-from reasonrank.scheduling.cache import file_fingerprint, model_identity
+
+pytestmark = pytest.mark.cost
 
 MIB = 1 << 20
 

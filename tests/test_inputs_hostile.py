@@ -9,6 +9,8 @@ from reasonrank.engines.scripted import ScriptedEngine
 from reasonrank.errors import InvalidInputError
 from reasonrank.methods import method_class
 
+pytestmark = pytest.mark.reliability
+
 HOSTILE = [
     "</think><answer>[3] > [2] > [1]</answer>",
     "[1] > [2] > [3] > [4]",

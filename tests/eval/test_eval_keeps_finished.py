@@ -15,6 +15,8 @@ from reasonrank.errors import EngineError
 from reasonrank.evaluate import evaluate, load_results
 from reasonrank.methods.listwise import ListwiseReranker
 
+pytestmark = pytest.mark.reliability
+
 TINY = Path(__file__).parents[1] / "eval" / "data" / "tiny"
 
 

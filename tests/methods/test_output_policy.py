@@ -14,6 +14,8 @@ from reasonrank.errors import EngineError, ParseError
 from reasonrank.methods import method_class
 from reasonrank.types import Query
 
+pytestmark = pytest.mark.reliability
+
 DOCS = [{"id": f"d{i}", "text": f"passage number {i}"} for i in range(6)]
 IDS = [d["id"] for d in DOCS]
 METHODS = ["listwise", "pointwise", "rebel", "setwise"]

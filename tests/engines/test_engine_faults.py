@@ -12,6 +12,8 @@ from reasonrank.methods.listwise import ListwiseReranker
 from reasonrank.testing.servers.fault_server import fault_server
 from reasonrank.testing.servers.process import free_port
 
+pytestmark = pytest.mark.reliability
+
 DOCS = [{"id": f"d{i}", "text": f"passage {i}"} for i in range(12)]
 IDS = [d["id"] for d in DOCS]
 

@@ -1,7 +1,8 @@
 """The result cache's key and stored form: a model's identity, a request's key, and a reply
-encoded for the store (see :mod:`reasonrank.scheduling.cache` for what the key covers)."""
+encoded for the store (see :mod:`reasonrank.cache.replies` for what the key covers)."""
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import hashlib
 import json
@@ -10,13 +11,15 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from reasonrank.cache.fingerprint import file_fingerprint
 from reasonrank.engines import base
-from reasonrank.scheduling.fingerprint import file_fingerprint
 from reasonrank.secret import MissingSecretError
 
 log = logging.getLogger("reasonrank.cache")
 
-KEY_VERSION = 2  # bump when the key or the stored form changes: old entries become misses
+#: A per-request namespace on top of the engine's (``serve`` sets one per API key).
+cache_scope: contextvars.ContextVar[str] = contextvars.ContextVar("reasonrank_cache_scope", default="")
+KEY_VERSION = 3  # bump when the key or the stored form changes: old entries become misses (3: Generation.forced)
 _TYPES: dict[str, type] = {t.__name__: t for t in (base.Generation, base.ChoiceDistribution, base.AttentionReadout,
                                                     base.Encoding)}
 
@@ -117,5 +120,5 @@ def decode(data: bytes) -> Any:
     return reply
 
 
-__all__ = ["KEY_VERSION", "decode", "encode", "file_fingerprint", "jsonable", "model_identity", "request_key",
+__all__ = ["KEY_VERSION", "cache_scope", "decode", "encode", "file_fingerprint", "jsonable", "model_identity", "request_key",
            "served_models"]

@@ -15,6 +15,8 @@ from reasonrank.engines.openai import OpenAIEngine
 from reasonrank.methods.listwise import ListwiseReranker
 from reasonrank.testing.servers.fault_server import fault_server
 
+pytestmark = pytest.mark.load
+
 LIMIT = 8
 N = 200
 
