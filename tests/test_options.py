@@ -235,3 +235,20 @@ def test_the_spec_fields_lifted_out_of_method_options_are_the_shared_declaration
         # The same choices (the spec's None means "the method's default")
         spec_choices = OptionInfo(name, spec_hints[name], None, "", "spec").choices
         assert set(spec_choices or ()) == set(shared[name].choices or ()), name
+
+
+@pytest.mark.usefixtures("head_strategy")
+def test_strategy_options_live_on_strategy_options_and_the_old_attributes_still_read() -> None:
+    # A strategy's options are not attributes of the ranker (the memo's key lists the ranker's
+    # attributes, and a new strategy must not edit the listwise class to be listed there).
+    engine = ScriptedEngine(oracle_answer(GRADES), max_concurrency=1)
+    head = ListwiseReranker(engine, strategy="head", head_size=3)
+    assert "head_size" not in vars(head) and head.strategy_options.head_size == 3
+    partition = ListwiseReranker(engine, strategy="partition", pivot=5)
+    assert "pivot" not in vars(partition)
+    # ranker.pivot (an attribute before the strategies declared their options): deprecated alias.
+    with pytest.warns(DeprecationWarning, match=r"ListwiseReranker.pivot is deprecated; use "
+                      r"ListwiseReranker.strategy_options.pivot"):
+        assert partition.pivot == 5
+    with pytest.raises(AttributeError):
+        partition.no_such_setting  # noqa: B018 - the attribute access is the test

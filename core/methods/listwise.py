@@ -20,6 +20,7 @@ from collections.abc import Generator, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
+from reasonrank.deprecation import warn_renamed
 from reasonrank.engines.base import ChatRequest, Engine, Generation
 from reasonrank.errors import EngineError, PromptTooLongError
 from reasonrank.methods.base import Prepared, check_positive, engine_call
@@ -106,7 +107,7 @@ class ListwiseReranker(GeneratingReranker):
     method = "listwise"
     result_fields = ("template", "window_size", "stride", "strategy", "strategy_options", "reasoning_budget")
     # built from the fields above: the strategy object, and its options mirrored as attributes
-    operational_fields = ("_strategy", "pivot", "partition_budget", "partition_fill")
+    operational_fields = ("_strategy",)
     Options: ClassVar[type] = ListwiseOptions
     # Declared here: the strategies (imported by this module) read them.
     window_size: int
@@ -149,14 +150,22 @@ class ListwiseReranker(GeneratingReranker):
         self.window_size = window_size
         self.stride = stride
         self.strategy_options = self._strategy.configure(strategy, self, strategy_settings)
-        for f in fields(self.strategy_options) if self.strategy_options is not None else ():
-            setattr(self, f.name, getattr(self.strategy_options, f.name))  # ranker.pivot, as before
         self.max_passage_tokens = max_passage_tokens
         self.reasoning_budget = reasoning_budget
         data = load_prompt(prompt, required=_REQUIRED)
         self._use_format(data["format"])
         self.template = {k: str(data.get(k, "")) for k in _TEMPLATE_KEYS}
         self.template["answer_pattern"] = self.template["answer_pattern"] or self.reasoning_format.answer_pattern
+
+    def __getattr__(self, name: str) -> Any:
+        """The chosen strategy's options were attributes (``ranker.pivot``) before strategies
+        declared them: still readable, with a :class:`DeprecationWarning` (only called for an
+        attribute the ranker does not have)."""
+        settings = self.__dict__.get("strategy_options")
+        if settings is not None and name in {f.name for f in fields(settings)}:
+            warn_renamed(f"ListwiseReranker.{name}", f"ListwiseReranker.strategy_options.{name}")
+            return getattr(settings, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # -- prompt ----------------------------------------------------------------------------
     def passage_content(self, candidate: Candidate) -> str:

@@ -40,7 +40,8 @@ def test_spec_and_preset_build_a_partition_reranker() -> None:
     assert [r.candidate.id for r in result.ranked][:10] == IDS[:10]
     assert [len(reqs) for _, reqs in engine.calls][:2] == [1, 2]  # 25 after the first window: 2 at once
     preset = RerankerSpec(preset="reasonrank-7b-partition", engine=engine).build()
-    assert (preset.strategy, preset.pivot, preset.partition_budget, preset.window_size) == ("partition", 10, 20, 20)
+    settings = preset.strategy_options
+    assert (preset.strategy, settings.pivot, settings.partition_budget, preset.window_size) == ("partition", 10, 20, 20)
 
 
 def test_llama_index_wrapper_passes_the_strategy_through() -> None:
