@@ -1,5 +1,5 @@
 """A bounded, thread-safe LRU map: the one used by the remote tokenizer's memo, the passage
-checks and the result cache's in-memory store (a long-lived server must not grow without end)."""
+checks and the reply cache's in-memory store (a long-lived server must not grow without end)."""
 from __future__ import annotations
 
 import threading

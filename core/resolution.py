@@ -144,7 +144,7 @@ class EngineDescription:
         return create_engine(self.name, **kwargs)
 
     def build(self, layers: Sequence[EngineLayer] = ()) -> Engine:
-        """The engine wrapped by ``layers`` (innermost first), then by the result cache this
+        """The engine wrapped by ``layers`` (innermost first), then by the reply cache this
         description asks for (outermost, so a hit skips every other layer)."""
         from reasonrank.cache.replies import cache_layer  # the cache's store modules, on demand
 

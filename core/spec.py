@@ -94,7 +94,7 @@ class RerankerSpec:
     rrf_k: float | None = field(default=None, metadata=_cli("RRF's constant (default 60)", type=float, metavar="K"))
     show_progress: bool = field(default=False, metadata=_cli("a progress bar over queries", cli=False))
     cache: bool | str = field(default=True, metadata=_cli(
-        "result cache: 'memory' (the default: an in-process LRU), 'off', or a folder for an on-disk "
+        "reply cache: 'memory' (the default: an in-process LRU), 'off', or a folder for an on-disk "
         "store shared by processes", type=cache_arg, metavar="DIR|memory|off"))
     cache_namespace: str | None = field(default=None, metadata=_cli(
         "a name kept apart in the cache (a server that swaps weights under one model name)"))
@@ -170,7 +170,7 @@ class RerankerSpec:
 
     def build_engine(self, *, layers: Sequence[EngineLayer] = ()) -> Engine:
         """The engine alone (the preset's, with this spec's engine/model/URL/options on top),
-        wrapped by ``layers`` and then the result cache; an Engine object given as ``engine``
+        wrapped by ``layers`` and then the reply cache; an Engine object given as ``engine``
         is used as it is (wrapped likewise)."""
         return self.engine_description().build(layers)
 

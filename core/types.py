@@ -43,7 +43,7 @@ class Candidate:
 @dataclass
 class Usage:
     """What a rerank cost: engine calls, tokens and seconds spent inside the engine, and how
-    often a fallback stood in for the model. A unit the result cache answered is a cache hit,
+    often a fallback stood in for the model. A unit the reply cache answered is a cache hit,
     not an engine call (and adds no tokens or seconds): usage counts what the engine did.
 
     ``fallbacks`` counts the units (listwise windows, setwise sets, pointwise pairs, REBEL
@@ -58,7 +58,7 @@ class Usage:
     engine_seconds: float = 0.0
     fallbacks: int = 0
     engine_fallbacks: int = 0
-    cache_hits: int = 0  # engine requests the result cache answered (no engine work)
+    cache_hits: int = 0  # engine requests the reply cache answered (no engine work)
     cache_misses: int = 0  # engine requests the cache did not have (the engine answered)
     forced_answers: int = 0  # windows/sets whose thought hit the budget and whose answer was forced
     thinking_tokens: int = 0  # tokens generated inside <think> (where the method records them)
@@ -127,13 +127,13 @@ class Trace:
     fallback: bool = False  # the output gave no usable answer: input order / fallback score kept
     forced_answer: bool = False  # the thought hit the budget: closed, and the answer forced
     thinking_tokens: int = 0  # tokens inside <think> (forced: exact; otherwise estimated by share)
-    cached: bool = False  # every reply it holds came from the result cache: no engine work
+    cached: bool = False  # every reply it holds came from the reply cache: no engine work
 
     @classmethod
     def of(cls, kind: str, gen: Generation, candidate_ids: list[str], reasoning: str, answer: str,
            **fields: Any) -> Trace:
         """The trace of one :class:`~reasonrank.engines.base.Generation`: its output, tokens and
-        seconds, whether the result cache answered it (``gen.cached``), and what the forced-answer
+        seconds, whether the reply cache answered it (``gen.cached``), and what the forced-answer
         wrapper did to it (``gen.forced``, ``gen.thinking_tokens``); ``fields`` are the remaining
         :class:`Trace` fields."""
         return cls(kind=kind, candidate_ids=candidate_ids, reasoning=reasoning, answer=answer,

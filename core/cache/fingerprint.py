@@ -1,4 +1,4 @@
-"""A local model's checksum for the result cache's key: a file's full SHA-256, a folder's files.
+"""A local model's checksum for the reply cache's key: a file's full SHA-256, a folder's files.
 
 Hashing a multi-GiB weight file takes seconds, so a file is hashed once per version: the digest
 is memoised by ``(resolved path, size, mtime_ns)`` in this process and in a small JSON file in

@@ -1,4 +1,4 @@
-"""The result cache's key and stored form: a model's identity, a request's key, and a reply
+"""The reply cache's key and stored form: a model's identity, a request's key, and a reply
 encoded for the store (see :mod:`reasonrank.cache.replies` for what the key covers)."""
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def served_models(base_url: str, api_key: str = "", timeout: float = 5.0,
         return json.dumps(sorted(json.dumps({k: m.get(k) for k in keep if k in m}, sort_keys=True)
                                  for m in models if isinstance(m, dict)))
     except Exception as exc:  # noqa: BLE001 - best effort: no /models is no reason to fail a rerank
-        log.warning("result cache: %s/models did not answer (%s); the cache key of this model rests on "
+        log.warning("reply cache: %s/models did not answer (%s); the cache key of this model rests on "
                     "its URL, name and namespace", base_url.rstrip("/"), type(exc).__name__)
         return "?"
 

@@ -1,4 +1,4 @@
-"""The result cache: an engine layer that answers a request it has seen before without the
+"""The engine-reply cache: an engine layer that answers a request it has seen before without the
 engine, so every method, entry point and engine gains from it.
 
 The key (:func:`request_key`) covers everything that can change a reply: the engine kind; the

@@ -1,4 +1,4 @@
-"""Where the result cache keeps its replies: an in-memory LRU, and an on-disk store that
+"""Where the reply cache keeps its replies: an in-memory LRU, and an on-disk store that
 several processes can share.
 
 The disk store is one SQLite file in WAL mode (``DIR/cache.sqlite``): SQLite serialises
@@ -98,7 +98,7 @@ class DiskStore:
 
     def _warn(self, exc: Exception) -> None:
         if not self._warned:
-            logger.warning("result cache %s unusable (%s): counted as misses", self.path, exc)
+            logger.warning("reply cache %s unusable (%s): counted as misses", self.path, exc)
             self._warned = True
 
     def get(self, key: str) -> bytes | None:

@@ -1,4 +1,4 @@
-"""The result cache's memo of tokenizer results (token counts and cuts): on a served model each
+"""The reply cache's memo of tokenizer results (token counts and cuts): on a served model each
 is a ``/tokenize`` round trip, so a repeated query served from the cache makes none."""
 from __future__ import annotations
 

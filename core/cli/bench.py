@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from reasonrank.evaluate import EngineMeter, benchmark, plot_benchmark
 
     dataset = dataset_from_args(args)
-    # Metered from the start; the result cache off unless asked for (a benchmark measures engine work).
+    # Metered from the start; the reply cache off unless asked for (a benchmark measures engine work).
     no_cache = {} if getattr(args, "cache", None) is not None else {"cache": False}
     reranker = reranker_from_args(args, layers=[EngineMeter], **no_cache, **depth_override(args))
     try:

@@ -1,4 +1,4 @@
-"""``reasonrank cache stats|clear DIR``: the on-disk result cache (see ``--cache DIR``)."""
+"""``reasonrank cache stats|clear DIR``: the on-disk reply cache (see ``--cache DIR``)."""
 from __future__ import annotations
 
 import argparse
@@ -7,8 +7,8 @@ from typing import Any
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser("cache", help="inspect or empty an on-disk result cache",
-                            description="Entries and size of an on-disk result cache (--cache DIR), or empty it.")
+    parser = sub.add_parser("cache", help="inspect or empty an on-disk reply cache",
+                            description="Entries and size of an on-disk reply cache (--cache DIR), or empty it.")
     parser.add_argument("action", choices=("stats", "clear"), help="stats: entries and bytes; clear: remove all")
     parser.add_argument("folder", metavar="DIR", help="the cache folder given to --cache")
     parser.set_defaults(func=run)
@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     from reasonrank.errors import InvalidInputError
 
     if not (Path(args.folder) / DB_NAME).exists():
-        raise InvalidInputError(f"no result cache in {args.folder!r} (expected {DB_NAME} there)")
+        raise InvalidInputError(f"no reply cache in {args.folder!r} (expected {DB_NAME} there)")
     store = DiskStore(args.folder)
     if args.action == "clear":
         before = store.stats()["entries"]

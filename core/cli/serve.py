@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     edge.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024, help="bytes per request body (4 MiB)")
     edge.add_argument("--request-timeout", type=float, default=600.0, help="seconds per request (600)")
     edge.add_argument("--cache-shared", action="store_true",
-                      help="share the result cache between API keys (default: one namespace per key)")
+                      help="share the reply cache between API keys (default: one namespace per key)")
     edge.add_argument("--shutdown-timeout", type=float, default=60.0,
                       help="seconds to finish in-flight requests on SIGTERM/SIGINT (60)")
     common.add_depth_argument(edge, default=None,

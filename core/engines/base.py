@@ -67,7 +67,7 @@ class Generation:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
-    cached: bool = False  # served by the result cache (no engine work)
+    cached: bool = False  # served by the reply cache (no engine work)
     #: Set by the forced-answer wrapper (:mod:`reasonrank.scheduling.forcing`): the text it
     #: inserted to close a thought cut by the budget and open the answer (None: not forced) ...
     forced: str | None = None
@@ -87,7 +87,7 @@ class ChoiceDistribution:
     probs: dict[str, float] = field(default_factory=dict)
     prompt_tokens: int = 0
     seconds: float = 0.0
-    cached: bool = False  # served by the result cache (no engine work)
+    cached: bool = False  # served by the reply cache (no engine work)
 
     def __post_init__(self) -> None:
         if not self.probs:
@@ -123,7 +123,7 @@ class AttentionReadout:
     tokens: list[list[str]]
     prompt_tokens: int = 0
     seconds: float = 0.0
-    cached: bool = False  # served by the result cache (no engine work)
+    cached: bool = False  # served by the reply cache (no engine work)
 
 
 #: The roles an embedded text can play: a model's own query/passage prompts depend on it.
@@ -152,7 +152,7 @@ class Encoding:
     prompt_tokens: int = 0
     truncated: bool = False
     seconds: float = 0.0
-    cached: bool = False  # served by the result cache (no engine work)
+    cached: bool = False  # served by the reply cache (no engine work)
 
 
 def normalize_logprobs(logprobs: Mapping[str, float]) -> dict[str, float]:

@@ -129,7 +129,7 @@ def _metered(reranker: Reranker) -> tuple[Reranker, EngineMeter]:
     (``RerankerSpec.build(layers=[EngineMeter])``, as ``reasonrank bench`` does). A reranker
     built without one is timed as a copy rebuilt with the metering layer
     (:meth:`Reranker.with_layers`; the caller's reranker is left as it is), with a DeprecationWarning."""
-    found = find_layer(reranker.engine, EngineMeter)  # under the result cache, if any
+    found = find_layer(reranker.engine, EngineMeter)  # under the reply cache, if any
     if found is not None:
         return reranker, found
     warnings.warn("benchmark(): build the reranker with layers=[EngineMeter] (RerankerSpec.build); "

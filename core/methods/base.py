@@ -168,7 +168,7 @@ class Reranker(ABC):
 
     @property
     def engine(self) -> Engine:
-        """The engine with its layers (sharing, metering, the result cache), composed when the
+        """The engine with its layers (sharing, metering, the reply cache), composed when the
         reranker was built and never replaced afterwards: a reranker with another layer is a
         new one (:meth:`with_layers`)."""
         return self._engine
@@ -177,7 +177,7 @@ class Reranker(ABC):
         """A new reranker with this one's settings whose engine is this one's wrapped by
         ``layers`` (innermost first); this reranker is left as it is. Parts that share one
         engine (a cascade's stages) share its one wrapped engine. Prefer composing the layers
-        when building (``RerankerSpec.build(layers=...)``): then they sit under the result cache."""
+        when building (``RerankerSpec.build(layers=...)``): then they sit under the reply cache."""
         wrapped: dict[int, Engine] = {}
 
         def wrap(engine: Engine) -> Engine:

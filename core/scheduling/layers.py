@@ -3,7 +3,7 @@
 A layer is any ``Callable[[Engine], Engine]`` that returns an :class:`EngineWrapper` around the
 engine it is given: :class:`~reasonrank.scheduling.SharedEngine` (one engine for concurrent
 callers), ``reasonrank.evaluate.EngineMeter`` (engine time and tokens), ``CachedEngine`` (the
-result cache). Each keeps what it wraps as ``.inner`` and overrides only the calls it changes, so
+reply cache). Each keeps what it wraps as ``.inner`` and overrides only the calls it changes, so
 :func:`find_layer` finds a layer at any depth and every call of the protocol reaches the engine
 (``tests/scheduling/test_layers_contract.py``). Compose them before the reranker is
 constructed, never by replacing ``reranker.engine`` afterwards (it is read-only)::
@@ -60,7 +60,7 @@ __all__ = ["EngineLayer", "EngineWrapper", "compose", "find_layer"]
 class EngineWrapper(Engine):
     """Base of engine layers: every call and attribute goes to ``inner`` unless overridden.
 
-    A layer (metering, a result cache…) overrides only the calls it changes; the capacity
+    A layer (metering, a reply cache…) overrides only the calls it changes; the capacity
     attributes the scheduler reads (``max_batch_size``, ``max_concurrency``…) are the inner
     engine's, and backend-specific attributes (``tokenizer``…) pass through.
     """

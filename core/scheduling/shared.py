@@ -124,7 +124,7 @@ class SharedEngine(EngineWrapper):
         on_call: Callable[[int, int, float], None] | None = None,
     ) -> None:
         super().__init__(engine)
-        self.name = "shared"  # part of the result cache's model identity: kept as it was
+        self.name = "shared"  # part of the reply cache's model identity: kept as it was
         self.max_batch_size = max(1, max_batch_size or engine.max_batch_size or 1)
         self.max_concurrency = max(1, max_concurrency or engine.max_concurrency or 1)
         self.is_async = self.max_concurrency > 1

@@ -56,7 +56,7 @@ def share_engine(reranker: Reranker, metrics: ServiceMetrics | None = None) -> S
 
 
 def _cache_stats(service: RerankService) -> dict[str, int] | None:
-    """The result cache's hits, misses, bypassed and coalesced requests (None: no cache)."""
+    """The reply cache's hits, misses, bypassed and coalesced requests (None: no cache)."""
     cache = find_cache(service.reranker.engine)
     return cache.stats.to_dict() if cache is not None else None
 

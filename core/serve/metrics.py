@@ -11,7 +11,7 @@ _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 12
 
 
 class _CacheCounters:
-    """The result cache's own counters (:class:`~reasonrank.cache.replies.CacheStats`), read
+    """The reply cache's own counters (:class:`~reasonrank.cache.replies.CacheStats`), read
     at each scrape: ``coalesced``, requests answered by an identical one still in flight."""
 
     def __init__(self, stats: Callable[[], dict[str, int]]) -> None:
@@ -55,7 +55,7 @@ class ServiceMetrics:
         self.engine_queued = Gauge("reasonrank_engine_queued", "Prompts waiting for an engine call", registry=r)
 
     def watch_cache(self, stats: Callable[[], dict[str, int]]) -> None:
-        """Report the result cache's counters (``stats()``: its ``CacheStats.to_dict()``)."""
+        """Report the reply cache's counters (``stats()``: its ``CacheStats.to_dict()``)."""
         self.registry.register(_CacheCounters(stats))
 
     def on_engine_call(self, n_requests: int, n_tickets: int, seconds: float) -> None:

@@ -70,7 +70,7 @@ def served_reranker(target: RerankerSpec | Reranker, metrics: ServiceMetrics) ->
             reranker = reranker.with_layers(sharing_layer(metrics))
     else:
         raise TypeError(f"serve a RerankerSpec or a Reranker, not {type(target).__name__}")
-    shared = find_layer(reranker.engine, SharedEngine)  # under the result cache, if any
+    shared = find_layer(reranker.engine, SharedEngine)  # under the reply cache, if any
     assert shared is not None
     if shared.on_call is None:  # a reranker built outside create_app: count its engine calls too
         shared.on_call = metrics.on_engine_call
@@ -183,7 +183,7 @@ class RerankService:
         return rerank
 
     def cache_scope(self, request: Request) -> str:
-        """The result cache's namespace of a request: one per API key (a hash of it, so the key
+        """The reply cache's namespace of a request: one per API key (a hash of it, so the key
         itself is never kept), unless the service shares the cache between keys."""
         if self.settings.cache_shared or not self.keys.enabled:
             return ""

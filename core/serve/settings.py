@@ -24,7 +24,7 @@ class ServeSettings:
     windows still queued for the engine are dropped. ``api_key`` and ``api_keys`` (or the
     ``REASONRANK_SERVE_API_KEYS`` env var, comma-separated) and ``api_key_file`` (one key per line, read
     again when it changes) turn on bearer-token auth; any of the keys is accepted. With keys, the
-    result cache keeps one namespace per key unless ``cache_shared``.
+    reply cache keeps one namespace per key unless ``cache_shared``.
     """
 
     api_key: str | None = None
