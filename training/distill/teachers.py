@@ -10,9 +10,10 @@ A teacher is
   TREC run file;
 * a reranker to run: a preset name, a :class:`~reasonrank.spec.RerankerSpec` (or its JSON), a
   built :class:`~reasonrank.methods.base.Reranker`, or (on Ray) a picklable factory that builds
-  one. It reranks every query of the dataset into ``OUTPUT/teacher/results.jsonl`` with the eval machinery's resumable results file (a finished
-  query is never reranked again, so an interrupted teacher run, or a rerun of the distillation,
-  picks up where it stopped), or on Ray (``reasonrank rerank-dataset``'s runner) when asked.
+  one. It reranks every query of the dataset into ``OUTPUT/teacher/results.jsonl`` with the eval
+  machinery's resumable results file (a finished query is never reranked again, so an
+  interrupted teacher run, or a rerun of the distillation, picks up where it stopped), or on Ray
+  (``reasonrank rerank-dataset``'s runner) when asked.
 
 What the teacher gives decides the loss (:mod:`.losses`): ``"grades"`` (judgments), ``"order"``
 (a permutation only: listwise and setwise methods, whose scores are derived from rank, or a run
