@@ -146,7 +146,9 @@ def cross_validation(args: argparse.Namespace, doc: dict[str, Any], result: Path
                 continue
             settings = DistillSettings(student=args.student, kind=kind, epochs=args.epochs, depth=args.depth, heldout=tuple(held),
                                        seed=args.seed, group_size=args.group_size, learning_rate=args.learning_rate,
-                                       queries_per_step=args.queries_per_step, limit_queries=args.limit_queries)
+                                       queries_per_step=args.queries_per_step, limit_queries=args.limit_queries,
+                                       head_probe_steps=args.head_probe_steps, loss=args.loss, head=args.head,
+                                       in_batch_weight=args.in_batch_weight)
             out = work / "students" / key.replace("/", "-")
             start = time.perf_counter()
             record = distill(args.data, teachers[teacher], out, settings, resume=True, show_progress=args.progress)
@@ -194,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--group-size", type=int, default=16)
     p.add_argument("--queries-per-step", type=int, default=4)
     p.add_argument("--learning-rate", type=float, default=5e-5)
+    p.add_argument("--head-probe-steps", type=int, default=50, help="a cross student's new head: fitted alone first")
+    p.add_argument("--loss", default="auto", choices=("auto", "ranknet", "kl"))
+    p.add_argument("--head", type=int, default=20, help="half of each group from the teacher's top HEAD")
+    p.add_argument("--in-batch-weight", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--student", default=None, help="the student to start from (default: the bundled MiniLM)")
     p.add_argument("--limit-queries", type=int, default=None, help="a smoke run on the first N queries")
@@ -223,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     result = Path(args.output)
     doc = _load(result)
     settings = {k: getattr(args, k) for k in ("depth", "epochs", "group_size", "queries_per_step", "learning_rate",
-                                              "seed", "folds", "limit_queries")}
+                                              "seed", "folds", "limit_queries", "head_probe_steps", "loss", "head",
+                                              "in_batch_weight")}
     if doc.get("settings") != settings:
         doc = {"settings": settings}  # other settings: start over
     doc["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(), "load_at_start": os.getloadavg()}

@@ -59,8 +59,11 @@ class Student:
         import torch
         from sentence_transformers import CrossEncoder, SentenceTransformer
 
-        self.source, _ = check_student(model, kind)
+        self.source, found = check_student(model, kind)
         self.kind = kind
+        #: Whether the relevance head is new (a cross student from an encoder): it is fitted on
+        #: the frozen encoder's features before fine-tuning (:mod:`.head`).
+        self.new_head = kind == "cross" and found != "cross"
         self.device = device
         self._torch = torch
         torch.manual_seed(seed)  # a new relevance head starts from the seed
@@ -89,6 +92,14 @@ class Student:
 
     def parameters(self) -> list[Any]:
         return [p for p in self.model.parameters() if p.requires_grad]
+
+    def head_module(self) -> Any:
+        """A cross student's relevance head (the sequence classifier's ``classifier`` or
+        ``score`` module); None for a dense student."""
+        if self.kind != "cross":
+            return None
+        hf = self._hf_model()
+        return getattr(hf, "classifier", None) or getattr(hf, "score", None)
 
     def train(self, mode: bool = True) -> None:
         self.model.train(mode)

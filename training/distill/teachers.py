@@ -8,11 +8,12 @@ A teacher is
   ``reasonrank rerank-dataset`` output folder (``shards/``), the output folder of ``reasonrank
   train synthesize`` (``listwise.jsonl``: the teacher's ranking of each query's window), or a
   TREC run file;
-* a reranker to run: a preset name, a :class:`~reasonrank.spec.RerankerSpec` (or its JSON), or a
-  built :class:`~reasonrank.methods.base.Reranker`. It reranks every query of the dataset into
-  ``OUTPUT/teacher/results.jsonl`` with the eval machinery's resumable results file (a finished
-  query is never reranked again, so an interrupted teacher run, or a rerun of the distillation,
-  picks up where it stopped), or on Ray (``reasonrank rerank-dataset``'s runner) when asked.
+* a reranker to run: a preset name, a :class:`~reasonrank.spec.RerankerSpec` (or its JSON), a
+  built :class:`~reasonrank.methods.base.Reranker`, or (on Ray) a picklable factory that builds
+  one. It reranks every query of the dataset into ``OUTPUT/teacher/results.jsonl`` with the eval
+  machinery's resumable results file (a finished query is never reranked again, so an
+  interrupted teacher run, or a rerun of the distillation, picks up where it stopped), or on Ray
+  (``reasonrank rerank-dataset``'s runner) when asked.
 
 What the teacher gives decides the loss (:mod:`.losses`): ``"grades"`` (judgments), ``"order"``
 (a permutation only: listwise and setwise methods, whose scores are derived from rank, or a run
@@ -238,6 +239,11 @@ def load_teacher(teacher: TeacherLike, items: Sequence[EvalItem], out: Path, *,
                                show_progress=show_progress, name=name)
         finally:
             reranker.engine.close()
+    if ray_options is not None and callable(teacher) and not hasattr(teacher, "rerank_batch"):
+        # A picklable reranker factory (what rerank-dataset's replicas call to build theirs).
+        if dataset is None:
+            raise InvalidInputError("a Ray teacher run needs the dataset as a folder, name or file")
+        return ray_teacher(teacher, dataset, depth, out, ray_options, show_progress)
     if hasattr(teacher, "rerank_batch"):
         return run_teacher(teacher, items, out, batch_size=batch_size or default_batch_size(teacher), show_progress=show_progress)
     raise InvalidInputError(f"teacher must be 'qrels', a preset name, a spec, a reranker or a teacher output path; "

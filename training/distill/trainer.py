@@ -47,6 +47,8 @@ class TrainSettings:
     warmup_ratio: float = 0.1
     in_batch_weight: float = 0.2
     rank_discount: bool = True
+    head_probe_steps: int = 50  # a cross student's new head: fitted alone first (LP-FT, see .head); 0: off
+    head_probe_lr: float = 1e-2
     checkpoint_every: int = 50
     max_steps: int | None = None  # stop (resumably) after this many steps in all
 
@@ -139,6 +141,7 @@ class TrainReport:
     cpu_seconds: float  # CPU time of the process (all threads): what the steps cost, whatever the load
     losses: list[float]
     resumed_from: int
+    head_probe: dict[str, float] | None = None  # the new head's fit before fine-tuning (cross students)
 
 
 def train(student: Student, items: Sequence[EvalItem], teacher: TeacherOutput, loss: str, settings: TrainSettings,
@@ -158,8 +161,16 @@ def train(student: Student, items: Sequence[EvalItem], teacher: TeacherOutput, l
     if resume and (ckpt / "state.pt").is_file():
         step, losses = _load_checkpoint(ckpt, student, optimizer, scheduler)
     resumed_from = step
-    stop = min(total, settings.max_steps) if settings.max_steps is not None else total
     start, cpu_start = time.perf_counter(), time.process_time()
+    head_probe = None
+    if student.new_head and settings.head_probe_steps and step == 0:
+        # A resumed run's checkpoint already holds the fitted head.
+        from reasonrank.training.distill.head import fit_new_head
+
+        head_probe = fit_new_head(student, items, teacher, loss, group_size=settings.group_size, head=settings.head,
+                                  seed=seed, steps=settings.head_probe_steps, lr=settings.head_probe_lr,
+                                  rank_discount=settings.rank_discount)
+    stop = min(total, settings.max_steps) if settings.max_steps is not None else total
     bar = tqdm(total=total, initial=step, desc=f"distill ({loss})", unit="step", disable=not show_progress,
                dynamic_ncols=True)
     student.train(True)
@@ -192,7 +203,7 @@ def train(student: Student, items: Sequence[EvalItem], teacher: TeacherOutput, l
         bar.close()
         student.train(False)
     return TrainReport(step, total, step / per_epoch, step >= total, time.perf_counter() - start,
-                       time.process_time() - cpu_start, losses, resumed_from)
+                       time.process_time() - cpu_start, losses, resumed_from, head_probe)
 
 
 def hash_seed(seed: int, step: int) -> int:
