@@ -1,5 +1,5 @@
 """The toy model's chat template source (fast). The training-curve benchmark's own options are
-tested beside it: ``benchmarks/training/test_training_curve.py``."""
+tested beside it: ``tests/benchmarks/test_training_curve.py``."""
 from __future__ import annotations
 
 from pathlib import Path

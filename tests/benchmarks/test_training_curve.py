@@ -1,5 +1,5 @@
-"""The training-curve benchmark's GPU options (fast): the script beside this test, imported by
-name (pytest puts this folder on the path; nothing under ``tests/`` imports a benchmark)."""
+"""The training-curve benchmark's GPU options (fast): ``benchmarks/training/training_curve.py``,
+imported by name (``conftest.py`` puts its folder on the path)."""
 from __future__ import annotations
 
 import argparse

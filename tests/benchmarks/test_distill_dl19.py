@@ -1,6 +1,6 @@
 """The DL19 distillation benchmark's mechanics on a tiny dataset and a tiny student (fast): folds
 by query, the oracle and BM25 teachers, one row per student, resume from the results file. The
-script beside this test is imported by name (pytest puts this folder on the path)."""
+script, ``benchmarks/training/distill_dl19.py``, is imported by name (``conftest.py``)."""
 from __future__ import annotations
 
 import json
