@@ -57,35 +57,40 @@ class ResultMemo:
         self.flights: SingleFlight[str, RerankResult] = SingleFlight()
         self.count = count or (lambda hits, coalesced: None)
 
-    def get(self, key: str) -> RerankResult | None:
-        """A copy of the result kept under ``key`` (as a hit), or None."""
-        found = self._kept.get(key)
-        if found is None:
-            return None
+    def kept(self, key: str) -> RerankResult | None:
+        """The private copy kept under ``key`` (handed to waiters, never to a caller), or None."""
+        return self._kept.get(key)
+
+    def hit(self, kept: RerankResult) -> RerankResult:
+        """A caller's copy of a kept result, counted as a hit."""
         self.count(1, 0)
-        return as_hit(found)
+        return as_hit(kept)
 
     def copy_for_repeat(self, result: RerankResult) -> RerankResult:
         """``result`` (just computed, or waited for) as a repeat of its query gets it."""
         self.count(1, 1)
         return as_hit(result)
 
-    def put(self, key: str, result: RerankResult) -> None:
-        """Keep a private copy of ``result`` (later changes to the caller's object do not reach it)."""
-        self._kept.put(key, copy.deepcopy(result))
+    def put(self, key: str, result: RerankResult) -> RerankResult:
+        """Keep a private copy of ``result`` (later changes to the caller's object do not reach
+        it) and return that copy."""
+        private = copy.deepcopy(result)
+        self._kept.put(key, private)
+        return private
 
     def __len__(self) -> int:
         return len(self._kept)
 
 
-def _key(cached: CachedEngine, reranker: Reranker, item: Prepared) -> str | None:
+def _keys(cached: CachedEngine, reranker: Reranker, items: list[Prepared]) -> list[str | None]:
+    """Each query's memo key (None: not memoised); the settings and scope are read once a batch."""
     params = getattr(reranker, "params", None)
     if params is not None and params.temperature > 0 and params.seed is None and not cached.cache_sampled:
-        return None  # a fresh sample was asked for
-    query, cands = item
+        return [None] * len(items)  # a fresh sample was asked for
     scope = f"{cached.namespace}\x00{cache_scope.get()}"
-    return request_key(cached.identity, scope, "result", {"query": query, "candidates": cands},
-                       reranker.result_settings())
+    settings = reranker.result_settings()
+    return [request_key(cached.identity, scope, "result", {"query": query, "candidates": cands}, settings)
+            for query, cands in items]
 
 
 def _keep(result: Any) -> bool:
@@ -113,10 +118,9 @@ class _Batch:
             key = self.keys[i]
             if key is None:
                 continue
-            if _keep(result):
-                self.memo.put(key, result)
-            if key in self.claim.lead:
-                self.memo.flights.settle(key, result if _keep(result) else Abandoned())
+            kept = self.memo.put(key, result) if _keep(result) else None
+            if key in self.claim.lead:  # waiters get the private copy, never this caller's object
+                self.memo.flights.settle(key, kept if kept is not None else Abandoned())
         again = []
         for i, first in self.copies.items():
             if self.keys[first] in self.claim.waits:
@@ -138,7 +142,7 @@ def _plan(reranker: Reranker, items: list[Prepared], *, blocking: bool) -> _Batc
     if cached is None:
         return None
     memo = cached.results
-    keys = [_key(cached, reranker, item) for item in items]
+    keys = _keys(cached, reranker, items)
     firsts: dict[str, int] = {}
     copies: dict[int, int] = {}
     for i, key in enumerate(keys):
@@ -153,11 +157,11 @@ def _plan(reranker: Reranker, items: list[Prepared], *, blocking: bool) -> _Batc
             batch.todo.append(i)
         elif i in copies or key in batch.claim.waits:
             continue
-        elif (found := memo.get(key)) is not None:
-            batch.results[i] = found
+        elif (kept := memo.kept(key)) is not None:
+            batch.results[i] = memo.hit(kept)
             if key in batch.claim.lead:
                 batch.claim.lead.discard(key)
-                memo.flights.settle(key, found)
+                memo.flights.settle(key, kept)
         else:
             batch.todo.append(i)
     return batch
