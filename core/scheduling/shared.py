@@ -193,7 +193,9 @@ class SharedEngine(EngineWrapper):
                 self._cond.wait()
             if not self._pending:
                 return None
-            batch = take_batch(self._pending, self.max_batch_size, lambda item: item.step, drop=self._dropped)
+            # every cancelled request fails now, wherever it waits in the queue
+            self._pending = deque(item for item in self._pending if not self._dropped(item))
+            batch = take_batch(self._pending, self.max_batch_size, lambda item: item.step)
             self.stats.queued = len(self._pending)
             return batch
 
